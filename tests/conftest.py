@@ -1,0 +1,39 @@
+"""Shared pytest fixtures: offline, CPU-only, deterministic settings for every test.
+
+Environment variables are set here, before any test module imports
+huggingface_hub, transformers or gradio, because those libraries read them at
+import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="scalp-tests-"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Keep the user's real Hub cache and token out of the tests.
+os.environ["HF_HOME"] = str(_SESSION_TMP / "hf_home")
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("OPENAI_API_KEY", None)
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def shared_reference() -> Path:
+    """``../shared/reference``: AI Hub facts and scraped catalogs, read in place, never copied."""
+    if not SHARED_REFERENCE.is_dir():
+        pytest.skip(f"reference data not available: {SHARED_REFERENCE} is absent (it sits beside the clone in CI)")
+    return SHARED_REFERENCE
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Path:
+    return _SESSION_TMP
