@@ -1,0 +1,343 @@
+"""Load, validate, de-duplicate and tag a product catalog.
+
+A catalog has the seed crawl's columns ``product_link, img_link, product_name,
+star, review_count, ingredient, brand_name`` plus ``category`` (a Q3 option or
+a known alias from ``data/categories.yaml``). Other schemas load through a
+column mapping (``columns={"their name": "our name"}`` or a preset name from
+``COLUMN_PRESETS``). Bad rows never crash the load: each problem becomes a
+``CatalogWarning`` naming the row (1 = first data row under the header) and the
+problem, and the row is either repaired (and says how) or dropped.
+
+Decisions:
+- star "4,8": accepted as 4.8 with a warning (a decimal comma is common in
+  Korean/European exports); outside 0–5 or not a number: row dropped.
+- review_count "1,234": read as 1234 silently; negative or not a number: row
+  dropped; empty: 0 with a warning.
+- missing product name: row dropped. Missing category: ``default_category`` if
+  given, else row dropped. Unknown category: row dropped, message lists the options.
+- missing ingredient list: kept, ``has_ingredients`` False, never tagged.
+- duplicates (same link, or same normalised brand + name): later rows dropped.
+
+Run ``python -m recommendation.catalog PATH [--preset sociolla]`` to validate a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from .ingredients import has_ingredient_data, regulatory_flags, tag_types
+from .survey import CATEGORY_KEYS, category_info, resolve_category
+
+CATALOG_COLUMNS = (
+    "product_link",
+    "img_link",
+    "product_name",
+    "star",
+    "review_count",
+    "ingredient",
+    "brand_name",
+    "category",
+)
+
+# Column mappings for the reference catalogs (source column → our column).
+COLUMN_PRESETS: dict[str, dict[str, str]] = {
+    "seed": {},
+    "sociolla": {  # karinaamaha/haircare-recommender product_info.csv
+        "product_URL": "product_link",
+        "img_URL": "img_link",
+        "rating": "star",
+        "total_reviews": "review_count",
+        "ingredients": "ingredient",
+        "brand": "brand_name",
+    },
+    "sociolla_schema": {
+        "name": "product_name",
+        "brand": "brand_name",
+        "category_project": "category",
+        "ingredients": "ingredient",
+        "rating": "star",
+    },
+    "oliveyoung_names": {"name": "product_name", "label": "category", "img": "img_link"},
+}
+
+
+class CatalogError(ValueError):
+    """The catalog as a whole cannot be loaded (missing file, bad Hub id, missing columns)."""
+
+
+@dataclass(frozen=True)
+class CatalogWarning:
+    row: int | None  # 1-based data row; None for a catalog-wide note
+    column: str
+    problem: str
+    action: str  # "dropped", "repaired", "kept"
+
+    def __str__(self) -> str:
+        where = f"Catalog row {self.row}" if self.row is not None else "Catalog"
+        return f"{where}: {self.problem} ({self.action})"
+
+
+class LoadedCatalog(NamedTuple):
+    df: pd.DataFrame
+    warnings: list[CatalogWarning]
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _parse_star(raw) -> tuple[float | None, str | None, bool]:
+    """(value, problem, drop). value None with no problem means 'no rating'."""
+    if _is_missing(raw):
+        return None, "no star rating; ranked as the catalog mean", False
+    text = str(raw).strip()
+    note = None
+    if re.fullmatch(r"\d+,\d+", text):
+        note = f"star {text!r} uses a decimal comma; read as {text.replace(',', '.')}"
+        text = text.replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"star {raw!r} is not a number (expected 0–5)", True
+    if not 0 <= value <= 5 or math.isnan(value):
+        return None, f"star {raw!r} is outside 0–5", True
+    return value, note, False
+
+
+def _parse_reviews(raw) -> tuple[int | None, str | None, bool]:
+    if _is_missing(raw):
+        return 0, "no review count; read as 0", False
+    text = str(raw).strip().replace(" ", "")
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):
+        text = text.replace(",", "")  # thousands separator
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"review_count {raw!r} is not a number", True
+    if value < 0:
+        return None, f"review_count {raw!r} is negative", True
+    if value != int(value):
+        return None, f"review_count {raw!r} is not a whole number", True
+    return int(value), None, False
+
+
+def _dedupe_key(brand, name) -> str:
+    text = unicodedata.normalize("NFKC", f"{'' if _is_missing(brand) else brand}|{name}").casefold()
+    return re.sub(r"[\s\W_]+", "", text)
+
+
+def _read_source(source, split: str) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(str(source)).expanduser()
+    suffix = path.suffix.lower()
+    if path.exists():
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], sep="\t" if suffix == ".tsv" else ","
+            )
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        raise CatalogError(f"catalog {path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    if (
+        suffix in (".csv", ".tsv", ".parquet", ".pq")
+        or "\\" in str(source)
+        or str(source).startswith((".", "/", "~"))
+    ):
+        raise CatalogError(f"catalog file {path} does not exist; check the path")
+    if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", str(source)):
+        raise CatalogError(
+            f"catalog source {source!r} is neither an existing CSV/Parquet file nor a Hub dataset id like 'owner/name'"
+        )
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(str(source), split=split)
+    except Exception as exc:  # network, auth, missing repo: all end the same way for the user
+        raise CatalogError(
+            f"could not load Hub dataset {source!r} (split {split!r}): {type(exc).__name__}: {exc}. "
+            "Check the id and your network/HF_TOKEN, or pass a local CSV/Parquet file."
+        ) from exc
+    return ds.to_pandas()
+
+
+def load_catalog(
+    source,
+    columns: Mapping[str, str] | str | None = None,
+    default_category: str | None = None,
+    split: str = "train",
+) -> LoadedCatalog:
+    """Load a catalog from a CSV/Parquet path, a Hub dataset id or a DataFrame; validate and tag it.
+
+    Returns ``(df, warnings)``. ``df`` has the catalog columns plus ``source_row``,
+    ``has_ingredients``, ``types`` (tuple of scalp types), ``matched`` (type →
+    tuple of ingredient names as written), ``rinse_off`` and ``flags_ko``/``flags_en``.
+    """
+    if isinstance(columns, str):
+        if columns not in COLUMN_PRESETS:
+            raise CatalogError(f"unknown column preset {columns!r}; choose one of {sorted(COLUMN_PRESETS)}")
+        columns = COLUMN_PRESETS[columns]
+    if default_category is not None and resolve_category(default_category) is None:
+        raise CatalogError(f"default_category {default_category!r} is not one of {list(CATEGORY_KEYS)}")
+    raw = _read_source(source, split)
+    if columns:
+        missing = [c for c in columns if c not in raw.columns]
+        if missing:
+            raise CatalogError(
+                f"column mapping names columns the catalog lacks: {missing}; it has {list(raw.columns)}"
+            )
+        raw = raw.drop(columns=[v for v in columns.values() if v in raw.columns and v not in columns])
+        raw = raw.rename(columns=dict(columns))
+    warnings: list[CatalogWarning] = []
+    if "product_name" not in raw.columns:
+        raise CatalogError(
+            f"catalog has no product_name column (it has {list(raw.columns)}); pass columns={{'their name': 'product_name'}}"
+        )
+    for col in CATALOG_COLUMNS:
+        if col not in raw.columns:
+            if col == "category" and default_category:
+                note = f"no category column; every product is {resolve_category(default_category)!r}"
+            elif col == "ingredient":
+                note = "no ingredient column; no product is tagged from ingredients"
+            elif col == "star":
+                note = "no star column; all products are unrated"
+            elif col == "review_count":
+                note = "no review_count column; all counts are 0"
+            elif col == "category":
+                raise CatalogError(
+                    "catalog has no category column; map one with columns={...: 'category'} "
+                    f"or pass default_category (one of {list(CATEGORY_KEYS)})"
+                )
+            else:
+                note = f"no {col} column"
+            warnings.append(CatalogWarning(None, col, note, "kept"))
+            raw[col] = None
+
+    absent = {w.column for w in warnings if w.row is None}
+    rows = []
+    seen_links: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    for pos, record in enumerate(raw.to_dict("records"), start=1):
+
+        def warn(column: str, problem: str, action: str, pos: int = pos) -> None:
+            warnings.append(CatalogWarning(pos, column, problem, action))
+
+        name = record.get("product_name")
+        if _is_missing(name):
+            warn("product_name", "missing product name", "dropped")
+            continue
+        name = str(name).strip()
+        cat_raw = record.get("category")
+        if _is_missing(cat_raw):
+            if default_category:
+                category = resolve_category(default_category)
+            else:
+                warn("category", f"missing category for {name!r}", "dropped")
+                continue
+        else:
+            category = resolve_category(str(cat_raw))
+            if category is None:
+                warn(
+                    "category",
+                    f"unknown category {cat_raw!r} for {name!r}; expected one of "
+                    f"{list(CATEGORY_KEYS)} or an English alias such as shampoo, conditioner, hair oil",
+                    "dropped",
+                )
+                continue
+        star, problem, drop = _parse_star(record.get("star"))
+        if drop:
+            warn("star", problem, "dropped")
+            continue
+        if problem and not (star is None and "star" in absent):
+            warn("star", problem, "repaired" if star is not None else "kept")
+        reviews, problem, drop = _parse_reviews(record.get("review_count"))
+        if drop:
+            warn("review_count", problem, "dropped")
+            continue
+        if problem and "review_count" not in absent:
+            warn("review_count", problem, "repaired")
+        link = None if _is_missing(record.get("product_link")) else str(record["product_link"]).strip()
+        key = _dedupe_key(record.get("brand_name"), name)
+        if link and link in seen_links:
+            warn("product_link", f"duplicate of row {seen_links[link]} (same link)", "dropped")
+            continue
+        if key in seen_names:
+            warn("product_name", f"duplicate of row {seen_names[key]} (same brand and name)", "dropped")
+            continue
+        if link:
+            seen_links[link] = pos
+        seen_names[key] = pos
+        ingredient = record.get("ingredient")
+        has_ingredients = has_ingredient_data(ingredient)
+        if not has_ingredients and "ingredient" not in absent:
+            warn("ingredient", f"no ingredient list for {name!r}; not tagged from ingredients", "kept")
+        out = dict(record)
+        out.update(
+            product_name=name,
+            category=category,
+            star=star,
+            review_count=reviews,
+            product_link=link,
+            ingredient=str(ingredient).strip() if has_ingredients else None,
+            has_ingredients=has_ingredients,
+            source_row=pos,
+        )
+        rows.append(out)
+    df = pd.DataFrame(rows, columns=None if rows else [*CATALOG_COLUMNS, "has_ingredients", "source_row"])
+    return LoadedCatalog(tag_catalog(df), warnings)
+
+
+def tag_catalog(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``types``, ``matched``, ``rinse_off``, ``flags_ko``/``flags_en`` from each row's ingredient list."""
+    df = df.copy()
+    if "has_ingredients" not in df.columns:
+        df["has_ingredients"] = [
+            has_ingredient_data(t) for t in df.get("ingredient", pd.Series([None] * len(df)))
+        ]
+    types, matched, rinse, flags_ko, flags_en = [], [], [], [], []
+    for record in df.to_dict("records"):
+        text = record.get("ingredient") if record.get("has_ingredients") else None
+        tagged = tag_types(text) if text else {}
+        rinse_off = (
+            category_info(record["category"]).rinse_off if record.get("category") in CATEGORY_KEYS else None
+        )
+        flags = regulatory_flags(text, rinse_off=rinse_off) if text else []
+        types.append(tuple(tagged))
+        matched.append({t: tuple(m.raw for m in tm.ingredients) for t, tm in tagged.items()})
+        rinse.append(rinse_off)
+        flags_ko.append(tuple(f.message("ko") for f in flags))
+        flags_en.append(tuple(f.message("en") for f in flags))
+    df["types"], df["matched"], df["rinse_off"] = types, matched, rinse
+    df["flags_ko"], df["flags_en"] = flags_ko, flags_en
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Validate and tag a product catalog; print its warnings.")
+    parser.add_argument("source", help="CSV/Parquet path or Hub dataset id")
+    parser.add_argument("--preset", choices=sorted(COLUMN_PRESETS), help="column mapping for a known schema")
+    parser.add_argument("--default-category", help="category for rows without one")
+    args = parser.parse_args(argv)
+    df, warnings = load_catalog(args.source, columns=args.preset, default_category=args.default_category)
+    for w in warnings:
+        print(w)
+    print(f"{len(df)} products kept, {len(warnings)} warnings")
+    print(df.groupby("category").size().to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

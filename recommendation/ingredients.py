@@ -1,0 +1,314 @@
+"""Ingredient-list parsing, alias matching, type tagging and regulatory flags.
+
+A product's 전성분 / INCI text is split into ingredients, each ingredient is
+normalised (case, spacing, parentheses, percentages) and looked up *as a whole*
+in ``data/ingredient_aliases.csv``; only whole-ingredient matches count, so
+"Menthyl Lactate" is never menthol and "Benzyl Salicylate" is never salicylic
+acid. ``data/type_ingredients.csv`` says which ingredients suit which scalp type
+and why; ``data/regulated_ingredients.csv`` flags banned or restricted ones.
+
+    >>> from recommendation.ingredients import match_ingredients
+    >>> [m.key for m in match_ingredients("Aqua/Water/Eau, Zinc Pyrithione 1%, Menthyl Lactate")]
+    ['water', 'zinc_pyrithione', 'menthyl_lactate']
+
+Run ``python -m recommendation.ingredients "살리실산, 판테놀"`` to see what a list matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# Separators between ingredients. "/" is handled separately because it is also
+# part of names such as "Aqua/Water/Eau" or "Caprylic/Capric Triglyceride".
+# NFKC turns "ㆍ" (U+318D) into "ᆞ" (U+119E), so both are listed.
+_HARD_SEPARATORS = re.compile(r"[,;|ㆍᆞ·・‧•\n\r\t，、]+")
+# "A & B" and "A + B" list two ingredients in marketing-style lists.
+_SOFT_SEPARATORS = re.compile(r"\s+&\s+|\s*\+\s*")
+# "Panthenol: restores softness" / "Menthol – cooling": the name is the head.
+_DESCRIPTION = re.compile(r"\s*(?::|：|\s[–—-]\s)")
+_LEADING_JUNK = re.compile(r"^[^\w(]+")
+_SPACED_SLASH = re.compile(r"\s+/\s*|\s*/\s+")
+_PARENS = re.compile(r"[\(\[\{（［][^\)\]\}）］]*[\)\]\}）］]")
+_PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s*%")
+_DROP_CHARS = re.compile(r"[\s\-_'’`\".·ㆍᆞ:*]+")
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def normalize_name(name: str, keep_slash: bool = True) -> str:
+    """Normalise one ingredient name for comparison.
+
+    NFKC, lower case, drop parenthesised parts ("(Tea Tree)", "(50%)"), drop
+    percentages, then drop spaces, hyphens, dots and quotes. Slashes are kept
+    unless ``keep_slash`` is false.
+
+    >>> normalize_name("Melaleuca Alternifolia (Tea Tree) Leaf Oil")
+    'melaleucaalternifolialeafoil'
+    >>> normalize_name("엘-멘톨 0.3%")
+    '엘멘톨'
+    """
+    text = _nfkc(name).lower()
+    text = _PARENS.sub(" ", text)
+    text = _PERCENT.sub(" ", text)
+    text = _DROP_CHARS.sub("", text)
+    if not keep_slash:
+        text = text.replace("/", "")
+    return text.strip("/")
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One row of ``ingredient_aliases.csv``."""
+
+    key: str
+    name_ko: str
+    name_en: str
+    aliases: tuple[str, ...]
+    note: str
+
+    def display(self, lang: str = "ko") -> str:
+        return self.name_ko if lang == "ko" else self.name_en
+
+
+@cache
+def load_ingredients() -> dict[str, Ingredient]:
+    table: dict[str, Ingredient] = {}
+    with open(DATA_DIR / "ingredient_aliases.csv", encoding="utf-8", newline="") as f:
+        for line_no, row in enumerate(csv.DictReader(f), start=2):
+            key = row["key"].strip()
+            if not key or key in table:
+                raise ValueError(f"ingredient_aliases.csv line {line_no}: empty or repeated key {key!r}")
+            aliases = tuple(a.strip() for a in (row["aliases"] or "").split("|") if a.strip())
+            table[key] = Ingredient(
+                key, row["name_ko"].strip(), row["name_en"].strip(), aliases, row["note"] or ""
+            )
+    return table
+
+
+@cache
+def alias_index() -> dict[str, str]:
+    """Normalised name (slashes kept) → ingredient key. Raises if two keys claim one name."""
+    index: dict[str, str] = {}
+    for ing in load_ingredients().values():
+        for name in (ing.key.replace("_", " "), ing.name_ko, ing.name_en, *ing.aliases):
+            norm = normalize_name(name)
+            if not norm:
+                continue
+            owner = index.setdefault(norm, ing.key)
+            if owner != ing.key:
+                raise ValueError(
+                    f"ingredient_aliases.csv: name {name!r} is claimed by both {owner!r} and {ing.key!r}; "
+                    "keep it under one key"
+                )
+    return index
+
+
+def split_ingredients(text: str | None) -> list[str]:
+    """Split an ingredient list into raw ingredient strings.
+
+    Splits on ``,`` ``;`` ``|`` ``ㆍ`` ``·`` newlines and on slashes with a space
+    on either side. A slash inside a word ("Aqua/Water/Eau") is kept when the
+    whole name is in the alias table and split otherwise.
+    Commas inside parentheses ("(3:1, 50%)") or between digits ("1,2-Hexanediol") do not split.
+    """
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return []
+    text = _nfkc(str(text))
+    # Protect separators inside parentheses by blanking them temporarily.
+    protected = re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(",", "\x00").replace("/", "\x01"), text)
+    protected = re.sub(r"(\d),(\d)", "\\1\x00\\2", protected)  # "1,2-Hexanediol" is one name
+    parts: list[str] = []
+    for chunk in (c for hard in _HARD_SEPARATORS.split(protected) for c in _SOFT_SEPARATORS.split(hard)):
+        for piece in _SPACED_SLASH.split(chunk):
+            piece = piece.replace("\x00", ",").replace("\x01", "/").strip()
+            if not piece:
+                continue
+            if "/" in piece.split("(")[0] and normalize_name(piece) not in alias_index():
+                parts.extend(p.strip() for p in piece.split("/") if p.strip())
+            else:
+                parts.append(piece)
+    return parts
+
+
+@dataclass(frozen=True)
+class IngredientMatch:
+    key: str
+    raw: str  # the text as written in the product's list
+
+
+def _lookup(raw: str) -> tuple[str, str] | None:
+    index = alias_index()
+    name = _LEADING_JUNK.sub("", raw).strip()
+    for candidate in (name, _DESCRIPTION.split(name, maxsplit=1)[0].strip()):
+        key = index.get(normalize_name(candidate)) or index.get(normalize_name(candidate, keep_slash=False))
+        if key:
+            return key, candidate
+    return None
+
+
+def lookup(raw: str) -> str | None:
+    """The ingredient key of one raw list entry, or None.
+
+    Tries the whole entry, then its head before a description ("Menthol – cooling",
+    "Panthenol: softness"), after dropping leading bullets ("> Biotin").
+    """
+    found = _lookup(raw)
+    return found[0] if found else None
+
+
+def match_ingredients(text: str | None) -> list[IngredientMatch]:
+    """Every known ingredient in ``text``, in list order, each once (whole-name matches only).
+
+    ``raw`` is the name as written in the list (without bullets or a trailing description).
+    """
+    seen: set[str] = set()
+    found = []
+    for piece in split_ingredients(text):
+        hit = _lookup(piece)
+        if hit and hit[0] not in seen:
+            seen.add(hit[0])
+            found.append(IngredientMatch(hit[0], hit[1]))
+    return found
+
+
+def has_ingredient_data(text: object) -> bool:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return False
+    return any(normalize_name(p) for p in split_ingredients(str(text)))
+
+
+@dataclass(frozen=True)
+class TypeIngredient:
+    type: str
+    ingredient: str
+    weak: bool
+    why_ko: str
+    why_en: str
+    source: str
+
+
+@cache
+def load_type_ingredients() -> tuple[TypeIngredient, ...]:
+    known = load_ingredients()
+    rows = []
+    with open(DATA_DIR / "type_ingredients.csv", encoding="utf-8", newline="") as f:
+        for line_no, row in enumerate(csv.DictReader(f), start=2):
+            if row["ingredient"] not in known:
+                raise ValueError(
+                    f"type_ingredients.csv line {line_no}: ingredient {row['ingredient']!r} is not a key of "
+                    "ingredient_aliases.csv; add it there first"
+                )
+            rows.append(
+                TypeIngredient(
+                    row["type"],
+                    row["ingredient"],
+                    row["weak"].strip().lower() == "true",
+                    row["why_ko"],
+                    row["why_en"],
+                    row["source"],
+                )
+            )
+    return tuple(rows)
+
+
+def effective_ingredients(scalp_type: str) -> list[TypeIngredient]:
+    return [r for r in load_type_ingredients() if r.type == scalp_type]
+
+
+@dataclass(frozen=True)
+class TypeMatch:
+    """Why a product suits one scalp type."""
+
+    type: str
+    ingredients: tuple[IngredientMatch, ...]
+    reasons: tuple[TypeIngredient, ...]
+
+
+def tag_types(text: str | None) -> dict[str, TypeMatch]:
+    """Scalp types a product suits, judged from its ingredient list.
+
+    A type is tagged when the list holds at least one of its non-weak effective
+    ingredients; weak ones (glycerin, amino acids, lactic acid: in nearly every
+    product) are reported alongside but never tag a product on their own. An
+    empty or missing list tags nothing.
+    """
+    matches = {m.key: m for m in match_ingredients(text)}
+    result: dict[str, TypeMatch] = {}
+    by_type: dict[str, list[TypeIngredient]] = {}
+    for row in load_type_ingredients():
+        if row.ingredient in matches:
+            by_type.setdefault(row.type, []).append(row)
+    for scalp_type, rows in by_type.items():
+        if any(not r.weak for r in rows):
+            result[scalp_type] = TypeMatch(
+                scalp_type, tuple(matches[r.ingredient] for r in rows), tuple(rows)
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class RegulatoryFlag:
+    ingredient: str
+    status: str  # banned | drug | rinse_off_only
+    reason_ko: str
+    reason_en: str
+    raw: str
+
+    def message(self, lang: str = "ko") -> str:
+        name = load_ingredients()[self.ingredient].display(lang)
+        return f"⚠️ {name}: {self.reason_ko if lang == 'ko' else self.reason_en}"
+
+
+@cache
+def load_regulated() -> dict[str, dict[str, str]]:
+    known = load_ingredients()
+    with open(DATA_DIR / "regulated_ingredients.csv", encoding="utf-8", newline="") as f:
+        rows = {r["ingredient"]: r for r in csv.DictReader(f)}
+    for key in rows:
+        if key not in known:
+            raise ValueError(f"regulated_ingredients.csv: {key!r} is not a key of ingredient_aliases.csv")
+    return rows
+
+
+def regulatory_flags(text: str | None, rinse_off: bool | None = None) -> list[RegulatoryFlag]:
+    """Banned, medicine-only or restricted ingredients in the list.
+
+    ``rinse_off_only`` ingredients are flagged only when the product is known to
+    be leave-on (``rinse_off is False``); pass ``None`` when unknown to flag them anyway.
+    """
+    regulated = load_regulated()
+    flags = []
+    for m in match_ingredients(text):
+        row = regulated.get(m.key)
+        if row is None or (row["status"] == "rinse_off_only" and rinse_off is True):
+            continue
+        flags.append(RegulatoryFlag(m.key, row["status"], row["reason_ko"], row["reason_en"], m.raw))
+    return flags
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Show what an ingredient list matches.")
+    parser.add_argument("text", help="ingredient list, e.g. '정제수, 살리실산, 판테놀'")
+    args = parser.parse_args(argv)
+    for m in match_ingredients(args.text):
+        print(f"{m.raw!r} -> {m.key}")
+    for scalp_type, tm in tag_types(args.text).items():
+        print(f"suits {scalp_type}: {', '.join(i.key for i in tm.ingredients)}")
+    for flag in regulatory_flags(args.text):
+        print(flag.message())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""Top-k products per chosen category for the diagnosed scalp type(s), with explanations.
+
+Only products tagged (from their ingredients) with at least one diagnosed type
+are ranked; for 양호 (healthy) every product with an ingredient list qualifies.
+When a category has fewer than ``top_k`` matching products the result says so
+in ``df.attrs["notes_ko"/"notes_en"]`` and ``df.attrs["shortfalls"]``; it never
+pads with non-matching products.
+
+Scores:
+- ``"bayesian"`` (default): (v·R + m·C) / (v + m), R = the product's star,
+  v = its review count, C = mean star of the catalog's rated products, m = the
+  median review count of the catalog's reviewed products (or ``m=`` given).
+  Unrated products score C. A 5.0 with 3 reviews no longer beats a 4.8 with 3,000.
+- ``"seed"``: the seed's order, stars first, then review count.
+
+    >>> from recommendation import demo_catalog, recommend
+    >>> recommend(demo_catalog(), ["지성"], ["샴푸"]).shape[0]
+    3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from .catalog import tag_catalog
+from .ingredients import load_ingredients, load_type_ingredients, lookup
+from .scalp_type import type_label, type_order
+from .survey import CATEGORY_KEYS, category_info, resolve_category
+
+SCORES = ("bayesian", "seed")
+HEALTHY = "양호"
+
+
+def bayesian_prior(df: pd.DataFrame, m: float | None = None) -> tuple[float, float]:
+    """(C, m) for the Bayesian average: catalog mean star and review-count weight."""
+    stars = pd.to_numeric(df["star"], errors="coerce")
+    reviews = pd.to_numeric(df["review_count"], errors="coerce").fillna(0)
+    rated = stars.notna()
+    c = float(stars[rated].mean()) if rated.any() else 0.0
+    if m is None:
+        positive = reviews[rated & (reviews > 0)]
+        m = float(positive.median()) if len(positive) else 1.0
+    if m <= 0:
+        raise ValueError(f"m must be positive, got {m}")
+    return c, float(m)
+
+
+def add_scores(df: pd.DataFrame, score: str = "bayesian", m: float | None = None) -> pd.DataFrame:
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    df = df.copy()
+    stars = pd.to_numeric(df["star"], errors="coerce")
+    reviews = pd.to_numeric(df["review_count"], errors="coerce").fillna(0).clip(lower=0)
+    c, m = bayesian_prior(df, m)
+    df["bayesian_score"] = ((reviews * stars.fillna(c) + m * c) / (reviews + m)).round(4)
+    df["score"] = df["bayesian_score"] if score == "bayesian" else stars.fillna(-1.0)
+    return df
+
+
+def _why(ing_key: str, scalp_type: str, lang: str) -> str:
+    for row in load_type_ingredients():
+        if row.type == scalp_type and row.ingredient == ing_key:
+            return row.why_ko if lang == "ko" else row.why_en
+    return ""
+
+
+def _explain(matched: dict, types: Iterable[str], has_ingredients: bool, lang: str) -> str:
+    if not has_ingredients:
+        return "성분 정보가 없습니다." if lang == "ko" else "No ingredient data."
+    known = load_ingredients()
+    parts = []
+    for t in types:
+        if t == HEALTHY:
+            parts.append(
+                "양호한 두피에는 특정 기능 성분이 필요하지 않아 평점 순으로 골랐습니다."
+                if lang == "ko"
+                else "A healthy scalp needs no particular active, so this is ranked by rating."
+            )
+            continue
+        if t not in matched:
+            continue
+        items = []
+        for raw in matched[t]:
+            key = lookup(raw)
+            name = known[key].display(lang) if key else raw
+            items.append(
+                f"{name}({_why(key, t, lang)})" if lang == "ko" else f"{name} ({_why(key, t, lang)})"
+            )
+        label = type_label(t, lang)
+        parts.append(
+            f"{label} 두피에 맞는 성분: {', '.join(items)}"
+            if lang == "ko"
+            else f"Suits {label} scalps: {', '.join(items)}"
+        )
+    return " / ".join(parts)
+
+
+def recommend(
+    catalog_df: pd.DataFrame,
+    types: Iterable[str],
+    categories: Iterable[str],
+    top_k: int = 3,
+    score: str = "bayesian",
+    m: float | None = None,
+) -> pd.DataFrame:
+    """Top ``top_k`` per category among products matching any of ``types``.
+
+    Columns: ``category, rank, product_name, brand_name, star, review_count,
+    score, bayesian_score, matched_types, matched_ingredients, explanation_ko,
+    explanation_en, flags_ko, flags_en, product_link, img_link`` (+ the catalog's
+    others). ``attrs``: ``candidates`` (category → matching count),
+    ``shortfalls`` (category → count when below top_k), ``notes_ko``/``notes_en``.
+    """
+    types = list(dict.fromkeys(types))
+    known_types = set(type_order())
+    for t in types:
+        if t not in known_types:
+            raise ValueError(f"unknown scalp type {t!r}; expected one of {sorted(known_types)}")
+    if not types:
+        raise ValueError("recommend needs at least one scalp type")
+    wanted = []
+    for c in categories:
+        key = resolve_category(c)
+        if key is None:
+            raise ValueError(f"unknown category {c!r}; expected one of {list(CATEGORY_KEYS)}")
+        wanted.append(key)
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    df = catalog_df if "types" in catalog_df.columns else tag_catalog(catalog_df)
+    df = add_scores(df, score, m)
+
+    def matching_types(row) -> tuple[str, ...]:
+        hits = [t for t in types if t in row["types"]]
+        if HEALTHY in types and row["has_ingredients"]:
+            hits.append(HEALTHY)
+        return tuple(hits)
+
+    df["matched_types"] = df.apply(matching_types, axis=1) if len(df) else pd.Series(dtype=object)
+    df["matched_ingredients"] = [
+        tuple(dict.fromkeys(i for t in mt if t != HEALTHY for i in matched.get(t, ())))
+        for mt, matched in zip(df["matched_types"], df["matched"])
+    ]
+    sort_cols = (
+        ["score", "review_count", "bayesian_score"] if score == "seed" else ["score", "review_count", "star"]
+    )
+    out, candidates, shortfalls, notes_ko, notes_en = [], {}, {}, [], []
+    for cat in dict.fromkeys(wanted):
+        pool = df[(df["category"] == cat) & (df["matched_types"].map(len) > 0)]
+        candidates[cat] = len(pool)
+        top = pool.sort_values(sort_cols, ascending=False, kind="mergesort").head(top_k).copy()
+        top["rank"] = range(1, len(top) + 1)
+        for lang in ("ko", "en"):
+            top[f"explanation_{lang}"] = [
+                _explain(r["matched"], r["matched_types"], r["has_ingredients"], lang)
+                for _, r in top.iterrows()
+            ]
+        out.append(top)
+        labels_ko = ", ".join(types)
+        labels_en = ", ".join(type_label(t, "en") for t in types)
+        cat_en = category_info(cat).en
+        if not len(pool):
+            shortfalls[cat] = 0
+            notes_ko.append(f"{labels_ko} 두피에 맞는 {cat} 제품이 카탈로그에 없습니다.")
+            notes_en.append(f"No {cat_en} product in the catalog matches a {labels_en} scalp.")
+        elif len(pool) < top_k:
+            shortfalls[cat] = len(pool)
+            notes_ko.append(
+                f"{labels_ko} 두피에 맞는 {cat} 제품이 {len(pool)}개뿐이라 {len(pool)}개만 보여드립니다."
+            )
+            notes_en.append(
+                f"Only {len(pool)} {cat_en} product(s) match a {labels_en} scalp, so only {len(pool)} are shown."
+            )
+        else:
+            notes_ko.append(
+                f"{labels_ko} 두피타입에 맞는 {cat} 제품을 {len(pool)}개 중 {top_k}개 추천해드립니다."
+            )
+            notes_en.append(f"Top {top_k} of {len(pool)} {cat_en} products that suit a {labels_en} scalp.")
+    result = pd.concat(out, ignore_index=True) if out else df.head(0).assign(rank=[])
+    lead = [
+        "category",
+        "rank",
+        "product_name",
+        "brand_name",
+        "star",
+        "review_count",
+        "score",
+        "bayesian_score",
+        "matched_types",
+        "matched_ingredients",
+        "explanation_ko",
+        "explanation_en",
+        "flags_ko",
+        "flags_en",
+        "product_link",
+        "img_link",
+    ]
+    lead = [c for c in lead if c in result.columns]
+    result = result[lead + [c for c in result.columns if c not in lead]]
+    result.attrs.update(candidates=candidates, shortfalls=shortfalls, notes_ko=notes_ko, notes_en=notes_en)
+    return result

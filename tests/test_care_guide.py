@@ -1,0 +1,189 @@
+"""Care guide: real openai client against a local stub (200/401/429/500/timeout), fallback texts, MFDS wording."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+import yaml
+
+from recommendation import CareGuideConfig, care_guide, clear_cache, determine_scalp_type
+from recommendation.care_guide import DATA_DIR, load_care_texts, parse_sections
+from recommendation.compliance import find_violations, remove_violations
+from recommendation.scalp_type import type_order
+from scalp_core.symptoms import SYMPTOMS
+from tests.openai_stub import start_stub
+
+BUDGET_S = 0.5  # the failure tests' OpenAI time budget; production default is 8 s
+OK_BUDGET_S = 5.0  # successful answers get more room so a busy CI machine does not turn them into fallbacks
+
+
+@pytest.fixture(scope="module")
+def stub():
+    server, state, url = start_stub()
+    yield state, url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def config(stub):
+    state, url = stub
+    state.mode, state.requests = "ok", 0
+    clear_cache()
+    return CareGuideConfig(api_key="sk-test", base_url=url, timeout_s=BUDGET_S, model="stub-model")
+
+
+@pytest.fixture()
+def ok_config(config):
+    return dataclasses.replace(config, timeout_s=OK_BUDGET_S)
+
+
+@pytest.fixture()
+def oily():
+    return determine_scalp_type({"excess_sebum": 3, "dandruff": 1})
+
+
+def test_openai_answer_is_parsed_and_cached(stub, ok_config, oily):
+    state, _ = stub
+    config = ok_config
+    guide = care_guide(oily, lang="ko", config=config)
+    assert guide.source == "openai", guide.error
+    assert "피지 분비" in guide.cause and "번들" in guide.features
+    assert len(guide.care_steps) == 3 and guide.care_steps[0].startswith("저녁에")
+    assert "피부과 전문의" in guide.disclaimer
+    assert state.requests == 1
+    body = state.last_body
+    assert body["model"] == "stub-model"
+    prompt = body["messages"][-1]["content"]
+    assert "지성" in prompt and "피지과다 중증" in prompt and "비듬 경증" in prompt
+    again = care_guide(oily, lang="ko", config=config)
+    assert again == guide and state.requests == 1  # served from the cache
+    care_guide(determine_scalp_type({"hair_loss": 2}), lang="ko", config=config)
+    assert state.requests == 2  # a different input is asked anew
+
+
+def test_model_comes_from_env(stub, config, oily, monkeypatch):
+    state, _ = stub
+    monkeypatch.setenv("SCALP_OPENAI_MODEL", "env-model")
+    care_guide(oily, config=CareGuideConfig(api_key="k", base_url=config.base_url, timeout_s=OK_BUDGET_S))
+    assert state.last_body["model"] == "env-model"
+
+
+@pytest.mark.parametrize("mode", ["401", "429", "500", "sleep", "no_sections"])
+def test_failures_fall_back_within_one_second(stub, config, oily, mode):
+    state, _ = stub
+    state.mode = mode
+    start = time.monotonic()
+    guide = care_guide(oily, lang="ko", config=config)
+    elapsed = time.monotonic() - start
+    assert guide.source == "fallback"
+    assert guide.error
+    assert elapsed < 1.0, f"fallback took {elapsed:.2f} s for {mode}"
+    assert state.requests >= 1  # the stub really was asked
+    assert guide.cause and guide.features and len(guide.care_steps) == 3
+    # failures are not cached: the next call asks again
+    state.mode = "ok"
+    assert (
+        care_guide(oily, lang="ko", config=dataclasses.replace(config, timeout_s=OK_BUDGET_S)).source
+        == "openai"
+    )
+
+
+def test_no_key_falls_back_immediately(stub, oily, monkeypatch):
+    state, url = stub
+    state.requests = 0
+    clear_cache()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    start = time.monotonic()
+    guide = care_guide(oily)
+    assert time.monotonic() - start < 0.2
+    assert guide.source == "fallback" and "OPENAI_API_KEY" in guide.error
+    assert state.requests == 0
+
+
+def test_violating_answer_loses_its_offending_sentences(stub, ok_config, oily):
+    state, _ = stub
+    state.mode = "violating"
+    guide = care_guide(oily, config=ok_config)
+    assert guide.source == "openai"
+    text = " ".join([guide.cause, guide.features, *guide.care_steps])
+    assert "예방" not in text and "치료" not in text and "발모" not in text
+    assert "두피가 번들거립니다." in guide.features
+    assert len(guide.care_steps) == 2
+    assert any("예방" in s for s in guide.removed_sentences)
+
+
+def test_english_fallback_and_markdown():
+    guide = care_guide(determine_scalp_type({"dandruff": 2}), lang="en", config=CareGuideConfig(api_key=""))
+    assert guide.source == "fallback"
+    assert "dermatologist" in guide.disclaimer
+    md = guide.to_markdown()
+    assert "**Cause:**" in md and "1. " in md and "Dandruff" in guide.title
+
+
+def _strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for v in node.values():
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+
+
+def test_every_fallback_text_exists_and_passes_the_wording_check():
+    texts = load_care_texts()
+    for t in type_order():
+        for lang in ("ko", "en"):
+            entry = texts["types"][t][lang]
+            assert entry["cause"] and entry["features"] and len(entry["care"]) == 3, (t, lang)
+    for s in SYMPTOMS:
+        for lang in ("ko", "en"):
+            assert len(texts["symptoms"][s.key][lang]["care"]) == 3, (s.key, lang)
+    raw = yaml.safe_load((DATA_DIR / "care_texts.yaml").read_text(encoding="utf-8"))
+    strings = list(_strings(raw))
+    assert len(strings) > 100
+    bad = [(s, find_violations(s)) for s in strings if find_violations(s)]
+    assert not bad
+    assert "피부과 전문의" in texts["disclaimer"]["ko"] and "진단" in texts["disclaimer"]["ko"]
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("이 샴푸는 탈모를 예방합니다.", False),
+        ("탈모 치료에 좋습니다.", False),
+        ("발모 효과가 있습니다.", False),
+        ("탈모 방지 샴푸입니다.", False),
+        ("탈모 증상 완화에 도움을 줍니다.", False),  # only registered functional cosmetics may say this
+        ("식약처에 탈모 증상 완화 기능성화장품으로 등록된 제품인지 확인하세요.", True),
+        ("This shampoo prevents hair loss.", False),
+        ("It treats dandruff.", False),
+        ("Promotes hair growth.", False),
+        ("두피를 미온수로 꼼꼼히 헹굽니다.", True),
+        ("Rinse the scalp well with lukewarm water.", True),
+    ],
+)
+def test_wording_checker(text, ok):
+    assert (not find_violations(text)) is ok
+    assert not find_violations(text, functional_cosmetic=True) or "완화" not in text
+
+
+def test_remove_violations_keeps_the_rest():
+    cleaned, removed = remove_violations("두피를 씻습니다. 탈모를 예방합니다. 잘 말립니다.")
+    assert cleaned == "두피를 씻습니다. 잘 말립니다."
+    assert [v.sentence for v in removed] == ["탈모를 예방합니다."]
+
+
+def test_parse_sections_needs_all_three():
+    assert parse_sections("원인: a\n특징: b\n관리방안:\n1. c") == {
+        "원인": "a",
+        "특징": "b",
+        "관리방안": "1. c",
+    }
+    assert parse_sections("**원인**: a\n### 특징\nb\n관리 방안: 1. c")["관리방안"] == "1. c"
+    assert parse_sections("원인: a\n특징: b") is None

@@ -1,0 +1,280 @@
+"""Catalog loading/validation, tagging, ranking and the illustrative demo catalog."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from recommendation import (
+    CATEGORY_KEYS,
+    CatalogError,
+    demo_catalog,
+    determine_scalp_type,
+    load_catalog,
+    recommend,
+)
+from recommendation.demo import DEMO_BRAND, DEMO_CSV, build_demo_rows
+from recommendation.ingredients import (
+    alias_index,
+    effective_ingredients,
+    lookup,
+    normalize_name,
+    split_ingredients,
+)
+from recommendation.scalp_type import type_order
+
+SOCIOLLA = "products/karinaamaha__haircare-recommender/sociolla_hair_products_250.csv"
+SOCIOLLA_SCHEMA = "products/karinaamaha__haircare-recommender/sociolla_hair_products_250_schema.csv"
+OLIVEYOUNG = "justdoit93__hair_loss/oliveyoung_hairloss_search_2023-06.csv"
+
+
+def row(**kw):
+    base = {
+        "product_link": None,
+        "img_link": None,
+        "product_name": "P",
+        "star": "4.5",
+        "review_count": "10",
+        "ingredient": "Water, Salicylic Acid",
+        "brand_name": "B",
+        "category": "샴푸",
+    }
+    base.update(kw)
+    return base
+
+
+def messages(warnings):
+    return [str(w) for w in warnings]
+
+
+def test_row_validation_messages():
+    frame = pd.DataFrame(
+        [
+            row(product_name="Comma star", star="4,8"),  # 1 repaired
+            row(product_name="Thousands", review_count="1,234"),  # 2 silent
+            row(product_name="Negative", review_count="-5"),  # 3 dropped
+            row(product_name=None),  # 4 dropped
+            row(product_name="No category", category=None),  # 5 dropped
+            row(product_name="Lipstick", category="lipstick"),  # 6 dropped
+            row(product_name="Star 7", star="7"),  # 7 dropped
+            row(product_name="Star text", star="great"),  # 8 dropped
+            row(product_name="No ingredients", ingredient=""),  # 9 kept
+            row(product_name="English category", category="hair tonic"),  # 10 kept
+        ]
+    )
+    df, warnings = load_catalog(frame)
+    text = messages(warnings)
+    assert "Catalog row 1: star '4,8' uses a decimal comma; read as 4.8 (repaired)" in text
+    assert "Catalog row 3: review_count '-5' is negative (dropped)" in text
+    assert "Catalog row 4: missing product name (dropped)" in text
+    assert any(t.startswith("Catalog row 5: missing category") for t in text)
+    assert any(t.startswith("Catalog row 6: unknown category 'lipstick'") and "샴푸" in t for t in text)
+    assert "Catalog row 7: star '7' is outside 0–5 (dropped)" in text
+    assert "Catalog row 8: star 'great' is not a number (expected 0–5) (dropped)" in text
+    assert any(t.startswith("Catalog row 9: no ingredient list") for t in text)
+    assert not any(t.startswith("Catalog row 2") for t in text)
+    kept = df.set_index("product_name")
+    assert list(kept.index) == ["Comma star", "Thousands", "No ingredients", "English category"]
+    assert kept.loc["Comma star", "star"] == 4.8 and kept.loc["Thousands", "review_count"] == 1234
+    assert kept.loc["English category", "category"] == "헤어토닉/두피토닉"
+    assert not kept.loc["No ingredients", "has_ingredients"]
+    assert kept.loc["No ingredients", "types"] == ()
+    assert "비듬성" in kept.loc["Thousands", "types"]
+
+
+def test_duplicates_are_removed():
+    frame = pd.DataFrame(
+        [
+            row(product_name="Scalp Shampoo", brand_name="Brand A", product_link="https://x/1"),
+            row(product_name="scalp  shampoo", brand_name="BRAND A", product_link="https://x/2"),
+            row(product_name="Other", brand_name="Brand B", product_link="https://x/1"),
+            row(product_name="Scalp Shampoo", brand_name="Brand C", product_link="https://x/3"),
+        ]
+    )
+    df, warnings = load_catalog(frame)
+    assert list(df["product_name"]) == ["Scalp Shampoo", "Scalp Shampoo"]
+    assert messages(warnings) == [
+        "Catalog row 2: duplicate of row 1 (same brand and name) (dropped)",
+        "Catalog row 3: duplicate of row 1 (same link) (dropped)",
+    ]
+
+
+def test_csv_parquet_and_errors(tmp_path):
+    frame = pd.DataFrame([row(product_name="A"), row(product_name="B", star="4,2")])
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    frame.to_parquet(tmp_path / "c.parquet")
+    a, _ = load_catalog(tmp_path / "c.csv")
+    b, _ = load_catalog(str(tmp_path / "c.parquet"))
+    assert list(a["star"]) == list(b["star"]) == [4.5, 4.2]
+    with pytest.raises(CatalogError, match="does not exist"):
+        load_catalog(tmp_path / "missing.csv")
+    with pytest.raises(CatalogError, match="lacks"):
+        load_catalog(frame, columns={"nope": "product_name"})
+    with pytest.raises(CatalogError, match="category"):
+        load_catalog(frame.drop(columns=["category"]))
+    with pytest.raises(CatalogError, match="neither"):
+        load_catalog("not a source")
+
+
+def test_hub_dataset_error_path(monkeypatch):
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CatalogError, match="could not load Hub dataset 'nobody-xyz/no-such-catalog'"):
+        load_catalog("nobody-xyz/no-such-catalog")
+
+
+def _hand_built():
+    return pd.DataFrame(
+        [
+            # C = catalog mean star = 4.58, m = median review count = 500
+            row(product_name="Few reviews perfect", star="5.0", review_count="2"),  # bayes 4.582
+            row(product_name="Many reviews", star="4.8", review_count="3000"),  # bayes 4.769
+            row(product_name="Mid", star="4.9", review_count="40"),  # bayes 4.604
+            row(product_name="Low", star="4.0", review_count="500"),  # bayes 4.290
+            row(product_name="Not oily", star="4.2", review_count="9000", ingredient="Water, Glycerin"),
+        ]
+    )
+
+
+def test_bayesian_and_seed_orders_differ():
+    df, _ = load_catalog(_hand_built())
+    seed = recommend(df, ["지성"], ["샴푸"], score="seed")
+    bayes = recommend(df, ["지성"], ["샴푸"], score="bayesian")
+    assert list(seed["product_name"]) == ["Few reviews perfect", "Mid", "Many reviews"]
+    assert list(bayes["product_name"]) == ["Many reviews", "Mid", "Few reviews perfect"]
+    assert bayes["score"].round(3).tolist() == [4.769, 4.604, 4.582]
+    assert "Not oily" not in set(bayes["product_name"])  # must match a diagnosed type
+    assert bayes.attrs["candidates"] == {"샴푸": 4}
+
+
+def test_shortfall_is_reported_not_padded():
+    df, _ = load_catalog(_hand_built())
+    recs = recommend(df, ["건성"], ["샴푸", "헤어워터"])  # glycerin alone is a weak signal
+    assert len(recs) == 0
+    assert recs.attrs["shortfalls"] == {"샴푸": 0, "헤어워터": 0}
+    partial = recommend(df, ["지성"], ["샴푸"], top_k=10)
+    assert len(partial) == 4 and partial.attrs["shortfalls"] == {"샴푸": 4}
+    assert "4개뿐" in partial.attrs["notes_ko"][0]
+
+
+def test_explanations_in_both_languages():
+    df, _ = load_catalog(_hand_built())
+    top = recommend(df, ["지성", "비듬성"], ["샴푸"]).iloc[0]
+    assert top["matched_ingredients"] == ("Salicylic Acid",)
+    assert "살리실릭애씨드" in top["explanation_ko"] and "지성 두피에 맞는 성분" in top["explanation_ko"]
+    assert "Suits oily scalps: Salicylic Acid" in top["explanation_en"]
+
+
+@pytest.fixture(scope="module")
+def sociolla(shared_reference):
+    return load_catalog(shared_reference / SOCIOLLA, columns="sociolla")
+
+
+@pytest.mark.shared
+def test_real_sociolla_catalogs_load_with_row_warnings(shared_reference, sociolla):
+    df, warnings = sociolla
+    text = messages(warnings)
+    negative = [t for t in text if "is negative (dropped)" in t]
+    no_ingredients = [t for t in text if "no ingredient list" in t]
+    assert len(negative) == 10 and len(no_ingredients) == 16
+    assert all(t.startswith("Catalog row ") for t in negative + no_ingredients)
+    assert len(df) >= 230 and set(df["category"]) <= set(CATEGORY_KEYS)
+    schema_df, schema_warnings = load_catalog(shared_reference / SOCIOLLA_SCHEMA, columns="sociolla_schema")
+    assert len(schema_df) == len(df)
+    assert sum("is negative" in str(w) for w in schema_warnings) == 10
+
+
+@pytest.mark.shared
+def test_antidandruff_actives_are_tagged(sociolla):
+    df, _ = sociolla
+    index = alias_index()
+    antidandruff = df[
+        df["ingredient"].map(
+            lambda t: (
+                bool(t)
+                and any(
+                    index.get(normalize_name(p)) in ("zinc_pyrithione", "piroctone_olamine")
+                    for p in split_ingredients(t)
+                )
+            )
+        )
+    ]
+    assert len(antidandruff) >= 5
+    assert all("비듬성" in types for types in antidandruff["types"])
+    no_ing = df[~df["has_ingredients"]]
+    assert len(no_ing) == 16 and all(t == () for t in no_ing["types"])
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("scalp_type", ["지성", "건성", "비듬성", "탈모성", "지루성", "민감성"])
+def test_recommended_ingredients_really_appear(sociolla, scalp_type):
+    df, _ = sociolla
+    recs = recommend(df, [scalp_type], ["샴푸", "린스/컨디셔너", "헤어오일/헤어세럼"])
+    assert len(recs) > 0
+    for _, rec in recs.iterrows():
+        raw = df.loc[df["product_name"] == rec["product_name"], "ingredient"].iloc[0]
+        listed = [normalize_name(p) for p in split_ingredients(raw)]
+        suits = {r.ingredient for r in effective_ingredients(scalp_type)}
+        assert rec["matched_ingredients"]
+        for name in rec["matched_ingredients"]:
+            # the name is a whole list entry (or its head before a description) ...
+            norm = normalize_name(name)
+            assert any(p == norm or p.startswith(norm) for p in listed), (rec["product_name"], name)
+            assert norm in normalize_name(raw).replace(",", "")
+            # ... and one of the type's effective ingredients
+            assert lookup(name) in suits, (rec["product_name"], name)
+
+
+@pytest.mark.shared
+def test_banned_ingredient_is_flagged_on_real_data(sociolla):
+    df, _ = sociolla
+    flagged = df[df["flags_en"].map(lambda f: any("banned" in x for x in f))]
+    assert len(flagged) >= 1
+    assert all("pyrrolidinyl" in t.lower() for t in flagged["ingredient"])
+
+
+@pytest.mark.shared
+def test_oliveyoung_names_load_untagged(shared_reference):
+    with pytest.raises(CatalogError, match="category"):
+        load_catalog(shared_reference / OLIVEYOUNG, columns={"name": "product_name"})
+    df, warnings = load_catalog(
+        shared_reference / OLIVEYOUNG, columns={"name": "product_name"}, default_category="샴푸"
+    )
+    assert len(df) > 50 and set(df["category"]) == {"샴푸"}
+    df, warnings = load_catalog(shared_reference / OLIVEYOUNG, columns="oliveyoung_names")
+    assert {"샴푸", "헤어토닉/두피토닉", "헤어오일/헤어세럼", "린스/컨디셔너"} == set(df["category"])
+    assert not df["has_ingredients"].any() and all(t == () for t in df["types"])
+    assert "Catalog: no ingredient column; no product is tagged from ingredients (kept)" in messages(warnings)
+    assert len(recommend(df, ["탈모성"], ["샴푸"])) == 0
+
+
+def test_demo_catalog_covers_every_type_and_category(tmp_path):
+    df = demo_catalog(image_directory=tmp_path)
+    assert (df["brand_name"] == DEMO_BRAND).all() and df["illustrative"].all()
+    assert df["product_name"].str.startswith("[예시]").all()
+    assert "실제 판매 제품이 아니" in df.attrs["notice_ko"]
+    assert not df["flags_ko"].map(len).any()
+    for scalp_type in type_order():
+        recs = recommend(df, [scalp_type], CATEGORY_KEYS)
+        assert recs.groupby("category").size().to_dict() == {c: 3 for c in CATEGORY_KEYS}, scalp_type
+    first = tmp_path / "demo-001.png"
+    assert first.exists() and df.loc[0, "img_link"] == str(first)
+    bytes_before = first.read_bytes()
+    first.unlink()
+    demo_catalog(image_directory=tmp_path)
+    assert first.read_bytes() == bytes_before  # deterministic drawing
+
+
+def test_demo_csv_matches_its_recipe():
+    on_disk = pd.read_csv(DEMO_CSV, dtype=str)
+    rebuilt = pd.DataFrame(build_demo_rows()).astype(str)
+    pd.testing.assert_frame_equal(on_disk, rebuilt)
+
+
+def test_end_to_end_from_severities():
+    result = determine_scalp_type({"excess_sebum": 3})
+    recs = recommend(demo_catalog(render_images=False), result.types, ["샴푸"])
+    assert len(recs) == 3 and all("지성" in t for t in recs["matched_types"])

@@ -1,0 +1,181 @@
+"""Ingredient normaliser, alias table, whole-name matching, type tagging and regulatory flags."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from recommendation.ingredients import (
+    DATA_DIR,
+    alias_index,
+    load_ingredients,
+    match_ingredients,
+    normalize_name,
+    regulatory_flags,
+    split_ingredients,
+    tag_types,
+)
+
+
+def keys(text):
+    return [m.key for m in match_ingredients(text)]
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Melaleuca Alternifolia (Tea Tree) Leaf Oil", "melaleuca alternifolia leaf oil"),
+        ("엘-멘톨 0.3%", "엘멘톨"),
+        ("Salicylic  Acid", "SALICYLIC ACID"),
+        ("자이언트켈프 발효여과물", "자이언트켈프발효여과물"),
+        ("징크피리치온액(50%)", "징크피리치온액"),
+        ("ｓａｌｉｃｙｌｉｃ acid", "salicylic acid"),  # full-width letters
+    ],
+)
+def test_normalizer(a, b):
+    assert normalize_name(a) == normalize_name(b)
+
+
+@pytest.mark.parametrize(
+    "names, key",
+    [
+        (["살리실릭애씨드", "살리실산", "Salicylic Acid", "살리살릭애씨드"], "salicylic_acid"),
+        (["덱스판테놀", "Panthenol", "D-Panthenol", "Dexpanthenol", "판테놀"], "panthenol"),
+        (["징크피리치온", "Zinc Pyrithione", "징크피리치온액(50%)"], "zinc_pyrithione"),
+        (["피록톤올아민", "Piroctone Olamine"], "piroctone_olamine"),
+        (["나이아신아마이드", "Niacinamide", "니아신아마이드"], "niacinamide"),
+        (["비오틴", "바이오틴", "Biotin"], "biotin"),
+        (["엘-멘톨", "멘톨", "Menthol", "L-Menthol"], "menthol"),
+        (["티트리", "Melaleuca Alternifolia (Tea Tree) Leaf Oil", "티트리잎오일"], "tea_tree_oil"),
+        (["Aqua/Water/Eau", "Water", "정제수", "Aqua"], "water"),
+        (["소듐PCA", "소뮴PCA", "Sodium PCA"], "sodium_pca"),
+        (["히알루론산", "Sodium Hyaluronate"], "hyaluronic_acid"),
+    ],
+)
+def test_aliases(names, key):
+    for name in names:
+        assert keys(name) == [key], name
+
+
+def test_every_seed_and_reference_name_is_known():
+    # The seed slide's names (as the OCR wrote them) and the reference actives, in our alias table.
+    seed = [
+        "카올린",
+        "락토바실러스",
+        "락틱애씨드",
+        "다이소듐라우레스설포석시네이트",
+        "비오틴",
+        "케토코나졸",
+        "화산재",
+        "자이언트켈프 발효여과물",
+        "살리살릭애씨드",
+        "카페인",
+        "시클로피록스",
+        "옥수수전분",
+        "글리세린",
+        "밴조익애씨드",
+        "유황",
+        "아미노산",
+        "세르타코나졸",
+        "알킬폴리글루코사이트",
+        "소듐PCA",
+        "판테놀",
+        "살리실산",
+        "소듐C14-16올레핀설포네이트",
+        "히알루론산",
+        "비사볼올",
+        "니아신아마이드",
+        "스쿠알란",
+        "소듐메칠코코일타우레이트",
+        "세라마이드",
+        "마데카소사이드",
+        "살리실릭애씨드",
+        "클레이",
+    ]
+    missing = [n for n in seed if not keys(n)]
+    assert not missing
+
+
+@pytest.mark.shared
+def test_reference_tables_are_covered(shared_reference):
+    index = alias_index()
+    missing = []
+    for name in ("mfds_hairloss_functional_actives.csv", "scalp_ingredient_concern_map.csv"):
+        with open(shared_reference / "ingredients" / name, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                aliases = [a for a in row["aliases_ko"].split("|") if a]
+                for cell in (row["ingredient_ko"], *aliases, *row["inci_en"].split(" / ")):
+                    if normalize_name(cell) not in index:
+                        missing.append(cell)
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    "text, absent",
+    [
+        ("Menthyl Lactate, Water", "menthol"),
+        ("Benzyl Salicylate, Methyl Salicylate", "salicylic_acid"),
+        ("Sodium Salicylate", "salicylic_acid"),
+        ("Hydroxyethyl Urea", "urea"),
+        ("Zinc Oxide, Sodium Pyrithione", "zinc_pyrithione"),
+        ("Salicylic Acid Ester Blend", "salicylic_acid"),
+    ],
+)
+def test_no_substring_false_positives(text, absent):
+    assert absent not in keys(text)
+
+
+def test_separators_and_slash_names():
+    text = "정제수ㆍ살리실산·엘-멘톨(0.3%); Caprylic/Capric Triglyceride / Biotin | Niacinamide\nPanthenol"
+    assert keys(text) == [
+        "water",
+        "salicylic_acid",
+        "menthol",
+        "caprylic_capric_triglyceride",
+        "biotin",
+        "niacinamide",
+        "panthenol",
+    ]
+    assert split_ingredients("Aqua/Water/Eau, Glycerin") == ["Aqua/Water/Eau", "Glycerin"]
+    assert split_ingredients("Dimethicone/Dimethiconol, Biotin") == ["Dimethicone", "Dimethiconol", "Biotin"]
+    assert split_ingredients("메칠클로로이소치아졸리논/메칠이소치아졸리논혼합물(3:1), 향료")[0].startswith(
+        "메칠클로로"
+    )
+    assert split_ingredients(None) == [] and split_ingredients(float("nan")) == []
+
+
+def test_type_tagging_and_weak_ingredients():
+    assert set(tag_types("Water, Zinc Pyrithione")) == {"비듬성", "탈모성", "지루성"}
+    assert tag_types("Water, Glycerin, Amino Acids") == {}  # weak ingredients alone tag nothing
+    dry = tag_types("Water, Glycerin, Ceramide NP")["건성"]
+    assert [m.key for m in dry.ingredients] == ["glycerin", "ceramide"]
+    assert tag_types("") == {} and tag_types(None) == {}
+
+
+def test_regulatory_flags():
+    flags = regulatory_flags("Water, Finasteride, Pyrrolidinyl Diaminopyrimidine Oxide")
+    assert [f.status for f in flags] == ["banned", "banned"]
+    assert "2017" in flags[0].reason_ko
+    assert regulatory_flags("Zinc Pyrithione", rinse_off=True) == []
+    leave_on = regulatory_flags("Zinc Pyrithione", rinse_off=False)
+    assert leave_on[0].status == "rinse_off_only" and "1.0%" in leave_on[0].message("ko")
+    assert regulatory_flags("Ketoconazole")[0].status == "drug"
+
+
+def test_alias_table_has_no_conflicts_and_type_table_uses_known_keys():
+    assert len(load_ingredients()) >= 50
+    alias_index()  # raises on a name claimed by two keys
+    with open(DATA_DIR / "type_ingredients.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    types = {r["type"] for r in rows}
+    assert types == {"지성", "건성", "민감성", "비듬성", "탈모성", "지루성"}
+    assert all(r["ingredient"] in load_ingredients() for r in rows)
+
+
+def test_marketing_style_lists():
+    assert keys("> Biotin & Hydrolyzed Keratin") == ["biotin"]
+    assert keys("Piroctone Olamine: helps with flakes\nMenthol – cooling") == ["piroctone_olamine", "menthol"]
+    assert keys("ginger + caffeine+ arginine") == ["caffeine"]
+    assert split_ingredients("1,2-Hexanediol, Glycerin") == ["1,2-Hexanediol", "Glycerin"]
+    assert keys("6-(1-피롤리디닐)-2,4-피리미딘디아민-3-옥사이드") == ["pyrrolidinyl_diaminopyrimidine_oxide"]
