@@ -1,0 +1,255 @@
+"""Model cards for the six scalp models: a dataclass of card data rendered through a Jinja template.
+
+:func:`card_from_model_folder` reads a model folder written by ``scalp_models``
+(``config.json``, ``preprocessor_config.json``, ``eval_report.json``,
+``training_config.json``) into a :class:`ScalpModelCard`; :meth:`ScalpModelCard.render`
+fills ``model_card_template.md`` beside this module. The YAML front matter (including
+``model-index`` with accuracy, macro-F1, QWK and ECE per evaluated protocol) is built
+with ``huggingface_hub.ModelCardData``/``EvalResult`` so the Hub reads it as it writes it.
+:func:`validate_card` parses the rendered text offline with ``huggingface_hub.ModelCard``.
+
+    python -m hub_upload models --source models --namespace me --dry-run   # prints the cards
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scalp_core.symptoms import SymptomSpec, get_symptom
+
+TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
+AIHUB_DATASET_NAME = "AI Hub 유형별 두피 이미지 (dataSetSn=216)"
+AIHUB_URL = "https://www.aihub.or.kr/aihubdata/data/view.do?dataSetSn=216"
+AIHUB_TERMS = (
+    "AI Hub '유형별 두피 이미지' (dataSetSn=216) may only be used by Korean nationals who applied for "
+    "and were granted access on aihub.or.kr, and its terms forbid redistributing the data "
+    "(원본 및 가공 데이터의 외부 공개·재배포 금지)."
+)
+PROTOCOL_TITLES = {
+    "full": "full (unique images, all six labels, split by subject — the honest protocol)",
+    "folder": "folder (per-symptom folders as downloaded — comparable with the seed, inflated)",
+}
+# model-index metric entries: (eval_report key, metric type, display name, config)
+CARD_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "Macro-F1", "macro"),
+    ("qwk", "cohen_kappa", "Quadratic-weighted kappa (QWK)", "quadratic"),
+    ("ece", "ece", "Expected calibration error (ECE, 15 bins)", None),
+)
+_LABEL = re.compile(r"^(?P<ko>.*?)\s*\((?P<en>.*)\)$")
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"양호 (normal)"`` → ``("양호", "normal")``; a label without brackets is used for both."""
+    m = _LABEL.match(label.strip())
+    return (m["ko"], m["en"]) if m else (label, label)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def format_metric(value) -> str:
+    """A metric as ``0.123``; missing or NaN (e.g. QWK on one class) as ``–``."""
+    return f"{value:.3f}" if _is_number(value) else "–"
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); re-run the step that wrote it") from err
+
+
+@dataclass
+class ScalpModelCard:
+    """Everything the model card says about one symptom model."""
+
+    repo_id: str
+    spec: SymptomSpec
+    labels: list[tuple[int, str, str]]  # (id, 한국어, English)
+    label_scheme: int
+    input_size: int
+    grayscale: bool
+    synthetic_training_data: bool
+    grayscale_folded: bool = False
+    temperature: float | None = None
+    base_model: str | None = None
+    preprocessing: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    protocols: dict[str, dict] = field(default_factory=dict)
+    confusion_image: str | None = "confusion_matrix.png"
+    dataset_repo: str | None = None
+    license: str = "apache-2.0"
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    def __post_init__(self):
+        if "/" not in self.repo_id:
+            raise ValueError(f"repo_id must be 'namespace/name', got {self.repo_id!r}")
+        if self.label_scheme not in (3, 4) or len(self.labels) != self.label_scheme:
+            raise ValueError(
+                f"{self.repo_id}: {len(self.labels)} labels do not fit label scheme {self.label_scheme}"
+            )
+
+    # -- derived values used by the template -----------------------------------------
+    @property
+    def dataset_name(self) -> str:
+        if self.synthetic_training_data:
+            return "synthetic scalp images (datasets_prep simulate)"
+        return AIHUB_DATASET_NAME
+
+    @property
+    def seed_comparison(self) -> dict | None:
+        """The seed's accuracy beside ours on the most comparable protocol (folder if evaluated)."""
+        name = "folder" if "folder" in self.protocols else next(iter(self.protocols), None)
+        if name is None or not _is_number(self.protocols[name].get("accuracy")):
+            return None
+        ours = 100.0 * float(self.protocols[name]["accuracy"])
+        return {
+            "protocol": name,
+            "ours_pct": ours,
+            "seed_pct": self.spec.seed_accuracy_pct,
+            "delta_pct": ours - self.spec.seed_accuracy_pct,
+        }
+
+    def eval_results(self):
+        from huggingface_hub import EvalResult
+
+        results = []
+        for protocol, metrics in self.protocols.items():
+            for key, metric_type, metric_name, metric_config in CARD_METRICS:
+                if not _is_number(metrics.get(key)):
+                    continue  # the Hub rejects NaN/None values in model-index
+                results.append(
+                    EvalResult(
+                        task_type="image-classification",
+                        task_name="Image Classification",
+                        dataset_type=self.dataset_repo or "aihub-216-scalp",
+                        dataset_name=f"{self.dataset_name} — {protocol} protocol",
+                        dataset_config=f"{self.spec.key}-{protocol}",
+                        dataset_split=metrics.get("split", "test"),
+                        metric_type=metric_type,
+                        metric_name=f"{metric_name} ({protocol})",
+                        metric_config=metric_config,
+                        metric_value=round(float(metrics[key]), 4),
+                    )
+                )
+        return results
+
+    def card_data(self):
+        from huggingface_hub import ModelCardData
+
+        tags = ["image-classification", "scalp", "dermatology", "efficientnet", "aihub-216", self.spec.key]
+        if self.synthetic_training_data:
+            tags.append("synthetic-data")
+        return ModelCardData(
+            language=["ko", "en"],
+            license=self.license,
+            library_name="transformers",
+            pipeline_tag="image-classification",
+            base_model=self.base_model,
+            tags=tags,
+            datasets=[self.dataset_repo] if self.dataset_repo else None,
+            metrics=["accuracy", "f1", "cohen_kappa", "ece"],
+            model_name=self.repo_id,
+            eval_results=self.eval_results() or None,
+        )
+
+    def render(self, template_path: Path = TEMPLATE_PATH) -> str:
+        import jinja2
+
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(template_path.parent)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        template = env.get_template(template_path.name)
+        return template.render(
+            num=format_metric,
+            card=self,
+            yaml=self.card_data().to_yaml(),
+            protocol_titles=PROTOCOL_TITLES,
+            aihub_terms=AIHUB_TERMS,
+            aihub_url=AIHUB_URL,
+            json=json,
+        )
+
+
+def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None = None) -> ScalpModelCard:
+    """Read a ``models/<key>/`` folder into card data; say which file is missing or wrong."""
+    folder = Path(folder)
+    config = _read_json(folder / "config.json", "the model folder must be a save_pretrained checkpoint")
+    scalp = config.get("scalp")
+    if not isinstance(scalp, dict) or "symptom" not in scalp:
+        raise ValueError(
+            f"{folder / 'config.json'} has no 'scalp' dict with a 'symptom'; "
+            "train the model with scalp_models so its config carries the symptom metadata"
+        )
+    spec = get_symptom(scalp["symptom"])
+    id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
+    labels = [(i, *split_label(id2label[i])) for i in sorted(id2label)]
+    preprocessing = {}
+    if (folder / "preprocessor_config.json").is_file():
+        preprocessing = _read_json(folder / "preprocessor_config.json", "image processor settings")
+    training = {}
+    if (folder / "training_config.json").is_file():
+        training = _read_json(folder / "training_config.json", "training settings")
+    report = _read_json(folder / "eval_report.json", "run `python -m scalp_models evaluate` to write it")
+    protocols = report.get("protocols") or {}
+    if not protocols:
+        raise ValueError(f"{folder / 'eval_report.json'} lists no evaluated protocols")
+    base_model = (
+        scalp.get("base_model")
+        or training.get("base_model")
+        or training.get("base")
+        or config.get("_name_or_path")
+    )
+    if not (isinstance(base_model, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", base_model)):
+        base_model = None  # a tiny or local base is no Hub repo the card could link to
+    return ScalpModelCard(
+        repo_id=repo_id,
+        spec=spec,
+        labels=labels,
+        label_scheme=int(scalp.get("label_scheme", report.get("label_scheme", len(labels)))),
+        input_size=int(scalp.get("input_size", spec.input_size)),
+        grayscale=bool(scalp.get("grayscale", spec.grayscale)),
+        synthetic_training_data=bool(scalp.get("synthetic_training_data", False)),
+        grayscale_folded=bool(scalp.get("grayscale_folded", False)),
+        temperature=scalp.get("temperature"),
+        base_model=base_model,
+        preprocessing=preprocessing,
+        training=training,
+        protocols=protocols,
+        confusion_image="confusion_matrix.png" if (folder / "confusion_matrix.png").is_file() else None,
+        dataset_repo=dataset_repo,
+    )
+
+
+def validate_card(content: str) -> dict:
+    """Parse a rendered card offline with ``huggingface_hub.ModelCard``; return its metadata as a dict.
+
+    ``ModelCard.validate`` would post the card to the Hub, so this checks what the Hub checks
+    that can be checked locally: YAML parses, required keys exist, model-index parses into
+    ``EvalResult``s.
+    """
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(content)  # raises on YAML that does not parse or a model-index that is malformed
+    data = card.data.to_dict()
+    for key in ("pipeline_tag", "library_name", "license", "tags"):
+        if not data.get(key):
+            raise ValueError(f"model card metadata lacks {key!r}")
+    if data["pipeline_tag"] != "image-classification":
+        raise ValueError(f"pipeline_tag is {data['pipeline_tag']!r}, expected 'image-classification'")
+    if not card.data.eval_results:
+        raise ValueError("model card has no model-index metrics")
+    return data

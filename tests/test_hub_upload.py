@@ -1,0 +1,534 @@
+"""hub_upload against a real HTTP Hub: the local Hub-compatible server in tests/hub_server.py.
+
+The CLI and the clients (transformers ``pipeline``, ``snapshot_download``) run in
+subprocesses whose ``HF_ENDPOINT`` points at the server, because huggingface_hub reads it
+at import time. Six tiny EfficientNets (scalp_models ``create_model(spec, "tiny")``) stand
+in for trained models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hub_server import HubServer, Repo, hub_server  # noqa: F401  (hub_server is a fixture)
+
+from scalp_core.symptoms import SYMPTOMS, class_names
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WRITER = "hf_test_writer_token"
+NS = "tester"
+PLANTED = "hf_PlantedSecretToken0123456789abcd"
+
+
+# -- helpers ---------------------------------------------------------------------------
+def build_tiny_models(root: Path, seed: int = 0, only: str | None = None) -> Path:
+    """Six tiny model folders in the on-disk contract (docs/ARCHITECTURE.md), with fake reports."""
+    import torch
+    from PIL import Image
+
+    from scalp_models.modeling import create_model, fold_grayscale
+    from scalp_models.processing import create_image_processor
+
+    names = list(class_names(3))
+    for i, spec in enumerate(SYMPTOMS):
+        if only and spec.key != only:
+            continue
+        torch.manual_seed(seed * 100 + i)
+        folder = root / spec.key
+        model = create_model(spec, "tiny").eval()
+        with torch.no_grad():  # peaked, model-specific probabilities so comparisons are not vacuous
+            model.classifier.weight.mul_(40.0)
+            model.classifier.bias.copy_(torch.randn_like(model.classifier.bias))
+        if spec.grayscale:
+            fold_grayscale(model)
+        model.config.scalp = {
+            **model.config.scalp,
+            "temperature": 1.3,
+            "temperature_folded": True,
+            "synthetic_training_data": True,
+        }
+        model.save_pretrained(folder)
+        create_image_processor(spec, "tiny").save_pretrained(folder)
+        metrics = {
+            "split": "test",
+            "n": 60,
+            "accuracy": 0.8 + i / 100,
+            "macro_f1": 0.7,
+            "qwk": 0.65,
+            "ece": 0.04,
+            "ece_uncalibrated": 0.09,
+            "nll": 0.5,
+            "nll_uncalibrated": 0.6,
+            "per_class": {n: {"precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 20} for n in names},
+            "confusion_matrix": [[14, 4, 2], [3, 15, 2], [1, 3, 16]],
+            "majority_baseline_accuracy": 0.34,
+            "majority_baseline_macro_f1": 0.17,
+        }
+        report = {
+            "symptom": spec.key,
+            "label_scheme": 3,
+            "class_names": names,
+            "seed_accuracy_pct": spec.seed_accuracy_pct,
+            "protocols": {"full": metrics, "folder": {**metrics, "accuracy": 0.9}},
+        }
+        (folder / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+        (folder / "training_config.json").write_text(
+            json.dumps({"base": "tiny", "epochs": 1, "learning_rate": 0.001, "batch_size": 8}),
+            encoding="utf-8",
+        )
+        Image.new("RGB", (24, 24), (200, 30 * i, 90)).save(folder / "confusion_matrix.png")
+    return root
+
+
+def run_cli(args: list[str], env: dict, timeout: int = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hub_upload", *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_client(code: str, env: dict, *args: str, timeout: int = 240):
+    """Run client code in a fresh interpreter; return the JSON it prints after 'RESULT'."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT") :])
+
+
+COMPARE = r"""
+import json, sys
+import numpy as np
+from PIL import Image
+from transformers import pipeline
+jobs = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+image = Image.fromarray((rng.random((96, 128, 3)) * 255).astype("uint8"))
+out = {}
+for key, job in jobs.items():
+    hub = pipeline("image-classification", model=job["repo"], revision=job.get("revision"))(image, top_k=3)
+    loc = pipeline("image-classification", model=job["local"])(image, top_k=3)
+    h = {d["label"]: d["score"] for d in hub}
+    l = {d["label"]: d["score"] for d in loc}
+    out[key] = {"labels": sorted(h), "local_labels": sorted(l),
+                "max_diff": max(abs(h[k] - l.get(k, -1.0)) for k in h), "scores": h}
+print("RESULT" + json.dumps(out, ensure_ascii=False))
+"""
+
+PULL = r"""
+import json, sys
+from hub_upload.pull import ModelsUnavailableError, download_models
+namespace, revision = sys.argv[1], (json.loads(sys.argv[2]) if len(sys.argv) > 2 else None)
+try:
+    folders = download_models(namespace, revision=revision)
+    print("RESULT" + json.dumps({"ok": {k: str(v) for k, v in folders.items()}}))
+except ModelsUnavailableError as err:
+    print("RESULT" + json.dumps({"error": str(err), "problems": err.problems}))
+"""
+
+
+def free_closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- fixtures --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> Path:
+    return build_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with HubServer(tmp_path_factory.mktemp("hub"), tokens={WRITER: NS, PLANTED: NS}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def first_push(hub, tiny_models, tmp_path_factory):
+    """The six models pushed once through the CLI; returns the commit pins."""
+    pins = tmp_path_factory.mktemp("pins") / "pins.json"
+    env = hub.client_env(token=WRITER, hf_home=tmp_path_factory.mktemp("push_home"))
+    proc = run_cli(["models", "--source", tiny_models, "--namespace", NS, "--pins", pins], env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(pins.read_text())
+
+
+# -- models ----------------------------------------------------------------------------
+def test_naming_scheme_is_one_repo_per_symptom():
+    from hub_upload import model_repo_ids
+
+    ids = model_repo_ids("me")
+    assert list(ids) == [s.key for s in SYMPTOMS]
+    assert ids["hair_loss"] == "me/scalp-hair-loss"
+    assert all(re.fullmatch(r"me/scalp-[a-z-]+", v) for v in ids.values()) and len(set(ids.values())) == 6
+    with pytest.raises(ValueError, match="namespace"):
+        model_repo_ids("me/you")
+
+
+@pytest.mark.slow
+def test_round_trip_pipeline_matches_local_model(hub, tiny_models, first_push, tmp_path):
+    assert set(first_push) == {f"{NS}/scalp-{s.repo_suffix}" for s in SYMPTOMS}
+    for spec in SYMPTOMS:
+        repo = hub.repo(f"{NS}/{spec.repo_name}")
+        head = repo.resolve("main")
+        assert head.sha == first_push[repo.repo_id]
+        assert {
+            "README.md",
+            "config.json",
+            "model.safetensors",
+            "preprocessor_config.json",
+            "eval_report.json",
+            "confusion_matrix.png",
+            "training_config.json",
+        } <= set(head.files)
+        assert head.files["model.safetensors"].lfs  # went through the LFS batch API + PUT
+        assert head.author == NS
+    assert {
+        r["user"] for r in hub.store.log if r["method"] in ("POST", "PUT") and "/_lfs/" not in r["path"]
+    } == {NS}
+
+    jobs = {s.key: {"repo": f"{NS}/{s.repo_name}", "local": str(tiny_models / s.key)} for s in SYMPTOMS}
+    result = run_client(COMPARE, hub.client_env(hf_home=tmp_path / "home"), json.dumps(jobs))
+    for key, r in result.items():
+        assert r["labels"] == r["local_labels"] == sorted(class_names(3)), key
+        assert r["max_diff"] < 1e-6, (key, r)
+    # The weights came the Hub way: resolve answered 302 and the blob store saw no auth header.
+    blob_gets = [r for r in hub.store.log if r["method"] == "GET" and r["path"].startswith("/_lfs/")]
+    assert len(blob_gets) >= 6 and all(r["user"] is None for r in blob_gets)
+    distinct = {tuple(round(v, 4) for _, v in sorted(r["scores"].items())) for r in result.values()}
+    assert len(distinct) == 6  # six different models, not one answer for all
+
+
+@pytest.mark.slow
+def test_second_push_is_a_new_commit_and_revision_pins_the_old(hub, tiny_models, first_push, tmp_path):
+    changed = tmp_path / "models"
+    shutil.copytree(tiny_models, changed)
+    shutil.rmtree(changed / "hair_loss")
+    build_tiny_models(changed, seed=7, only="hair_loss")
+    env = hub.client_env(token=WRITER, hf_home=tmp_path / "push_home")
+    pins2 = tmp_path / "pins2.json"
+    proc = run_cli(
+        [
+            "models",
+            "--source",
+            changed,
+            "--namespace",
+            NS,
+            "--pins",
+            pins2,
+            "--commit-message",
+            "Retrain hair_loss",
+        ],
+        env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pins2 = json.loads(pins2.read_text())
+    for repo_id, old_sha in first_push.items():
+        repo = hub.repo(repo_id)
+        assert pins2[repo_id] != old_sha and repo.resolve("main").sha == pins2[repo_id]
+        history = hub.store.history(repo, "main")
+        assert len(history) >= 3 and history[1].sha == old_sha  # initial + first push + this one
+        assert history[0].title == "Retrain hair_loss"
+
+    # --revision pushes to a branch (created on the fly) and leaves main alone.
+    proc = run_cli(["models", "--source", changed, "--namespace", NS, "--revision", "v2-candidate"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "v2-candidate" in proc.stdout
+    repo = hub.repo(f"{NS}/scalp-hair-loss")
+    assert repo.branches["v2-candidate"] != repo.branches["main"] == pins2[repo.repo_id]
+
+    repo_id = f"{NS}/scalp-hair-loss"
+    jobs = {
+        "old_pin": {
+            "repo": repo_id,
+            "revision": first_push[repo_id],
+            "local": str(tiny_models / "hair_loss"),
+        },
+        "main": {"repo": repo_id, "local": str(changed / "hair_loss")},
+        "branch": {"repo": repo_id, "revision": "v2-candidate", "local": str(changed / "hair_loss")},
+    }
+    result = run_client(COMPARE, hub.client_env(hf_home=tmp_path / "home"), json.dumps(jobs))
+    assert all(r["max_diff"] < 1e-6 for r in result.values()), result
+    assert result["old_pin"]["scores"] != result["main"]["scores"]
+
+
+@pytest.mark.slow
+def test_pull_then_offline_cache_and_one_clear_error_for_missing(hub, first_push, tmp_path):
+    home = tmp_path / "home"
+    online = run_client(PULL, hub.client_env(hf_home=home), NS, json.dumps(first_push))
+    assert set(online["ok"]) == {s.key for s in SYMPTOMS}
+
+    # Offline, from the cache only: same folders; the server is not asked.
+    before = len(hub.store.log)
+    offline_env = hub.client_env(hf_home=home, HF_HUB_OFFLINE="1")
+    offline = run_client(PULL, offline_env, NS, json.dumps(first_push))
+    assert offline["ok"] == online["ok"]
+    assert len(hub.store.log) == before
+    for folder in offline["ok"].values():
+        assert (Path(folder) / "model.safetensors").is_file()
+
+    # transformers, offline, by repo id and pinned commit: served from the same cache.
+    repo_id = f"{NS}/scalp-hair-loss"
+    pin, local = first_push[repo_id], offline["ok"]["hair_loss"]
+    jobs = {"hair_loss": {"repo": repo_id, "revision": pin, "local": local}}
+    result = run_client(COMPARE, offline_env, json.dumps(jobs))
+    assert result["hair_loss"]["max_diff"] < 1e-6 and len(hub.store.log) == before
+
+    # One repo gone from the cache: one error naming exactly that repo.
+    shutil.rmtree(home / "hub" / f"models--{NS}--scalp-dandruff")
+    missing = run_client(PULL, offline_env, NS, json.dumps(first_push))
+    assert list(missing["problems"]) == [f"{NS}/scalp-dandruff@{first_push[f'{NS}/scalp-dandruff']}"]
+    assert "not in the local cache" in missing["error"] and "1 of 6" in missing["error"]
+
+    # Online, a namespace with nothing: all six listed in one error.
+    nothing = run_client(PULL, hub.client_env(hf_home=tmp_path / "home2"), "nobody")
+    assert sorted(nothing["problems"]) == sorted(f"nobody/{s.repo_name}" for s in SYMPTOMS)
+    assert "6 of 6" in nothing["error"] and "repository not found" in nothing["error"]
+
+
+# -- cards -----------------------------------------------------------------------------
+def test_card_matches_stored_pattern(tiny_models):
+    from huggingface_hub import ModelCard
+
+    from hub_upload.card import card_from_model_folder, validate_card
+
+    text = card_from_model_folder(tiny_models / "hair_loss", f"{NS}/scalp-hair-loss").render()
+    patterns = [
+        ln
+        for ln in (REPO_ROOT / "tests" / "expected_card_pattern.txt").read_text(encoding="utf-8").splitlines()
+        if ln and not ln.startswith("#")
+    ]
+    lines, pos = text.splitlines(), 0
+    for pattern in patterns:
+        while pos < len(lines) and not re.search(pattern, lines[pos]):
+            pos += 1
+        assert pos < len(lines), f"no line (in order) matches {pattern!r}"
+        pos += 1
+
+    metadata = validate_card(text)
+    assert metadata["pipeline_tag"] == "image-classification" and metadata["library_name"] == "transformers"
+    results = {(r.dataset_config, r.metric_type): r.metric_value for r in ModelCard(text).data.eval_results}
+    report = json.loads((tiny_models / "hair_loss" / "eval_report.json").read_text())["protocols"]
+    for protocol, metrics in report.items():
+        for key, metric_type in (
+            ("accuracy", "accuracy"),
+            ("macro_f1", "f1"),
+            ("qwk", "cohen_kappa"),
+            ("ece", "ece"),
+        ):
+            assert results[(f"hair_loss-{protocol}", metric_type)] == pytest.approx(metrics[key])
+
+
+def test_card_rejects_broken_yaml_and_missing_report(tiny_models, tmp_path):
+    from hub_upload.card import card_from_model_folder, validate_card
+
+    with pytest.raises(ValueError, match="model-index|metadata|lacks"):
+        validate_card("---\nlicense: apache-2.0\n---\n# no metrics\n")
+    folder = tmp_path / "hair_loss"
+    shutil.copytree(tiny_models / "hair_loss", folder)
+    (folder / "eval_report.json").unlink()
+    with pytest.raises(FileNotFoundError, match="eval_report.json"):
+        card_from_model_folder(folder, "me/scalp-hair-loss")
+
+
+# -- dry run ---------------------------------------------------------------------------
+def test_dry_run_touches_no_network(tiny_models, tmp_path):
+    closed = f"http://127.0.0.1:{free_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=closed, HF_HOME=str(tmp_path / "home"), HF_TOKEN=PLANTED)
+    proc = run_cli(["models", "--source", tiny_models, "--namespace", "me", "--dry-run"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("[dry-run] would push 7 files to model repo me/scalp-") == 6
+    assert "model.safetensors" in proc.stdout and "pipeline_tag: image-classification" in proc.stdout
+    assert PLANTED not in proc.stdout + proc.stderr
+
+    root = _space_project(tmp_path / "project")
+    proc = run_cli(["space", "--repo", "me/scalp-care", "--project-root", root, "--dry-run"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "app.py" in proc.stdout and "sdk: gradio" in proc.stdout
+
+
+# -- dataset ---------------------------------------------------------------------------
+def _prepared_dataset(root: Path) -> Path:
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    features = Features(
+        {
+            "label": ClassLabel(names=list(class_names(3))),
+            "grade": Value("int32"),
+            "image_id": Value("string"),
+        }
+    )
+    split = Dataset.from_dict(
+        {"label": [0, 1, 2], "grade": [0, 1, 3], "image_id": ["a", "b", "c"]}, features=features
+    )
+    DatasetDict(train=split, validation=split, test=split).save_to_disk(str(root / "hair_loss"))
+    (root / "prep_config.json").write_text(json.dumps({"protocol": "full", "labels": 3}), encoding="utf-8")
+    return root
+
+
+def test_dataset_public_push_refused_before_any_request(hub_server, tmp_path):  # noqa: F811
+    source = _prepared_dataset(tmp_path / "prepared")
+    proc = run_cli(
+        ["dataset", "--source", source, "--repo", f"{NS}/scalp-data", "--public"],
+        hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home"),
+    )
+    assert proc.returncode == 2
+    assert "AI Hub" in proc.stderr and "dataSetSn=216" in proc.stderr and "redistribut" in proc.stderr
+    assert hub_server.store.log == []  # nothing reached the server
+    assert hub_server.store.repos == {}
+
+
+@pytest.mark.slow
+def test_dataset_private_push_and_public_repo_refused(hub, tmp_path):
+    source = _prepared_dataset(tmp_path / "prepared")
+    env = hub.client_env(token=WRITER, hf_home=tmp_path / "home")
+    proc = run_cli(["dataset", "--source", source, "--repo", f"{NS}/scalp-aihub216"], env)
+    assert proc.returncode == 0, proc.stderr
+    repo = hub.repo(f"{NS}/scalp-aihub216", "dataset")
+    files = repo.resolve("main").files
+    assert repo.private is True
+    assert {
+        "README.md",
+        "prep_config.json",
+        "hair_loss/dataset_dict.json",
+        "hair_loss/train/state.json",
+    } <= set(files)
+    assert any(p.endswith(".arrow") and e.lfs for p, e in files.items())
+
+    # An existing PUBLIC dataset repo is refused, and no commit lands there.
+    public = Repo("dataset", f"{NS}/public-data", private=False, owner=NS)
+    hub.store.repos[("dataset", public.repo_id)] = public
+    hub.store.add_commit(public, "main", {}, "initial commit", "", NS)
+    proc = run_cli(["dataset", "--source", source, "--repo", public.repo_id], env)
+    assert proc.returncode == 2 and "PUBLIC" in proc.stderr and "AI Hub" in proc.stderr
+    assert len(public.commits) == 1
+
+
+# -- space -----------------------------------------------------------------------------
+def _space_project(root: Path, with_app: bool = True) -> Path:
+    """A TEMP copy of the project to upload (never touches the repo's own app.py)."""
+    root.mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "requirements.txt", root / "requirements.txt")
+    for package in ("scalp_core", "hub_upload"):
+        shutil.copytree(REPO_ROOT / package, root / package)
+    (root / "hub_upload" / "__pycache__").mkdir(exist_ok=True)
+    (root / "hub_upload" / "__pycache__" / "junk.pyc").write_bytes(b"\0")
+    (root / "scalp_core" / "tests").mkdir()
+    (root / "scalp_core" / "tests" / "test_x.py").write_text("")
+    if with_app:
+        (root / "app.py").write_text("import gradio as gr\ndemo = gr.Blocks()\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_space_upload_has_app_requirements_and_front_matter(hub, tmp_path):
+    root = _space_project(tmp_path / "project")
+    env = hub.client_env(token=WRITER, hf_home=tmp_path / "home")
+    proc = run_cli(
+        ["space", "--repo", f"{NS}/scalp-care", "--models-namespace", "modelns", "--project-root", root], env
+    )
+    assert proc.returncode == 0, proc.stderr
+    repo = hub.repo(f"{NS}/scalp-care", "space")
+    head = repo.resolve("main")
+    assert repo.sdk == "gradio"
+    assert {
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "space_config.json",
+        "scalp_core/symptoms.csv",
+        "hub_upload/push.py",
+    } <= set(head.files)
+    assert not any("__pycache__" in p or "/tests/" in p or p.endswith(".pyc") for p in head.files)
+
+    readme = hub.store.read_blob(head.files["README.md"].sha256).decode("utf-8")
+    front = yaml.safe_load(readme.split("---")[1])
+    pin = re.search(r"^gradio==(\S+)", (REPO_ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py" and front["sdk_version"] == pin
+    assert front["models"] == [f"modelns/{s.repo_name}" for s in SYMPTOMS]
+    for key in ("title", "emoji", "colorFrom", "colorTo", "license", "short_description"):
+        assert front.get(key), key
+    config = json.loads(hub.store.read_blob(head.files["space_config.json"].sha256))
+    assert config["models"] == "modelns"
+    assert repo.variables["SCALP_MODELS"]["value"] == "modelns"
+
+
+def test_space_without_app_fails_clearly(hub, tmp_path):
+    root = _space_project(tmp_path / "project", with_app=False)
+    before = len(hub.store.log)
+    proc = run_cli(
+        ["space", "--repo", f"{NS}/scalp-care2", "--project-root", root],
+        hub.client_env(token=WRITER, hf_home=tmp_path / "home"),
+    )
+    assert proc.returncode == 1 and "app.py not found" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(hub.store.log) == before
+
+
+# -- tokens ----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_planted_token_never_printed_on_success_or_error(tiny_models, tmp_path):
+    with HubServer(tmp_path / "hub", tokens={PLANTED: NS}) as server:
+        env = server.client_env(token=PLANTED, hf_home=tmp_path / "home", HF_HUB_VERBOSITY="debug")
+        ok = run_cli(["models", "--source", tiny_models, "--namespace", NS], env)
+        assert ok.returncode == 0, ok.stderr
+        assert PLANTED in server.store.tokens_seen  # it really was the token used
+
+        server.store.fail_next = {
+            "status": 500,
+            "path_contains": "/commit/",
+            "message": f"boom, header was Bearer {PLANTED}",
+        }
+        failed = run_cli(["models", "--source", tiny_models, "--namespace", NS], env)
+        assert failed.returncode == 1 and "error:" in failed.stderr and "500" in failed.stderr
+
+        bad = "hf_PlantedButUnknownToken987654321zz"
+        refused = run_cli(
+            ["models", "--source", tiny_models, "--namespace", NS],
+            server.client_env(token=bad, hf_home=tmp_path / "home2", HF_HUB_VERBOSITY="debug"),
+        )
+        assert refused.returncode == 1 and "401" in refused.stderr and "HF_TOKEN" in refused.stderr
+        assert bad in server.store.tokens_seen
+
+    for proc in (ok, failed, refused):
+        captured = proc.stdout + proc.stderr
+        assert PLANTED not in captured and bad not in captured
+        assert "Traceback" not in captured
+
+
+def test_card_of_demo_model_skips_nan_metrics(tiny_models, tmp_path):
+    """Demo models report one "synthetic" protocol; a NaN QWK stays out of model-index (Hub rejects it)."""
+    from hub_upload.card import card_from_model_folder, validate_card
+
+    folder = tmp_path / "hair_loss"
+    shutil.copytree(tiny_models / "hair_loss", folder)
+    report = json.loads((folder / "eval_report.json").read_text())
+    metrics = {**report["protocols"]["full"], "split": "test (synthetic)", "qwk": float("nan")}
+    report["protocols"] = {"synthetic": metrics}
+    (folder / "eval_report.json").write_text(json.dumps(report))
+    text = card_from_model_folder(folder, "me/scalp-hair-loss").render()
+    types = [m["type"] for m in validate_card(text)["model-index"][0]["results"][0]["metrics"]]
+    assert types == ["accuracy", "f1", "ece"]
+    assert "| synthetic | test (synthetic) | 60 | 0.850 | 0.700 | – | 0.040 |" in text
+    assert "Demo model trained on synthetic images only" in text
