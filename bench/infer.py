@@ -1,0 +1,282 @@
+"""Per-image latency of the six-model diagnosis: ScalpDiagnoser vs the seed's way.
+
+The seed ran six separate scripts, each decoding the photo itself, resizing it with its own
+processor and running its own eager forward. ``ScalpDiagnoser`` decodes once, resizes once per
+input size and normalises with each model's parameters. Both run the full b1 configuration
+(random-init EfficientNet-B1 from config — no Hub — at 240 px, 모낭사이홍반 at 600 px) on
+640×480 JPEGs. The paths take turns image by image in one process (so a busy machine slows
+them alike); each path's peak RSS is measured alone in a short subprocess.
+
+    python bench/infer.py                      # 20 images, all paths, markdown table
+    python bench/infer.py --images 5 --threads 2 --json /tmp/infer.json
+    python bench/infer.py --paths scalp_diagnoser
+
+A new path (e.g. ONNX Runtime) is one function ``setup_<name>(models_dir, threads) -> predict``
+where ``predict(jpeg_bytes)`` returns ``{symptom key: probabilities}``, registered in ``PATHS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+Predict = Callable[[bytes], dict]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    images: int = field(default=20, metadata={"help": "timed images per path (after warm-up)"})
+    warmup: int = field(default=2, metadata={"help": "untimed images first"})
+    threads: int = field(default=min(4, os.cpu_count() or 1), metadata={"help": "torch threads"})
+    base: str = field(default="scratch-b1", metadata={"help": "create_model base (random b1: no Hub)"})
+    paths: tuple[str, ...] = field(default=(), metadata={"help": "paths to run (default: all)"})
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.images < 1 or self.warmup < 0 or self.threads < 1:
+            raise ValueError("images ≥ 1, warmup ≥ 0 and threads ≥ 1 are required")
+        unknown = set(self.paths) - set(PATHS)
+        if unknown:
+            raise ValueError(f"unknown paths {sorted(unknown)}; choose from {sorted(PATHS)}")
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def setup_seed_sequential(models_dir: Path, threads: int) -> Predict:
+    """Six independent pipelines: own decode, own resize (processor), own eager forward."""
+    import torch
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from scalp_core import SYMPTOMS
+
+    torch.set_num_threads(threads)
+    pipelines = []
+    for spec in SYMPTOMS:
+        model = AutoModelForImageClassification.from_pretrained(models_dir / spec.key).eval()
+        processor = AutoImageProcessor.from_pretrained(models_dir / spec.key, backend="pil")
+        pipelines.append((spec, model, processor))
+
+    def predict(jpeg: bytes) -> dict:
+        out = {}
+        for spec, model, processor in pipelines:
+            image = Image.open(io.BytesIO(jpeg)).convert("RGB")
+            if spec.grayscale:
+                image = image.convert("L").convert("RGB")
+            with torch.inference_mode():
+                logits = model(**processor(images=image, return_tensors="pt")).logits
+            out[spec.key] = torch.softmax(logits.double(), -1)[0].numpy()
+        return out
+
+    return predict
+
+
+def setup_scalp_diagnoser(models_dir: Path, threads: int) -> Predict:
+    from scalp_models.diagnoser import ScalpDiagnoser
+
+    diagnoser = ScalpDiagnoser.from_source(models_dir, num_threads=threads)
+
+    def predict(jpeg: bytes) -> dict:
+        return {r.symptom: np.array(r.probabilities) for r in diagnoser.diagnose(jpeg)}
+
+    return predict
+
+
+PATHS: dict[str, Callable[[Path, int], Predict]] = {
+    "seed_sequential": setup_seed_sequential,
+    "scalp_diagnoser": setup_scalp_diagnoser,
+}
+BASELINE = "seed_sequential"
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def build_models(folder: Path, base: str) -> Path:
+    """Six models from config (random weights), grayscale stems folded, saved like training does."""
+    import torch
+
+    from scalp_core import SYMPTOMS
+    from scalp_models.modeling import create_model, fold_grayscale
+    from scalp_models.processing import create_image_processor
+
+    torch.manual_seed(0)
+    for spec in SYMPTOMS:
+        model = create_model(spec, base).eval()
+        if spec.grayscale:
+            fold_grayscale(model)
+        model.save_pretrained(folder / spec.key)
+        create_image_processor(spec, "google/efficientnet-b1").save_pretrained(folder / spec.key)
+    return folder
+
+
+def make_photos(count: int, seed: int) -> list[bytes]:
+    """640×480 JPEGs: synthetic scalp close-ups when the renderer is there, else seeded noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    try:
+        from datasets_prep.render import random_severities, render_scalp
+    except ImportError:
+        render_scalp = None
+    photos = []
+    for _ in range(count):
+        if render_scalp is not None:
+            image = render_scalp(random_severities(rng), rng, size=(640, 480))
+        else:
+            image = Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
+        photos.append(buffer.getvalue())
+    return photos
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def load_photos(photos_path: Path) -> list[bytes]:
+    return [bytes.fromhex(p) for p in json.loads(photos_path.read_text())]
+
+
+def time_paths(names: list[str], models_dir: Path, photos: list[bytes], config: BenchConfig) -> list[dict]:
+    """All paths in one process, taking turns image by image, so a busy machine slows them alike."""
+    import torch
+
+    predictors, load_s = {}, {}
+    for name in names:
+        start = time.perf_counter()
+        predictors[name] = PATHS[name](models_dir, config.threads)
+        load_s[name] = time.perf_counter() - start
+    torch.set_num_threads(config.threads)
+    for jpeg in photos[: config.warmup]:
+        for name in names:
+            predictors[name](jpeg)
+    latencies = {name: [] for name in names}
+    outputs = {name: [] for name in names}
+    for i, jpeg in enumerate(photos[config.warmup :]):
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            start = time.perf_counter()
+            outputs[name].append(predictors[name](jpeg))
+            latencies[name].append(time.perf_counter() - start)
+    results = []
+    for name in names:
+        ms = np.array(latencies[name]) * 1000
+        results.append({
+            "path": name,
+            "load_s": load_s[name],
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p95_ms": float(np.percentile(ms, 95)),
+            "mean_ms": float(ms.mean()),
+            "probabilities": [{k: np.asarray(v).tolist() for k, v in out.items()} for out in outputs[name]],
+        })
+    return results
+
+
+def rss_worker(name: str, models_dir: Path, photos: list[bytes], config: BenchConfig) -> dict:
+    """In a fresh process: load one path and diagnose a few images; report its peak RSS."""
+    predict = PATHS[name](models_dir, config.threads)
+    for jpeg in photos[: max(2, config.warmup)]:
+        predict(jpeg)
+    return {"path": name, "peak_rss_mib": peak_rss_mib()}
+
+
+def bench(config: BenchConfig) -> list[dict]:
+    names = list(config.paths or PATHS)
+    with tempfile.TemporaryDirectory(prefix="bench-infer-") as tmp:
+        tmp = Path(tmp)
+        build_models(tmp / "models", config.base)
+        photos_path = tmp / "photos.json"
+        photos = make_photos(config.warmup + config.images, config.seed)
+        photos_path.write_text(json.dumps([p.hex() for p in photos]))
+        rss = {}
+        for name in names:
+            cmd = [sys.executable, __file__, "--_worker", name, "--_models", str(tmp / "models"),
+                   "--_photos", str(photos_path), "--warmup", str(config.warmup),
+                   "--threads", str(config.threads)]
+            env = {**os.environ, "OMP_NUM_THREADS": str(config.threads)}
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"path {name} failed:\n{out.stderr[-3000:]}")
+            rss[name] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+        results = time_paths(names, tmp / "models", photos, config)
+    for result in results:
+        result["peak_rss_mib"] = rss[result["path"]]
+    return results
+
+
+def report(results: list[dict], config: BenchConfig) -> str:
+    by_name = {r["path"]: r for r in results}
+    baseline = by_name.get(BASELINE)
+    lines = [
+        f"six-model diagnosis, {config.base} (240 px ×5, 600 px ×1), 640×480 JPEG in, "
+        f"{config.images} images, {config.threads} threads",
+        "",
+        "| path | p50 ms | p95 ms | mean ms | speed-up (p50) | load s | peak RSS MiB | max |Δp| vs seed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = baseline["p50_ms"] / r["p50_ms"] if baseline else float("nan")
+        diff = float("nan")
+        if baseline:
+            diff = max(
+                float(np.abs(np.subtract(a[k], b[k])).max())
+                for a, b in zip(r["probabilities"], baseline["probabilities"])
+                for k in a
+            )
+        lines.append(
+            f"| {r['path']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['mean_ms']:.0f} | {ratio:.2f}× "
+            f"| {r['load_s']:.1f} | {r['peak_rss_mib']:.0f} | {diff:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = BenchConfig()
+    parser.add_argument("--images", type=int, default=defaults.images, help="timed images per path")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed images first")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
+    parser.add_argument("--base", default=defaults.base, help="create_model base (default: random b1)")
+    parser.add_argument("--paths", nargs="*", default=[], help=f"subset of {sorted(PATHS)}")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    parser.add_argument("--_models", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--_photos", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    config = BenchConfig(images=args.images, warmup=args.warmup, threads=args.threads, base=args.base,
+                         paths=tuple(args.paths))
+    if args._worker:
+        print(json.dumps(rss_worker(args._worker, args._models, load_photos(args._photos), config)))
+        return 0
+    results = bench(config)
+    print(report(results, config))
+    if args.json:
+        slim = [{k: v for k, v in r.items() if k != "probabilities"} for r in results]
+        args.json.write_text(json.dumps({"config": asdict(config), "results": slim}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Image processors for the scalp models: squash-resize to (size, size), rescale, normalise.
+
+``create_image_processor(spec, base)`` returns transformers' PIL-backed
+``EfficientNetImageProcessorPil`` (torchvision is deliberately not a dependency), saved as
+``preprocessor_config.json`` beside the model so ``pipeline("image-classification")`` applies the
+same steps. The normalisation follows the starting weights:
+
+- ``google/efficientnet-*``: ImageNet mean/std (the Hub configs write this as std=sqrt(std) plus
+  ``include_top=True``, which divides twice; we write the product once);
+- ``lite0``: the TF EfficientNet-Lite constants, (x·255 − 127) / 128;
+- ``tiny``/``scratch-*``: 0.5 / 0.5.
+
+Grayscale symptoms always get ONE mean and ONE std for all three channels, so the luminance
+projection of ``modeling.fold_grayscale`` commutes with normalisation.
+
+    >>> from scalp_core import get_symptom
+    >>> processor = create_image_processor(get_symptom("dandruff"), "lite0")
+    >>> processor.size == {"height": 240, "width": 240}, processor.image_mean == processor.image_mean[:1] * 3
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+from transformers.models.efficientnet.image_processing_pil_efficientnet import EfficientNetImageProcessorPil
+
+from scalp_core import SymptomSpec
+from scalp_models.modeling import DEFAULT_BASE, OFFLINE_BASE, TINY_BASE, TINY_IMAGE_SIZE, resolve_base
+
+# EfficientNet-Lite's preprocessing (tensorflow/tpu efficientnet/lite/efficientnet_lite_builder.py):
+# MEAN_RGB = [127.0] * 3, STDDEV_RGB = [128.0] * 3 on 0..255 pixels.
+LITE_MEAN = 127.0 / 255.0
+LITE_STD = 128.0 / 255.0
+RESAMPLE = PILImageResampling.BICUBIC
+
+
+def normalization(base: str, grayscale: bool) -> tuple[list[float], list[float]]:
+    """(mean, std) per channel on 0..1 pixels for the given starting weights."""
+    if base == OFFLINE_BASE:
+        mean, std = [LITE_MEAN] * 3, [LITE_STD] * 3
+    elif base == TINY_BASE or base.startswith("scratch-"):
+        mean, std = [0.5] * 3, [0.5] * 3
+    else:
+        mean, std = list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD)
+    if grayscale:  # one value for all channels, so gray projection and normalisation commute
+        mean, std = [sum(mean) / 3] * 3, [sum(std) / 3] * 3
+    return mean, std
+
+
+def create_image_processor(
+    spec: SymptomSpec,
+    base: str = DEFAULT_BASE,
+    *,
+    image_size: int | None = None,
+) -> EfficientNetImageProcessorPil:
+    """The processor matching ``create_model(spec, base, image_size=...)``."""
+    base = resolve_base(base)
+    size = image_size or (TINY_IMAGE_SIZE if base == TINY_BASE else spec.input_size)
+    mean, std = normalization(base, spec.grayscale)
+    return EfficientNetImageProcessorPil(
+        size={"height": size, "width": size},
+        do_resize=True,
+        resample=RESAMPLE,
+        do_center_crop=False,
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        rescale_offset=False,
+        do_normalize=True,
+        image_mean=mean,
+        image_std=std,
+        include_top=False,
+    )

@@ -1,0 +1,313 @@
+"""ScalpDiagnoser: same answers as plain transformers, one decode per image, clear load errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from scalp_core import SYMPTOMS
+from scalp_models.diagnoser import (
+    Diagnosis,
+    ImageDecodeError,
+    ModelsUnavailableError,
+    ScalpDiagnoser,
+    plan_preprocessing,
+    resized_tensor,
+)
+from scalp_models.modeling import create_model, fold_grayscale
+from scalp_models.processing import create_image_processor
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Two input sizes (like the real 240/600 px); the first grayscale symptom stays unfolded so the
+# gray-resize path is exercised too.
+SIZES = {s.key: (96 if s.key == "interfollicular_erythema" else 64) for s in SYMPTOMS}
+UNFOLDED_GRAY = next(s.key for s in SYMPTOMS if s.grayscale)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _save_models(folder: Path) -> Path:
+    torch.manual_seed(0)
+    for spec in SYMPTOMS:
+        model = create_model(spec, "tiny", image_size=SIZES[spec.key]).eval()
+        with torch.no_grad():  # a random head gives ~uniform output; make the answers distinct
+            model.classifier.weight.normal_(std=3.0)
+            model.classifier.bias.normal_(std=0.5)
+        if spec.grayscale and spec.key != UNFOLDED_GRAY:
+            fold_grayscale(model)
+        model.save_pretrained(folder / spec.key)
+        create_image_processor(spec, "tiny", image_size=SIZES[spec.key]).save_pretrained(folder / spec.key)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    return _save_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    try:
+        from datasets_prep.render import render_scalp
+    except ImportError:  # the renderer is another stage; a seeded random picture will do
+        rng = np.random.default_rng(0)
+        return Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    return render_scalp({"hair_loss": 2, "dandruff": 1}, np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def diagnoser(models_dir) -> ScalpDiagnoser:
+    return ScalpDiagnoser.from_source(models_dir, num_threads=1)
+
+
+def _reference_probabilities(folder: Path, image: Image.Image, grayscale_input: bool) -> np.ndarray:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    model = AutoModelForImageClassification.from_pretrained(folder).eval()
+    processor = AutoImageProcessor.from_pretrained(folder)
+    image = image.convert("L").convert("RGB") if grayscale_input else image
+    with torch.no_grad():
+        logits = model(**processor(images=image, return_tensors="pt")).logits
+    return torch.softmax(logits.double(), -1)[0].numpy()
+
+
+def test_matches_plain_transformers_and_pipeline(diagnoser, models_dir, photo):
+    from transformers import pipeline
+
+    diagnosis = diagnoser.diagnose(photo)
+    assert isinstance(diagnosis, Diagnosis) and len(diagnosis) == 6
+    predicted = set()
+    for spec in SYMPTOMS:
+        result = diagnosis[spec.key]
+        ours = np.array(result.probabilities)
+        reference = _reference_probabilities(models_dir / spec.key, photo, spec.key == UNFOLDED_GRAY)
+        np.testing.assert_allclose(ours, reference, atol=1e-5)
+        if spec.key != UNFOLDED_GRAY:  # a folded/colour model needs no custom code at all
+            pipe = pipeline("image-classification", model=str(models_dir / spec.key), top_k=None)
+            scores = {row["label"]: row["score"] for row in pipe(photo)}
+            np.testing.assert_allclose(ours, [scores[label] for label in result.labels], atol=1e-5)
+        assert result.label == result.labels[result.predicted]
+        assert result.confidence == max(result.probabilities)
+        assert abs(sum(result.probabilities) - 1.0) < 1e-9
+        assert f"{result.severity_ko} ({result.severity_en})" == result.label
+        predicted.add(result.probabilities)
+    assert len(predicted) == 6  # six different models really ran
+    assert diagnosis["탈모"] is diagnosis["hair_loss"]
+
+
+def test_shared_preprocessing_equals_each_processor(diagnoser, photo):
+    for spec in SYMPTOMS:
+        model, processor = diagnoser.model_for(spec.key)
+        resize, normalization = plan_preprocessing(processor)
+        assert resize is not None, "the tiny processors are all shareable"
+        gray = spec.key == UNFOLDED_GRAY
+        source = photo.convert("L").convert("RGB") if gray else photo
+        expected = processor(images=source, return_tensors="pt")["pixel_values"]
+        key = type(resize)(resize.size, resize.resample, gray)
+        a, b = normalization.affine()
+        ours = resized_tensor([photo], key) * a + b
+        torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0)
+
+
+def test_batch_equals_singles_and_input_types_agree(diagnoser, photo, tmp_path):
+    other = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((500, 400))
+    singles = [diagnoser.diagnose(photo), diagnoser.diagnose(other)]
+    batch = diagnoser.diagnose_batch([photo, other])
+    for single, batched in zip(singles, batch):
+        for a, b in zip(single, batched):
+            np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+    assert diagnoser.diagnose([photo, other])[1].to_dict() == batch[1].to_dict()
+
+    png = io.BytesIO()
+    photo.save(png, format="PNG")
+    path = tmp_path / "scalp.png"
+    path.write_bytes(png.getvalue())
+    as_inputs = [str(path), path, png.getvalue(), np.asarray(photo), photo.convert("RGBA")]
+    for result in diagnoser.diagnose_batch(as_inputs):
+        expected = singles[0]["hair_loss"].probabilities
+        np.testing.assert_allclose(result["hair_loss"].probabilities, expected, atol=1e-6)
+    assert diagnoser.diagnose_batch([]) == []
+
+
+def test_exif_orientation_is_applied(diagnoser, photo):
+    # a JPEG stored sideways with EXIF orientation 6 ("rotate 90° clockwise to display")
+    stored = photo.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    jpeg = io.BytesIO()
+    stored.save(jpeg, format="JPEG", quality=95, exif=exif)
+    decoded = np.asarray(Image.open(io.BytesIO(jpeg.getvalue())))  # pixels only, no EXIF tag
+    upright = Image.fromarray(decoded).transpose(Image.Transpose.ROTATE_270)
+    assert upright.size == photo.size
+    from_bytes = diagnoser.diagnose(jpeg.getvalue())
+    from_upright = diagnoser.diagnose(upright)
+    sideways = diagnoser.diagnose(Image.fromarray(decoded))  # what ignoring the tag would give
+    for a, b, c in zip(from_bytes, from_upright, sideways):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+        assert np.abs(np.subtract(a.probabilities, c.probabilities)).max() > 1e-4
+
+
+def test_uncertain_flag_and_json(models_dir, diagnoser, photo):
+    diagnosis = diagnoser.diagnose(photo)
+    for result in diagnosis:
+        assert result.uncertain == (result.confidence < 0.5)
+    never = ScalpDiagnoser.from_source(models_dir, uncertain_below=0.0, num_threads=1).diagnose(photo)
+    always = ScalpDiagnoser.from_source(models_dir, uncertain_below=1.0, num_threads=1).diagnose(photo)
+    assert not never.any_uncertain
+    assert all(r.uncertain for r in always)
+    payload = json.loads(json.dumps(diagnosis.to_dict(), ensure_ascii=False))
+    assert set(payload["symptoms"]) == {s.key for s in SYMPTOMS}
+    assert payload["symptoms"]["hair_loss"]["ko"] == "탈모"
+    with pytest.raises(ValueError, match="uncertain_below"):
+        ScalpDiagnoser.from_source(models_dir, uncertain_below=1.5)
+
+
+def test_unfolded_temperature_is_applied(models_dir, photo, tmp_path):
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder)
+    config_path = folder / "hair_loss" / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["scalp"].update(temperature=2.0, temperature_folded=False)
+    config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    base = ScalpDiagnoser.from_source(models_dir, num_threads=1).diagnose(photo)["hair_loss"]
+    hot = ScalpDiagnoser.from_source(folder, num_threads=1).diagnose(photo)["hair_loss"]
+    logits = np.log(np.array(base.probabilities))
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum()
+    np.testing.assert_allclose(hot.probabilities, expected, atol=1e-9)
+
+
+def test_missing_models_are_all_listed(models_dir, tmp_path):
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder)
+    shutil.rmtree(folder / "dandruff")
+    shutil.rmtree(folder / "fine_scale")
+    (folder / "hair_loss" / "model.safetensors").unlink()
+    with pytest.raises(ModelsUnavailableError) as caught:
+        ScalpDiagnoser.from_source(folder)
+    err = caught.value
+    assert len(err.missing) == 3
+    message = str(err)
+    for expected in ("dandruff", "fine_scale", "hair_loss/model.safetensors", "미세각질", "비듬"):
+        assert expected in message
+    assert "excess_sebum" not in message
+    with pytest.raises(ModelsUnavailableError, match="does not exist"):
+        ScalpDiagnoser.from_source(tmp_path / "nowhere")
+
+
+def test_bad_image_input_says_what_to_do(diagnoser):
+    with pytest.raises(ImageDecodeError, match="JPEG or PNG"):
+        diagnoser.diagnose(b"not an image")
+    with pytest.raises(ImageDecodeError, match="PIL image"):
+        diagnoser.diagnose(42)
+
+
+def _write_hub_cache(
+    hf_home: Path, namespace: str, models_dir: Path, skip_repo: str, skip_file: tuple[str, str]
+) -> None:
+    """The layout huggingface_hub itself writes: models--NS--NAME/{refs/main, snapshots/<sha>/...}."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    for spec in SYMPTOMS:
+        if spec.key == skip_repo:
+            continue
+        repo = hf_home / "hub" / f"models--{namespace}--{spec.repo_name}"
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text(commit)
+        shutil.copytree(models_dir / spec.key, repo / "snapshots" / commit)
+        if spec.key == skip_file[0]:
+            (repo / "snapshots" / commit / skip_file[1]).unlink()
+
+
+@pytest.mark.slow
+def test_hub_namespace_loads_offline_from_cache_and_lists_missing(models_dir, tmp_path, photo):
+    """HF_HUB_OFFLINE=1 with the models in the Hub cache: real huggingface_hub/transformers loading."""
+    complete, partial = tmp_path / "complete", tmp_path / "partial"
+    _write_hub_cache(complete, "someone", models_dir, skip_repo="", skip_file=("", ""))
+    _write_hub_cache(
+        partial, "someone", models_dir, skip_repo="dandruff", skip_file=("hair_loss", "config.json")
+    )
+    photo_path = tmp_path / "photo.png"
+    photo.save(photo_path)
+    code = f"""
+import json, sys
+from scalp_models.diagnoser import ScalpDiagnoser, ModelsUnavailableError
+if sys.argv[1].startswith("complete"):
+    d = ScalpDiagnoser.from_source("someone", num_threads=1).diagnose({str(photo_path)!r})
+    print(json.dumps(d.to_dict()))
+else:
+    try:
+        ScalpDiagnoser.from_source("someone", num_threads=1)
+    except ModelsUnavailableError as err:
+        print(json.dumps({{"missing": err.missing, "message": str(err)}}))
+"""
+    results = {}
+    offline = {"HF_HUB_OFFLINE": "1"}
+    unreachable = {"HF_ENDPOINT": "http://127.0.0.1:9"}  # refused at once: the cache must serve
+    for name, home, extra in (
+        ("complete", complete, offline),
+        ("complete-unreachable", complete, unreachable),
+        ("partial", partial, offline),
+    ):
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_ENDPOINT")}
+        env.update(extra, HF_HOME=str(home), OMP_NUM_THREADS="1")
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+        out = subprocess.run(
+            [sys.executable, "-c", code, name],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+
+    local = ScalpDiagnoser.from_source(models_dir, num_threads=1).diagnose(photo).to_dict()
+    for name in ("complete", "complete-unreachable"):
+        for key, result in results[name]["symptoms"].items():
+            expected = local["symptoms"][key]["probabilities"]
+            np.testing.assert_allclose(result["probabilities"], expected, atol=1e-6)
+
+    missing = results["partial"]["missing"]
+    assert len(missing) == 4, missing  # dandruff's three files + hair_loss/config.json
+    assert sum("someone/scalp-dandruff/" in item for item in missing) == 3
+    assert any("someone/scalp-hair-loss/config.json" in item for item in missing)
+    assert "HF_HUB_OFFLINE" in results["partial"]["message"]
+
+
+def test_unshareable_processor_falls_back_to_running_it(models_dir, photo):
+    """A processor we cannot reproduce (center crop) is run as is, so results stay right."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    models = {}
+    for spec in SYMPTOMS:
+        folder = models_dir / spec.key
+        models[spec.key] = (
+            AutoModelForImageClassification.from_pretrained(folder),
+            AutoImageProcessor.from_pretrained(folder),
+        )
+    cropping = models["hair_loss"][1]
+    cropping.do_center_crop, cropping.crop_size = True, {"height": 48, "width": 48}
+    assert plan_preprocessing(cropping) == (None, None)
+    diagnoser = ScalpDiagnoser(models, num_threads=1)
+    ours = diagnoser.diagnose(photo)["hair_loss"].probabilities
+    with torch.no_grad():
+        logits = models["hair_loss"][0](**cropping(images=photo, return_tensors="pt")).logits
+    np.testing.assert_allclose(ours, torch.softmax(logits.double(), -1)[0].numpy(), atol=1e-6)
+    with pytest.raises(ModelsUnavailableError, match="model for dandruff"):
+        ScalpDiagnoser({k: v for k, v in models.items() if k != "dandruff"})
