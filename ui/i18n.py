@@ -1,0 +1,50 @@
+"""Korean/English texts of the app, read from ``ui/strings.yaml`` (a table a translator can edit).
+
+    >>> from ui.i18n import t
+    >>> t("upload_ok", "ko")
+    '이미지가 성공적으로 업로드되었습니다. 🎉'
+
+``lang`` is ``"ko"`` (default) or ``"en"``; the UI's language radio maps to these codes
+through :func:`lang_code`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+STRINGS_PATH = Path(__file__).resolve().parent / "strings.yaml"
+LANGUAGES = ("ko", "en")
+LANGUAGE_CHOICES = (("한국어", "ko"), ("English", "en"))
+
+
+@cache
+def load_strings(path: Path = STRINGS_PATH) -> dict[str, dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        table = yaml.safe_load(f)
+    for key, entry in table.items():
+        missing = [lang for lang in LANGUAGES if not isinstance(entry, dict) or lang not in entry]
+        if missing:
+            raise ValueError(f"{path.name}: key {key!r} lacks the language(s) {missing}; add them")
+    return table
+
+
+def lang_code(value: str | None) -> str:
+    """``"en"``/``"English"`` → ``"en"``; anything else (None, ``"ko"``, ``"한국어"``) → ``"ko"``."""
+    if value and value.strip().lower() in ("en", "english", "영어"):
+        return "en"
+    return "ko"
+
+
+def t(key: str, lang: str = "ko", **values) -> str:
+    """The text ``key`` in ``lang`` with ``{placeholders}`` filled from ``values``."""
+    entry = load_strings()[key]
+    text = entry[lang_code(lang)]
+    return text.format(**values) if values else text
+
+
+def both(key: str, **values) -> str:
+    """Korean, then English, on one line: used in error messages that reach API clients."""
+    return f"{t(key, 'ko', **values)} / {t(key, 'en', **values)}"

@@ -1,0 +1,258 @@
+"""The app's back end without any UI: lazy model loading and the diagnose → type → guide → products flow.
+
+``app.py`` (the Gradio UI and its named API endpoints) calls only this module, which in turn
+calls the project's packages: ``scalp_models`` (``ScalpDiagnoser``), ``photo_check``
+(``check_photo``) and ``recommendation`` (survey, scalp type, catalog, care guide).
+
+The six models are loaded in a background thread started at launch (or on first use), so
+importing ``app`` stays fast and the UI can show "모델 준비 중" until they are ready::
+
+    from ui.config import AppConfig
+    from ui.service import ScalpService
+    service = ScalpService(AppConfig(models="demo"))
+    service.start()                    # returns at once; loading runs in a thread
+    result = service.diagnose_image(pil_image, timeout=180)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from scalp_core.symptoms import SYMPTOM_KEYS, SYMPTOMS, class_names
+from ui.config import AppConfig
+
+log = logging.getLogger("scalp_app")
+
+
+class ModelsNotReady(RuntimeError):
+    """The models are still loading (or failed to load); the message says which."""
+
+
+@dataclass
+class _LoadState:
+    status: str = "idle"  # idle | loading | ready | failed
+    error: str | None = None
+    started_at: float | None = None
+    ready_at: float | None = None
+    synthetic: bool = False
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+class ScalpService:
+    """Holds the configuration, the lazily loaded diagnoser and catalog, and the flow functions."""
+
+    def __init__(self, config: AppConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._load = _LoadState()
+        self._diagnoser = None
+        self._catalog = None
+        self._catalog_is_demo = config.catalog is None
+
+    # ---- configuration -------------------------------------------------------------
+    def reconfigure(self, config: AppConfig) -> None:
+        """Swap the configuration before the models are loaded (``python app.py --models ...``)."""
+        with self._lock:
+            if self._load.status in ("loading", "ready") and (
+                config.models != self.config.models or config.models_revision != self.config.models_revision
+            ):
+                raise RuntimeError("the models are already loading; reconfigure before start()")
+            self.config = config
+            self._catalog = None
+            self._catalog_is_demo = config.catalog is None
+
+    # ---- models ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start loading the models in a daemon thread (no-op when already started)."""
+        with self._lock:
+            if self._load.status != "idle":
+                return
+            self._load.status = "loading"
+            self._load.started_at = time.monotonic()
+        threading.Thread(target=self._load_models, name="scalp-model-loader", daemon=True).start()
+        threading.Thread(target=self._load_photo_check, name="scalp-photo-check-loader", daemon=True).start()
+
+    def _load_photo_check(self) -> None:
+        """Fit (first run, < 1 min) or read the photo check in the background as well."""
+        try:
+            from photo_check import load_checker
+
+            load_checker()
+        except Exception as exc:  # check_photo() will retry and report
+            log.warning("preparing the photo check failed: %s", exc)
+
+    def _load_models(self) -> None:
+        try:
+            try:
+                from scalp_models import ScalpDiagnoser
+            except (ImportError, AttributeError) as exc:  # the package is part of the project
+                raise RuntimeError(f"scalp_models.ScalpDiagnoser is not available ({exc})") from exc
+            diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=self.config.models_revision)
+            synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
+            with self._lock:
+                self._diagnoser = diagnoser
+                self._load.synthetic = synthetic
+                self._load.status = "ready"
+                self._load.ready_at = time.monotonic()
+            log.info("models ready after %.1f s", self._load.ready_at - self._load.started_at)
+        except Exception as exc:  # shown in the UI; the app keeps serving the other steps
+            with self._lock:
+                self._load.status = "failed"
+                self._load.error = f"{type(exc).__name__}: {exc}"
+            log.error("loading the models failed: %s", self._load.error)
+        finally:
+            self._load.event.set()
+
+    @property
+    def model_status(self) -> str:
+        return self._load.status
+
+    @property
+    def model_error(self) -> str | None:
+        return self._load.error
+
+    @property
+    def uses_synthetic_models(self) -> bool:
+        return self.config.uses_demo_models or self._load.synthetic
+
+    @property
+    def load_seconds(self) -> float | None:
+        if self._load.ready_at is None or self._load.started_at is None:
+            return None
+        return self._load.ready_at - self._load.started_at
+
+    def diagnoser(self, timeout: float | None = None):
+        """The loaded ``ScalpDiagnoser``; waits up to ``timeout`` seconds, else raises ModelsNotReady."""
+        self.start()
+        self._load.event.wait(timeout)
+        if self._load.status == "ready":
+            return self._diagnoser
+        if self._load.status == "failed":
+            raise ModelsNotReady(f"the models could not be loaded: {self._load.error}")
+        raise ModelsNotReady("the models are still being prepared; try again shortly")
+
+    # ---- per-image steps ---------------------------------------------------------------
+    def check_photo(self, image: Image.Image, strict: bool = False) -> dict | None:
+        """``photo_check.check_photo(image).to_dict()``; None when the check is unavailable or broke
+        (the UI then says it was skipped), unless ``strict`` (the /check_photo endpoint) re-raises."""
+        try:
+            from photo_check import check_photo
+
+            return check_photo(image).to_dict()
+        except Exception as exc:
+            log.warning("photo check failed: %s: %s", type(exc).__name__, exc)
+            if strict:
+                raise
+            return None
+
+    def diagnose_image(self, image: Image.Image, timeout: float | None = None) -> dict:
+        """Per symptom: calibrated probabilities, predicted class, label, uncertain flag (see diagnosis_to_dict)."""
+        diagnosis = self.diagnoser(timeout).diagnose(image)
+        return diagnosis_to_dict(diagnosis)
+
+    # ---- catalog -----------------------------------------------------------------------
+    def catalog(self):
+        with self._lock:
+            if self._catalog is None:
+                if self.config.catalog is None:
+                    self._catalog = rec("demo_catalog")()
+                else:
+                    loaded = rec("load_catalog")(self.config.catalog)
+                    # load_catalog returns (df, warnings); the warnings go to the log, not the UI
+                    if isinstance(loaded, tuple):
+                        loaded, notes = loaded
+                        for note in notes[:20]:
+                            log.warning("%s", note)
+                    self._catalog = loaded
+            return self._catalog
+
+    @property
+    def catalog_is_demo(self) -> bool:
+        return self._catalog_is_demo
+
+
+def rec(name: str):
+    """``recommendation.<name>``; falls back to its submodules while the package facade is incomplete."""
+    import importlib
+
+    import recommendation
+
+    if hasattr(recommendation, name):
+        return getattr(recommendation, name)
+    for sub in ("ranking", "catalog", "guide", "care_guide", "survey", "scalp_type"):
+        try:
+            module = importlib.import_module(f"recommendation.{sub}")
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise ImportError(f"recommendation.{name} is not available yet")
+
+
+def _trained_on_synthetic(diagnoser) -> bool:
+    """True when any model's ``config.scalp`` says it was trained on synthetic images."""
+    try:
+        return any(
+            bool((getattr(diagnoser.model_for(spec.key)[0].config, "scalp", None) or {}).get("synthetic_training_data"))
+            for spec in SYMPTOMS
+        )
+    except Exception:  # an unusual model object: do not guess "real"
+        return True
+
+
+def diagnosis_to_dict(diagnosis: Any) -> dict:
+    """A JSON-ready dict ``{"uncertain_below": x, "symptoms": {key: {...}}}`` from a ``Diagnosis``.
+
+    Each symptom entry is ``SymptomResult.to_dict()``: ``labels`` (class names of scheme 3),
+    ``probabilities`` (calibrated, same order, sum 1), ``predicted`` (class index), ``label``,
+    ``severity_ko``/``severity_en``, ``confidence`` and ``uncertain``.
+    """
+    raw = diagnosis.to_dict() if hasattr(diagnosis, "to_dict") else dict(diagnosis)
+    symptoms = raw.get("symptoms", raw)
+    out: dict[str, dict] = {}
+    for spec in SYMPTOMS:
+        entry = dict(symptoms[spec.key])
+        entry.setdefault("ko", spec.ko)
+        entry.setdefault("en", spec.en)
+        out[spec.key] = entry
+    result = {k: v for k, v in raw.items() if k != "symptoms"} if "symptoms" in raw else {}
+    result["symptoms"] = out
+    return result
+
+
+def severities_from_diagnosis(diagnosis: dict) -> dict[str, int]:
+    """Symptom → predicted class index (3-class scheme: 0 양호 / 1 경증·중등도 / 2 중증).
+
+    ``recommendation/data/scalp_type_rules.yaml`` compares 3-class predictions by class index
+    directly (the order matches the grades). Accepts a ``diagnosis_to_dict`` result (all six
+    symptoms) or a plain ``{symptom name: class index}`` map (missing symptoms count as 양호).
+    """
+    if "symptoms" in diagnosis:
+        symptoms = diagnosis["symptoms"]
+        missing = [k for k in SYMPTOM_KEYS if k not in symptoms]
+        if missing:
+            raise ValueError(f"the diagnosis lacks the symptoms {missing}")
+        pairs = [(k, symptoms[k].get("predicted") if isinstance(symptoms[k], dict) else symptoms[k])
+                 for k in SYMPTOM_KEYS]
+    else:
+        pairs = list(diagnosis.items())
+    severities = {}
+    for key, value in pairs:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2:
+            raise ValueError(f"severity of {key!r} must be a class index 0..2 (0 양호, 1 경증·중등도, 2 중증), "
+                             f"got {value!r}")
+        severities[key] = value
+    return severities
+
+
+def severity_name(class_index: int, lang: str = "ko", scheme: int = 3) -> str:
+    """'경증·중등도' / 'mild–moderate' for a class index of the label scheme."""
+    name = class_names(scheme)[class_index]
+    ko, _, en = name.partition(" (")
+    return ko if lang == "ko" else en.rstrip(")")
