@@ -12,13 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalp_core.symptoms import SYMPTOMS
+from scalp_core.terms import AIHUB_TERMS
 
-AIHUB_TERMS = (
-    "AI Hub '유형별 두피 이미지' (dataSetSn=216) may only be used by Korean residents who "
-    "applied for and were granted access on aihub.or.kr, and its terms forbid redistributing "
-    "the data (원본 데이터 및 가공 데이터의 외부 공개·재배포 금지). A public Hub repo would "
-    "redistribute it. Push with --private (the default) to a private dataset repo instead."
-)
 
 
 class PublicPushRefused(ValueError):
@@ -28,7 +23,10 @@ class PublicPushRefused(ValueError):
 def check_push_allowed(private: bool) -> None:
     """Refuse a public push, citing the AI Hub terms; do nothing for a private one."""
     if not private:
-        raise PublicPushRefused(f"Refusing to push publicly. {AIHUB_TERMS}")
+        raise PublicPushRefused(
+            f"Refusing to push publicly. {AIHUB_TERMS} A public Hub repo would redistribute it; "
+            "push with --private (the default) to a private dataset repo instead."
+        )
 
 
 def push_prepared(out: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> list[str]:

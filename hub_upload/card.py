@@ -21,15 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scalp_core.symptoms import SymptomSpec, get_symptom
+from scalp_core.terms import AIHUB_DATASET_NAME, AIHUB_TERMS, AIHUB_URL
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
-AIHUB_DATASET_NAME = "AI Hub 유형별 두피 이미지 (dataSetSn=216)"
-AIHUB_URL = "https://www.aihub.or.kr/aihubdata/data/view.do?dataSetSn=216"
-AIHUB_TERMS = (
-    "AI Hub '유형별 두피 이미지' (dataSetSn=216) may only be used by Korean nationals who applied for "
-    "and were granted access on aihub.or.kr, and its terms forbid redistributing the data "
-    "(원본 및 가공 데이터의 외부 공개·재배포 금지)."
-)
 PROTOCOL_TITLES = {
     "full": "full (unique images, all six labels, split by subject — the honest protocol)",
     "folder": "folder (per-symptom folders as downloaded — comparable with the seed, inflated)",
