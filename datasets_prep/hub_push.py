@@ -1,6 +1,6 @@
 """Push a prepared dataset (the six per-symptom ``DatasetDict``s) to a PRIVATE Hub dataset repo.
 
-The AI Hub '유형별 두피 이미지' terms allow use by Korean residents after an approved
+The AI Hub '유형별 두피 이미지' terms allow use by Korean users after an approved
 application and forbid redistribution, so this module only ever pushes with
 ``private=True`` and refuses a public push before any network access.
 
