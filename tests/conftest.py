@@ -19,6 +19,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HOME"] = str(_SESSION_TMP / "hf_home")
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("OPENAI_API_KEY", None)
+# Converted Lite0 weights, demo models, the photo-check fit and ONNX exports are built
+# fresh per run unless a developer points SCALP_CACHE at a persistent folder.
+os.environ.setdefault("SCALP_CACHE", str(_SESSION_TMP / "scalp-cache"))
 
 import pytest  # noqa: E402
 

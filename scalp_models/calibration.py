@@ -1,0 +1,177 @@
+"""Temperature scaling: fit T on validation NLL, fold it into the classifier, measure ECE.
+
+A model's logits z become z / T. T is fitted by minimising the validation negative
+log-likelihood over log T with scipy's bounded scalar minimiser; T = 1 is always a
+candidate and the better one is kept, so the validation NLL never gets worse.
+The fitted T is folded into the final linear layer (weight and bias divided by T) and
+recorded in ``config.scalp`` (``temperature``, ``temperature_folded: true``), so a
+model pulled from the Hub and run through ``pipeline("image-classification")``
+returns calibrated probabilities as is.
+
+    python -m scalp_models calibrate --model models/hair_loss --data prepared
+
+(``calibrate`` refits on the validation split of ``--data`` and refolds, composing with
+any temperature already folded in.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+ECE_BINS = 15
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(logits))
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of ``labels`` under softmax(logits / T)."""
+    labels = np.asarray(labels, dtype=int)
+    if len(labels) == 0:
+        return float("nan")
+    lp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    return float(-lp[np.arange(len(labels)), labels].mean())
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
+    """Top-label ECE with ``n_bins`` equal-width confidence bins.
+
+    Hand-written because no installed library provides it (torchmetrics is not a
+    dependency and ``evaluate`` ships no ECE metric); it is the standard definition
+    (Guo et al. 2017): sum over bins of |accuracy − confidence| weighted by bin share.
+    Bins are (lo, hi], the first one [0, 1/n].
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=int)
+    if len(labels) == 0:
+        return float("nan")
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    bin_ids = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        in_bin = bin_ids == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    temperature: float
+    nll_before: float
+    nll_after: float
+    ece_before: float
+    ece_after: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds=(0.05, 20.0)) -> TemperatureFit:
+    """Temperature minimising NLL of ``labels`` (validation) under softmax(logits / T)."""
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=int)
+    if logits.ndim != 2 or len(logits) != len(labels):
+        raise ValueError(f"logits must be (n, classes) with n = len(labels); got {logits.shape} and {labels.shape}")
+    before = nll(logits, labels, 1.0)
+    best_t, best_nll = 1.0, before
+    if len(labels) > 0:
+        result = minimize_scalar(
+            lambda log_t: nll(logits, labels, math.exp(log_t)),
+            bounds=(math.log(bounds[0]), math.log(bounds[1])),
+            method="bounded",
+            options={"xatol": 1e-4},
+        )
+        t = float(math.exp(result.x))
+        after = nll(logits, labels, t)
+        if after < best_nll:  # T = 1 stays when the fit does not help (guarantee: NLL never rises)
+            best_t, best_nll = t, after
+    return TemperatureFit(
+        temperature=best_t,
+        nll_before=before,
+        nll_after=best_nll,
+        ece_before=expected_calibration_error(softmax(logits), labels),
+        ece_after=expected_calibration_error(softmax(logits / best_t), labels),
+    )
+
+
+def classifier_layer(model) -> torch.nn.Linear:
+    """The final linear layer producing the logits (``model.classifier`` for EfficientNet)."""
+    head = getattr(model, "classifier", None)
+    if isinstance(head, torch.nn.Linear):
+        return head
+    if isinstance(head, torch.nn.Sequential) and isinstance(head[-1], torch.nn.Linear):
+        return head[-1]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier to fold a temperature into")
+    return linears[-1]
+
+
+@torch.no_grad()
+def fold_temperature(model, temperature: float) -> float:
+    """Divide the classifier's weight and bias by T; record the total T in ``config.scalp``.
+
+    Composes with an already-folded temperature (total = old × new). Returns the total.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    head = classifier_layer(model)
+    head.weight.div_(temperature)
+    if head.bias is not None:
+        head.bias.div_(temperature)
+    scalp = dict(getattr(model.config, "scalp", None) or {})
+    previous = float(scalp.get("temperature", 1.0)) if scalp.get("temperature_folded") else 1.0
+    total = previous * float(temperature)
+    scalp.update(temperature=total, temperature_folded=True)
+    model.config.scalp = scalp
+    return total
+
+
+def calibrate_model_folder(model_dir, data_dir) -> TemperatureFit:
+    """Refit T on the validation split of ``data_dir`` for a saved model and refold it in place."""
+    from pathlib import Path
+
+    from scalp_core.symptoms import get_symptom
+    from scalp_models.data import load_symptom_dataset
+    from scalp_models.evaluate import load_model_folder, predict_logits
+
+    model, processor = load_model_folder(model_dir)
+    scalp = dict(getattr(model.config, "scalp", None) or {})
+    if "symptom" not in scalp:
+        raise ValueError(f"{model_dir}/config.json has no scalp.symptom; is this a scalp_models model?")
+    spec = get_symptom(scalp["symptom"])
+    dd = load_symptom_dataset(data_dir, spec.key)
+    logits, labels = predict_logits(model, processor, dd["validation"], spec)
+    fit = fit_temperature(logits, labels)
+    fold_temperature(model, fit.temperature)
+    model.save_pretrained(Path(model_dir))
+    return fit
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m scalp_models calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="Model folder to recalibrate in place.")
+    parser.add_argument("--data", required=True, help="Build output folder whose validation split is used.")
+    args = parser.parse_args(argv)
+    fit = calibrate_model_folder(args.model, args.data)
+    print(json.dumps(fit.to_dict(), indent=2))
+    print("refit on validation and folded; run `python -m scalp_models evaluate --write` to refresh eval_report.json")
+    return 0

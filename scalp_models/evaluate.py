@@ -1,0 +1,220 @@
+"""Evaluate a scalp model folder on a prepared split: the metrics the spec says to always report.
+
+Accuracy, macro-F1, quadratic-weighted kappa, per-class precision/recall/F1, the confusion
+matrix (JSON and PNG), ECE (15 bins) and NLL before and after the folded temperature, and the
+majority-class baseline (the most frequent *train* class predicted for every item). All
+metrics except ECE come from scikit-learn (see :mod:`scalp_models.calibration` for ECE).
+
+    python -m scalp_models evaluate --model models/hair_loss --data prepared [--split test] [--write]
+
+``--write`` merges the result into ``MODEL/eval_report.json`` under the data's protocol
+(``full``/``folder``, read from ``DATA/prep_config.json``) and redraws ``confusion_matrix.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scalp_core.symptoms import get_symptom
+from scalp_models.calibration import expected_calibration_error, nll, softmax
+
+
+def majority_baseline(train_labels, test_labels, num_classes: int) -> dict:
+    """Accuracy and macro-F1 of predicting the most frequent train class for every test item."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    train_labels = np.asarray(train_labels, dtype=int)
+    test_labels = np.asarray(test_labels, dtype=int)
+    majority = int(np.bincount(train_labels, minlength=num_classes).argmax()) if len(train_labels) else 0
+    pred = np.full_like(test_labels, majority)
+    if len(test_labels) == 0:
+        return {"majority_class": majority, "majority_baseline_accuracy": float("nan"), "majority_baseline_macro_f1": float("nan")}
+    return {
+        "majority_class": majority,
+        "majority_baseline_accuracy": float(accuracy_score(test_labels, pred)),
+        "majority_baseline_macro_f1": float(
+            f1_score(test_labels, pred, labels=list(range(num_classes)), average="macro", zero_division=0)
+        ),
+    }
+
+
+def classification_metrics(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str] | tuple[str, ...],
+    *,
+    train_labels=None,
+    temperature: float = 1.0,
+    split: str = "test",
+) -> dict:
+    """The ``protocols.<p>`` entry of ``eval_report.json`` for (calibrated) ``logits``.
+
+    ``temperature`` is the one already folded into ``logits``: the uncalibrated logits are
+    ``logits × temperature`` (used for ``ece_uncalibrated``/``nll_uncalibrated``).
+    """
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
+    from sklearn.metrics import precision_recall_fscore_support
+
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=int)
+    k = len(class_names)
+    ids = list(range(k))
+    probs = softmax(logits) if len(labels) else np.zeros((0, k))
+    pred = probs.argmax(axis=1) if len(labels) else np.zeros(0, dtype=int)
+    p, r, f, s = precision_recall_fscore_support(labels, pred, labels=ids, zero_division=0)
+    if len(labels) and len(set(labels.tolist()) | set(pred.tolist())) > 1:
+        qwk = float(cohen_kappa_score(labels, pred, labels=ids, weights="quadratic"))
+    else:
+        qwk = float("nan")  # kappa is undefined when only one class appears at all
+    report = {
+        "split": split,
+        "n": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, pred)) if len(labels) else float("nan"),
+        "macro_f1": float(f1_score(labels, pred, labels=ids, average="macro", zero_division=0)),
+        "qwk": qwk,
+        "ece": expected_calibration_error(probs, labels),
+        "ece_uncalibrated": expected_calibration_error(softmax(logits * temperature), labels)
+        if len(labels)
+        else float("nan"),
+        "nll": nll(logits, labels),
+        "nll_uncalibrated": nll(logits * temperature, labels),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": confusion_matrix(labels, pred, labels=ids).tolist(),
+    }
+    if train_labels is not None:
+        base = majority_baseline(train_labels, labels, k)
+        report["majority_baseline_accuracy"] = base["majority_baseline_accuracy"]
+        report["majority_baseline_macro_f1"] = base["majority_baseline_macro_f1"]
+    return report
+
+
+def plot_confusion_matrix(matrix, class_names, path: str | Path, title: str = "") -> Path:
+    """Write the confusion matrix (counts, row-normalised colours) as a PNG with matplotlib Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    # Korean class names need a CJK font; fall back to the English part when none is installed.
+    cjk_fonts = sorted(
+        {f.name for f in font_manager.fontManager.ttflist
+         if any(tag in f.name for tag in ("Noto Sans CJK", "NanumGothic", "Noto Sans KR", "Malgun"))}
+    )
+    labels = [n if cjk_fonts else (n.split("(", 1)[-1].rstrip(")") if "(" in n else n) for n in class_names]
+    title = title if cjk_fonts else "".join(ch for ch in title if ord(ch) < 0x1100 or ord(ch) > 0xD7AF)
+    rc = {"font.family": [cjk_fonts[0], "DejaVu Sans"]} if cjk_fonts else {}
+    with plt.rc_context(rc):
+        return _draw_confusion(plt, labels, matrix, path, title)
+
+
+def _draw_confusion(plt, labels, matrix, path, title) -> Path:
+    m = np.asarray(matrix, dtype=float)
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(labels), 1.2 + 1.1 * len(labels)), dpi=110)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def predict_logits(model, processor, dataset, spec, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels of a (raw, untransformed) split, evaluated as at inference time."""
+    from scalp_models.data import to_model_input
+
+    model.eval()
+    device = next(model.parameters()).device
+    all_logits, all_labels = [], []
+    for start in range(0, len(dataset), batch_size):
+        batch = dataset[start : start + batch_size]
+        images = [to_model_input(im, spec) for im in batch["image"]]
+        pixels = processor(images=images, return_tensors="pt")["pixel_values"].to(device)
+        all_logits.append(model(pixel_values=pixels).logits.float().cpu().numpy())
+        all_labels.extend(int(v) for v in batch["label"])
+    num_labels = int(model.config.num_labels)
+    logits = np.concatenate(all_logits) if all_logits else np.zeros((0, num_labels))
+    return logits, np.asarray(all_labels, dtype=int)
+
+
+def load_model_folder(model_dir: str | Path):
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json); train one with `python -m scalp_models train`")
+    model = AutoModelForImageClassification.from_pretrained(model_dir)
+    processor = AutoImageProcessor.from_pretrained(model_dir)
+    return model, processor
+
+
+def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test", write: bool = False) -> dict:
+    """Metrics of the model in ``model_dir`` on ``split`` of ``data_dir/<its symptom>``."""
+    from scalp_models.data import load_symptom_dataset, read_protocol
+
+    model, processor = load_model_folder(model_dir)
+    scalp = dict(getattr(model.config, "scalp", None) or {})
+    if "symptom" not in scalp:
+        raise ValueError(f"{model_dir}/config.json has no scalp.symptom; is this a scalp_models model?")
+    spec = get_symptom(scalp["symptom"])
+    dd = load_symptom_dataset(data_dir, spec.key)
+    if split not in dd:
+        raise ValueError(f"split {split!r} not in {list(dd)}")
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if list(dd[split].features["label"].names) != names:
+        raise ValueError(f"the data's class names {dd[split].features['label'].names} differ from the model's {names}")
+    logits, labels = predict_logits(model, processor, dd[split], spec)
+    temperature = float(scalp.get("temperature", 1.0)) if scalp.get("temperature_folded") else 1.0
+    metrics = classification_metrics(
+        logits, labels, names, train_labels=dd["train"]["label"], temperature=temperature, split=split
+    )
+    if write:
+        protocol = read_protocol(data_dir)
+        report_path = Path(model_dir) / "eval_report.json"
+        report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+        report.update(
+            symptom=spec.key,
+            label_scheme=int(scalp.get("label_scheme", len(names))),
+            class_names=names,
+            seed_accuracy_pct=spec.seed_accuracy_pct,
+        )
+        report.setdefault("protocols", {})[protocol] = metrics
+        report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        plot_confusion_matrix(
+            metrics["confusion_matrix"], names, Path(model_dir) / "confusion_matrix.png",
+            title=f"{spec.display_name} · {protocol} · {split}",
+        )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m scalp_models evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, type=Path, help="Model folder (config.json, model.safetensors, ...).")
+    parser.add_argument("--data", required=True, type=Path, help="Build output folder of `datasets_prep build`.")
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test"), help="Split to evaluate.")
+    parser.add_argument("--write", action="store_true", help="Merge into MODEL/eval_report.json and redraw the PNG.")
+    args = parser.parse_args(argv)
+    metrics = evaluate_model(args.model, args.data, args.split, write=args.write)
+    print(json.dumps(metrics, ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,70 @@
+"""The synthetic demo models: built offline, loadable by plain transformers, honest about their data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scalp_core.symptoms import SYMPTOMS, class_names
+from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models
+
+
+@pytest.fixture(scope="session")
+def demo_dir(session_tmp):
+    return ensure_demo_models(session_tmp / "demo-models")
+
+
+@pytest.mark.slow
+def test_demo_models_load_and_beat_the_majority_baseline(demo_dir):
+    from transformers import AutoModelForImageClassification
+
+    stamp = json.loads((demo_dir / STAMP_FILE).read_text(encoding="utf-8"))
+    assert stamp["fingerprint"] == DemoConfig().fingerprint()
+    for spec in SYMPTOMS:
+        folder = demo_dir / spec.key
+        model = AutoModelForImageClassification.from_pretrained(folder)
+        scalp = model.config.scalp
+        assert scalp["symptom"] == spec.key
+        assert scalp["synthetic_training_data"] is True and "synthetic" in scalp["notice"]
+        assert scalp["temperature_folded"] is True and scalp["temperature"] > 0
+        assert [model.config.id2label[i] for i in range(3)] == list(class_names(3))
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        assert "synthetic" in card.lower() and "not for diagnosis" in card.lower()
+        result = stamp["results"][spec.key]
+        assert result["macro_f1"] > result["majority_baseline_macro_f1"] + 0.2, (spec.key, result)
+
+
+@pytest.mark.slow
+def test_demo_model_predicts_severity_through_pipeline(demo_dir):
+    from transformers import pipeline
+
+    from datasets_prep.render import render_scalp
+
+    clf = pipeline("image-classification", model=str(demo_dir / "hair_loss"), device="cpu")
+    rng = np.random.default_rng(99)
+    severe = [clf(render_scalp({"hair_loss": 3}, rng, size=(320, 240)), top_k=None) for _ in range(4)]
+    healthy = [clf(render_scalp({"hair_loss": 0}, rng, size=(320, 240)), top_k=None) for _ in range(4)]
+
+    def p_severe(scores):
+        return {s["label"]: s["score"] for s in scores}[class_names(3)[2]]
+
+    assert np.mean([p_severe(s) for s in severe]) > np.mean([p_severe(s) for s in healthy]) + 0.3
+
+
+@pytest.mark.slow
+def test_cache_is_reused_and_stale_cache_rebuilt(demo_dir):
+    stamp_path = demo_dir / STAMP_FILE
+    before = stamp_path.stat().st_mtime_ns
+    assert ensure_demo_models(demo_dir) == demo_dir
+    assert stamp_path.stat().st_mtime_ns == before  # fresh cache: nothing rebuilt
+
+
+def test_stale_stamp_triggers_rebuild(tmp_path):
+    from scalp_models.demo import _is_fresh
+
+    (tmp_path / STAMP_FILE).write_text(json.dumps({"fingerprint": "old"}), encoding="utf-8")
+    assert not _is_fresh(tmp_path, DemoConfig())
+    with pytest.raises(ValueError, match="demo base"):
+        DemoConfig(base="b7")

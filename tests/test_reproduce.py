@@ -1,0 +1,45 @@
+"""``python -m scalp_models reproduce`` end to end at tiny scale on a simulated AI Hub download."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scalp_core.symptoms import SYMPTOM_KEYS
+from scalp_models.reproduce import COLUMNS, ReproduceConfig, main
+
+
+@pytest.mark.slow
+def test_reproduce_on_simulated_download(tmp_path, capsys):
+    from datasets_prep.simulate import SimulateConfig, run_simulation
+
+    sim = tmp_path / "sim"
+    run_simulation(SimulateConfig(out=str(sim), images=80, seed=3))
+    out = tmp_path / "repro"
+    rc = main(["--aihub_root", str(sim), "--out", str(out), "--base", "tiny", "--image_size", "32",
+               "--max_steps", "3", "--batch_size", "8", "--quiet", "true"])
+    assert rc == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert set(results["tables"]) == {"full", "folder"}
+    for protocol, rows in results["tables"].items():
+        assert [row["symptom"] for row in rows] == list(SYMPTOM_KEYS)
+        for row in rows:
+            assert list(row) == list(COLUMNS)
+            assert row["delta_vs_seed_pct"] == pytest.approx(100 * row["accuracy"] - row["seed_accuracy_pct"])
+        for key in SYMPTOM_KEYS:
+            folder = out / "models" / protocol / key
+            assert (folder / "model.safetensors").is_file() and (folder / "eval_report.json").is_file()
+            report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
+            assert protocol in report["protocols"]
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert md.count("| symptom |") == 2 and "## Protocol `folder`" in md
+    printed = capsys.readouterr().out
+    assert "Protocol full" in printed and "Protocol folder" in printed
+
+
+def test_reproduce_config_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="aihub-root"):
+        ReproduceConfig(aihub_root=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="protocols"):
+        ReproduceConfig(aihub_root=str(tmp_path), protocols="full,seed")
