@@ -93,7 +93,8 @@ class ScalpService:
                 from scalp_models import ScalpDiagnoser
             except (ImportError, AttributeError) as exc:  # the package is part of the project
                 raise RuntimeError(f"scalp_models.ScalpDiagnoser is not available ({exc})") from exc
-            diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=self.config.models_revision)
+            diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=self.config.models_revision,
+                                                     backend="onnx")
             synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
             with self._lock:
                 self._diagnoser = diagnoser

