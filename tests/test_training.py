@@ -111,10 +111,12 @@ def test_augment_output_is_square_and_varies():
 def generated_data(tmp_path_factory):
     from scalp_models.demo import render_symptom_dataset_dict
 
+    # 96 px, not 64: at 64 px the thinner hairs of 탈모 grades 1 vs 2 are under a pixel wide, and the
+    # tiny model then tops out near macro-F1 0.77 (measured); at 96 px it reaches about 0.9.
     root = tmp_path_factory.mktemp("gen-data")
     for i, key in enumerate(LEARN_SYMPTOMS):
         dd = render_symptom_dataset_dict(
-            get_symptom(key), {"train": 120, "validation": 20, "test": 30}, seed=10 + i, size=(320, 240), out_short_side=64
+            get_symptom(key), {"train": 120, "validation": 20, "test": 30}, seed=10 + i, size=(320, 240), out_short_side=96
         )
         dd.save_to_disk(str(root / key))
     return root
@@ -125,8 +127,8 @@ def trained(generated_data, tmp_path_factory):
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = tmp_path_factory.mktemp("models")
     config = TrainConfig(
-        data=str(generated_data), out=str(out), symptom="all", base="tiny", max_steps=300, eval_steps=50,
-        batch_size=32, learning_rate=1e-3, focal_gamma=2.0, quiet=True, logging_steps=50,
+        data=str(generated_data), out=str(out), symptom="all", base="tiny", image_size=96, max_steps=300,
+        eval_steps=50, batch_size=32, learning_rate=3e-3, focal_gamma=2.0, quiet=True, logging_steps=50,
     )
     return out, train(config)
 
