@@ -12,7 +12,9 @@ the on-disk contract of ``docs/ARCHITECTURE.md``:
 - ``OUT/report.json``, ``OUT/report.md``, ``OUT/prep_config.json``.
 
 AI Hub's Validation stays ``validation``; ``test`` is carved out of Training by
-subject. Every skipped file is named in the report with its reason.
+subject. Every skipped file is named in the report with its reason, including
+``[원천]``/``[라벨]`` folders lying outside Training/Validation (their split is unknown).
+A build output (``prep_config.json``/``dataset_dict.json``) under the root is never read.
 
     python -m datasets_prep build --aihub-root ~/aihub216 --out prepared [--protocol full|folder]
 """
@@ -44,7 +46,7 @@ from datasets_prep.aihub_names import (
     parse_image_stem,
     zip_member_name,
 )
-from datasets_prep.hub_push import check_push_allowed
+from datasets_prep.hub_push import PublicPushRefused, PushFailed, check_push_allowed
 from scalp_core.symptoms import LABEL_SCHEMES, SYMPTOMS, SymptomSpec, class_names, grade_to_class
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
@@ -94,21 +96,27 @@ class BuildConfig:
         object.__setattr__(self, "aihub_root", Path(self.aihub_root))
         object.__setattr__(self, "out", Path(self.out))
         if self.labels not in LABEL_SCHEMES:
-            raise ValueError(f"labels must be one of {LABEL_SCHEMES}, got {self.labels!r}")
+            raise ValueError(f"--labels must be one of {LABEL_SCHEMES}, got {self.labels!r}")
         if self.protocol not in ("full", "folder"):
-            raise ValueError(f"protocol must be 'full' or 'folder', got {self.protocol!r}")
+            raise ValueError(f"--protocol must be 'full' or 'folder', got {self.protocol!r}")
         if not 0.0 <= self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction!r}")
+            raise ValueError(f"--test-fraction must be in [0, 1), e.g. 0.1, got {self.test_fraction!r}")
         if self.image_size_override is not None and not 8 <= self.image_size_override <= 4096:
-            raise ValueError(f"image_size_override must be 8..4096 pixels, got {self.image_size_override!r}")
+            raise ValueError(
+                f"--image-size-override must be 8..4096 pixels, got {self.image_size_override!r}"
+            )
         if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers!r}")
+            raise ValueError(f"--workers must be >= 1, got {self.workers!r}")
         if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be 1..100, got {self.jpeg_quality!r}")
+            raise ValueError(f"--jpeg-quality must be 1..100, got {self.jpeg_quality!r}")
         if self.push_to_hub is not None:
             check_push_allowed(self.private)  # refuse a public push before any work or network access
         if self.out.resolve() == self.aihub_root.resolve():
-            raise ValueError("out must differ from aihub_root: the build writes its own folders there")
+            raise ValueError("--out must differ from --aihub-root: the build writes its own folders there")
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(
+                f"--out {self.out} exists and is not a folder; choose a folder for the build output"
+            )
 
     def variant_for(self, spec: SymptomSpec) -> tuple[int, bool]:
         """(shorter side in pixels, grayscale) of the stored images for ``spec``."""
@@ -131,6 +139,7 @@ class BuildResult:
     n_images: int
     split_counts: dict[str, int]
     report: dict
+    pushed: list[str] = field(default_factory=list)  # symptom configs pushed to the private Hub repo
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,15 +238,32 @@ class _Skips:
         self.items.append({"path": str(path), "reason": reason, "category": category})
 
 
-def find_split_dirs(root: Path, max_depth: int = 3) -> dict[str, list[Path]]:
+# A folder holding one of these is a build output (or a saved DatasetDict), never AI Hub data:
+# its per-symptom ``validation/`` folders must not be read as an AI Hub split.
+_OUTPUT_MARKERS = ("prep_config.json", "dataset_dict.json")
+
+
+def _is_excluded(path: Path, exclude: frozenset[Path]) -> bool:
+    """True for the build's own output (``exclude``) and for any earlier build output."""
+    if exclude and path.resolve() in exclude:
+        return True
+    return any((path / marker).is_file() for marker in _OUTPUT_MARKERS)
+
+
+def find_split_dirs(
+    root: Path, max_depth: int = 3, exclude: frozenset[Path] = frozenset()
+) -> dict[str, list[Path]]:
     """``{"train": [...], "validation": [...]}``: Training/ and Validation/ folders under ``root``.
 
     Names match case-insensitively and may carry a prefix (``1.Training``, ``01_Validation``).
+    Folders in ``exclude`` (resolved paths, e.g. the build's own output) are never entered.
     """
     found: dict[str, list[Path]] = {"train": [], "validation": []}
     frontier = [(root, 0)]
     while frontier:
         folder, depth = frontier.pop(0)
+        if depth and _is_excluded(folder, exclude):
+            continue
         match = _SPLIT_DIR_RE.search(folder.name)
         if match:
             found[SPLIT_NAMES[match.group(1).lower()]].append(folder)
@@ -252,13 +278,62 @@ def find_split_dirs(root: Path, max_depth: int = 3) -> dict[str, list[Path]]:
     return found
 
 
-def discover_sources(split: str, split_dir: Path, skips: _Skips) -> list[Source]:
-    """Every parsable ``[원천]``/``[라벨]`` folder or zip under ``split_dir``; the rest goes to ``skips``."""
+def find_sources_outside_splits(
+    root: Path, split_dirs: dict[str, list[Path]], skips: _Skips, max_depth: int = 3,
+    exclude: frozenset[Path] = frozenset(),
+) -> int:
+    """Report ``[원천]``/``[라벨]`` folders and zips that lie outside every Training/Validation folder.
+
+    Their split is unknown, so they are not used; each one is named in ``skips`` (category
+    ``outside_split``) instead of being silently ignored. Returns how many were found.
+    """
+    inside = {d.resolve() for dirs in split_dirs.values() for d in dirs}
+    if root.resolve() in inside:
+        return 0
+    found = 0
+    where = f"outside any Training/ or Validation/ folder under {root}, so its split is unknown"
+    frontier = [(root, 0)]
+    while frontier:
+        folder, depth = frontier.pop(0)
+        try:
+            with os.scandir(folder) as it:  # scandir: no extra stat per file in big META_DATA folders
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            is_dir = entry.is_dir()
+            if entry.name.startswith("[") and (is_dir or entry.name.lower().endswith(".zip")):
+                found += 1
+                parsed = parse_folder_name(entry.name)
+                if parsed is None:
+                    skips.add(path, f"unknown folder name, {where}", "unknown_folder")
+                else:
+                    skips.add(
+                        path,
+                        f"[{parsed.kind}] folder {where}; move it into Training/ or Validation/ to use it",
+                        "outside_split",
+                    )
+            elif is_dir and depth + 1 < max_depth:
+                if path.resolve() not in inside and not _is_excluded(path, exclude):
+                    frontier.append((path, depth + 1))
+    return found
+
+
+def discover_sources(
+    split: str, split_dir: Path, skips: _Skips, exclude: frozenset[Path] = frozenset()
+) -> list[Source]:
+    """Every parsable ``[원천]``/``[라벨]`` folder or zip under ``split_dir``; the rest goes to ``skips``.
+
+    Folders in ``exclude`` (resolved paths, e.g. the build's own output) are not entered.
+    """
     sources = []
     for current, dirs, files in os.walk(split_dir):
         current_path = Path(current)
         keep_dirs = []
         for name in sorted(dirs):
+            if _is_excluded(current_path / name, exclude):
+                continue
             parsed = parse_folder_name(name)
             if parsed is not None:
                 sources.append(Source(split, parsed, current_path / name))
@@ -610,11 +685,15 @@ def build(config: BuildConfig) -> BuildResult:
     if not config.aihub_root.is_dir():
         raise BuildError(f"--aihub-root {config.aihub_root} is not a folder; point it at the AI Hub download")
     config.out.mkdir(parents=True, exist_ok=True)
-    split_dirs = find_split_dirs(config.aihub_root)
+    # --out may lie inside --aihub-root: never read the build's own output (its per-symptom
+    # ``validation/`` folders would look like an AI Hub split on the next run).
+    exclude = frozenset({config.out.resolve()})
+    split_dirs = find_split_dirs(config.aihub_root, exclude=exclude)
     sources: list[Source] = []
     for split, dirs in split_dirs.items():
         for split_dir in dirs:
-            sources.extend(discover_sources(split, split_dir, skips))
+            sources.extend(discover_sources(split, split_dir, skips, exclude))
+    outside = find_sources_outside_splits(config.aihub_root, split_dirs, skips, exclude=exclude)
     found = {split: [str(d) for d in dirs] for split, dirs in split_dirs.items()}
     found["top_level_entries"] = sorted(p.name for p in config.aihub_root.iterdir())[:100]
 
@@ -642,7 +721,13 @@ def build(config: BuildConfig) -> BuildResult:
         report_mod.write_reports(config.out, report)
         shutil.rmtree(cache_dir, ignore_errors=True)
         reasons = Counter(item["category"] for item in skips.items)
-        if not sources:
+        if not sources and outside:
+            why = (
+                f"{outside} [원천]/[라벨] folders or zips found under {config.aihub_root}, but none inside "
+                "a Training/ or Validation/ folder, so no split is known; keep the download's "
+                "Training/ and Validation/ folders (Training dirs: none, Validation dirs: none)"
+            )
+        elif not sources:
             why = (
                 f"no [원천]/[라벨] folders or zips found under {config.aihub_root} "
                 f"(Training dirs: {found['train'] or 'none'}, "
@@ -737,8 +822,10 @@ def build(config: BuildConfig) -> BuildResult:
     if config.push_to_hub:
         from datasets_prep.hub_push import push_prepared
 
-        push_prepared(config.out, config.push_to_hub, private=config.private)
-    return BuildResult(config.out, int(len(frame)), split_counts, report)
+        pushed = push_prepared(config.out, config.push_to_hub, private=config.private)
+    else:
+        pushed = []
+    return BuildResult(config.out, int(len(frame)), split_counts, report, pushed)
 
 
 def _decode_all(records, variants, config: BuildConfig, cache_dir: Path, skips: _Skips) -> set[str]:
@@ -950,13 +1037,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = build(config)
-    except BuildError as error:
+    except (BuildError, PublicPushRefused, PushFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{k} {v}" for k, v in result.split_counts.items())
     print(
         f"built {result.n_images} unique images ({counts}) into {result.out}; see {result.out / 'report.md'}"
     )
+    if result.pushed:
+        print(f"pushed {', '.join(result.pushed)} to the PRIVATE dataset repo {config.push_to_hub}")
     return 0
 
 

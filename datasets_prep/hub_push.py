@@ -2,7 +2,8 @@
 
 The AI Hub '유형별 두피 이미지' terms allow use by Korean users after an approved
 application and forbid redistribution, so this module only ever pushes with
-``private=True`` and refuses a public push before any network access.
+``private=True``: it refuses a public push before any network access, and refuses an
+existing PUBLIC repo of that name before uploading anything.
 
     python -m datasets_prep build --aihub-root DIR --out prepared --push-to-hub me/scalp-aihub216 --private
 """
@@ -15,9 +16,12 @@ from scalp_core.symptoms import SYMPTOMS
 from scalp_core.terms import AIHUB_TERMS
 
 
-
 class PublicPushRefused(ValueError):
-    """Raised before any network access when a public push of AI Hub data is asked for."""
+    """Raised before any upload when a public push of AI Hub data is asked for, or the repo is public."""
+
+
+class PushFailed(RuntimeError):
+    """The Hub could not be reached or refused the upload; the prepared folder is intact."""
 
 
 def check_push_allowed(private: bool) -> None:
@@ -32,21 +36,45 @@ def check_push_allowed(private: bool) -> None:
 def push_prepared(out: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> list[str]:
     """Push every ``out/<symptom key>/`` DatasetDict as config ``<key>`` of the private dataset ``repo_id``.
 
-    Returns the config names pushed. Raises :class:`PublicPushRefused` for ``private=False``.
+    Returns the config names pushed. Raises :class:`PublicPushRefused` for ``private=False``
+    and, before uploading anything, when ``repo_id`` already exists as a PUBLIC repo (creating
+    a repo with ``private=True`` does not change an existing repo's visibility). Any other
+    failure (HTTP, network, disk) becomes :class:`PushFailed`, whose message says what to do.
     """
     check_push_allowed(private)
-    from datasets import load_from_disk  # heavy import, only when really pushing
-
-    pushed = []
-    for spec in SYMPTOMS:
-        folder = Path(out) / spec.key
-        if not folder.is_dir():
-            continue
-        dataset_dict = load_from_disk(str(folder))
-        dataset_dict.push_to_hub(repo_id, config_name=spec.key, private=True, token=token)
-        pushed.append(spec.key)
-    if not pushed:
+    folders = [(spec.key, Path(out) / spec.key) for spec in SYMPTOMS if (Path(out) / spec.key).is_dir()]
+    if not folders:
         raise FileNotFoundError(
             f"no prepared symptom folders under {out}; run `python -m datasets_prep build` first"
         )
+    from datasets import load_from_disk  # heavy imports, only when really pushing
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    pushed = []
+    try:
+        try:
+            info = api.repo_info(repo_id, repo_type="dataset")
+        except RepositoryNotFoundError:
+            info = None
+        if info is not None and not info.private:
+            raise PublicPushRefused(
+                f"dataset repo {repo_id} already exists and is PUBLIC; refusing to put AI Hub data there. "
+                f"{AIHUB_TERMS} Make it private on the Hub or choose another --push-to-hub repo."
+            )
+        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+        for key, folder in folders:
+            load_from_disk(str(folder)).push_to_hub(repo_id, config_name=key, private=True, token=token)
+            pushed.append(key)
+    except PublicPushRefused:
+        raise
+    except Exception as error:  # noqa: BLE001 - HTTP, network (httpx) and disk errors: say so, keep the build
+        done = f" (configs already pushed: {', '.join(pushed)})" if pushed else ""
+        raise PushFailed(
+            f"pushing {out} to the private dataset {repo_id} failed{done}: {type(error).__name__}: {error}. "
+            f"The prepared folder is complete; check HF_TOKEN and the network, then run the build again "
+            f"with --push-to-hub, or push the folder with `python -m hub_upload dataset --source {out} "
+            f"--repo {repo_id}`."
+        ) from error
     return pushed

@@ -31,6 +31,7 @@ import csv
 import io
 import json
 import shutil
+import sys
 import time
 import zipfile
 from collections import defaultdict
@@ -284,6 +285,8 @@ def _write_folder(
 
 def _prepare_out(config: SimulateConfig) -> Path:
     out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a folder; choose a new --out folder")
     if out.exists() and any(out.iterdir()):
         if not config.overwrite:
             raise FileExistsError(
@@ -427,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         config = SimulateConfig(**vars(args))
         summary = run_simulation(config)
     except (ValueError, FileExistsError) as err:
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(
         f"wrote {summary.out}: unique images {summary.unique_images}, all-healthy {summary.healthy_images}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datasets import load_from_disk
+from hub_server import hub_server  # noqa: F401  (a fixture: a local Hub-compatible HTTP server)
 
 from datasets_prep.aihub_names import folder_name, parse_folder_name
 from datasets_prep.build import BuildConfig, BuildError, build, find_split_dirs, main
@@ -439,19 +441,118 @@ def test_public_push_is_refused_citing_the_aihub_terms(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # refused before doing anything
 
 
-def test_private_push_pushes_every_symptom_privately(built, monkeypatch):
-    # The Hub cannot be reached here: record what DatasetDict.push_to_hub is asked to do.
-    from datasets import DatasetDict
-
-    calls = []
-    monkeypatch.setattr(
-        DatasetDict, "push_to_hub", lambda self, repo, **kw: calls.append((repo, kw, len(self["train"])))
+def _build_cli(args, env=None, timeout=300):
+    """``python -m datasets_prep build ARGS`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "datasets_prep", "build", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        timeout=timeout,
     )
-    out, _ = built
-    pushed = push_prepared(out, "me/scalp-aihub216")
-    assert pushed == [spec.key for spec in SYMPTOMS]
-    assert all(repo == "me/scalp-aihub216" and kw["private"] is True for repo, kw, _ in calls)
-    assert [kw["config_name"] for _, kw, _ in calls] == pushed
+
+
+@pytest.fixture(scope="module")
+def small_raw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small") / "raw"
+    simulate(root, 12, 4)
+    return root
+
+
+@pytest.mark.slow
+def test_private_push_round_trip_and_public_repo_refused(small_raw, hub_server, tmp_path):  # noqa: F811
+    """A real HTTP round trip against the local Hub-compatible server (tests/hub_server.py)."""
+    from hub_server import Repo
+
+    common = ["--aihub-root", small_raw, "--image-size-override", 32, "--workers", 1]
+    env = hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home")
+    done = _build_cli([*common, "--out", tmp_path / "o1", "--push-to-hub", "tester/scalp-aihub216"], env)
+    assert done.returncode == 0, done.stderr
+    assert "PRIVATE dataset repo tester/scalp-aihub216" in done.stdout
+    repo = hub_server.repo("tester/scalp-aihub216", "dataset")
+    assert repo.private is True
+    files = set(repo.resolve("main").files)
+    for spec in SYMPTOMS:  # one config per symptom, every split
+        for split in ("train", "validation", "test"):
+            assert any(f.startswith(f"{spec.key}/{split}-") and f.endswith(".parquet") for f in files), (
+                spec.key,
+                split,
+            )
+
+    # An existing PUBLIC repo: creating it "private" would not hide it, so nothing is uploaded.
+    public = Repo("dataset", "tester/public-data", private=False, owner="tester")
+    hub_server.store.repos[("dataset", public.repo_id)] = public
+    hub_server.store.add_commit(public, "main", {}, "initial commit", "", "tester")
+    refused = _build_cli([*common, "--out", tmp_path / "o2", "--push-to-hub", public.repo_id], env)
+    assert refused.returncode == 1
+    assert "PUBLIC" in refused.stderr and "AI Hub" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(public.commits) == 1 and (tmp_path / "o2" / "report.md").is_file()
+
+    # A token the Hub does not accept: a clear failure that says the prepared folder is complete.
+    bad = hub_server.client_env(token="hf_unknown_token", hf_home=tmp_path / "home2")
+    failed = _build_cli([*common, "--out", tmp_path / "o3", "--push-to-hub", "tester/other"], bad)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "failed" in failed.stderr and "prepared folder is complete" in failed.stderr
+    assert (tmp_path / "o3" / "hair_loss" / "dataset_dict.json").is_file()
+    assert ("dataset", "tester/other") not in hub_server.store.repos
+    # No Hub reachable at all (connection refused): the same clear failure, no traceback.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    offline = _build_cli(
+        [*common, "--out", tmp_path / "o4", "--push-to-hub", "tester/x"],
+        hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home3", HF_ENDPOINT=dead),
+    )
+    assert offline.returncode == 1 and "Traceback" not in offline.stderr
+    assert "Connect" in offline.stderr and "prepared folder is complete" in offline.stderr
     with pytest.raises(PublicPushRefused):
-        push_prepared(out, "me/scalp-aihub216", private=False)
-    assert get_symptom("탈모").key in pushed
+        push_prepared(tmp_path / "o1", "tester/scalp-aihub216", private=False)
+    assert get_symptom("탈모").key == "hair_loss"
+
+
+def test_out_inside_the_download_is_never_read_back(small_raw, tmp_path):
+    """--out inside --aihub-root: a second build must not take its own output for AI Hub data."""
+    root = tmp_path / "raw"
+    shutil.copytree(small_raw, root)
+    first = _build(root, root / "prepared")
+    second = _build(root, root / "prepared")
+    assert first.report["skipped"] == [] and second.report["skipped"] == []
+    assert second.n_images == first.n_images == 12
+    assert [Path(p).name for p in second.report["found"]["split_dirs"]["validation"]] == ["Validation"]
+    # An earlier build elsewhere under the root is skipped as well (it holds prep_config.json).
+    third = _build(root, tmp_path / "elsewhere")
+    assert third.report["skipped"] == [] and third.n_images == 12
+
+
+def test_folders_outside_training_and_validation_are_named(small_raw, tmp_path, capsys):
+    root = tmp_path / "raw"
+    shutil.copytree(small_raw, root)
+    # A [원천] folder and a [라벨] zip left at the top level, and one unknown bracketed folder.
+    stray = root / "extra" / "[원천]비듬_1.경증"
+    shutil.copytree(next((root / "Training").glob("[[]원천[]]*")), stray)
+    (root / "[라벨]비듬_1.경증.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (root / "[원천]여드름_2.중등도").mkdir()
+    result = _build(root, tmp_path / "out")
+    assert result.n_images == 12
+    outside = {Path(i["path"]).name: i for i in _skipped(result.report, "outside_split")}
+    assert set(outside) == {"[원천]비듬_1.경증", "[라벨]비듬_1.경증.zip"}
+    assert all("outside any Training/ or Validation/" in i["reason"] for i in outside.values())
+    unknown = _skipped(result.report, "unknown_folder")
+    assert [Path(i["path"]).name for i in unknown] == ["[원천]여드름_2.중등도"]
+    assert "outside any Training/" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    # Only such folders, no Training/ or Validation/: the build stops and says what to do.
+    lone = tmp_path / "lone"
+    shutil.copytree(next((root / "Training").glob("[[]원천[]]*")), lone / "[원천]탈모_1.경증")
+    assert main(["--aihub-root", str(lone), "--out", str(tmp_path / "out_lone")]) == 1
+    assert "none inside a Training/ or Validation/ folder" in capsys.readouterr().err
+
+
+def test_out_naming_a_file_is_refused_clearly(small_raw, tmp_path, capsys):
+    a_file = tmp_path / "prepared.txt"
+    a_file.write_text("keep me")
+    assert main(["--aihub-root", str(small_raw), "--out", str(a_file)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me"
+    assert main(["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--test-fraction", "1.5"]) == 2
+    assert "--test-fraction must be in [0, 1)" in capsys.readouterr().err

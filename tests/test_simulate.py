@@ -216,11 +216,19 @@ def test_cli_runs_and_refuses_bad_input(tmp_path, capsys):
     assert len(_truth(out)) == 3
     # an existing simulation is kept unless --overwrite; bad values are named
     assert cli_main(["simulate", "--out", str(out), "--images", "3"]) == 2
-    assert "--overwrite" in capsys.readouterr().out
+    assert "--overwrite" in capsys.readouterr().err
     assert cli_main(["simulate", "--out", str(out), "--images", "4", "--overwrite"]) == 0
     assert len(_truth(out)) == 4
+    capsys.readouterr()
     assert cli_main(["simulate", "--out", str(tmp_path / "x"), "--images", "0"]) == 2
-    assert "--images must be at least 1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "--images must be at least 1" in captured.err and captured.out == ""
+    # --out naming an existing file: a clear refusal, not a traceback, and the file is kept
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    assert cli_main(["simulate", "--out", str(a_file), "--images", "2"]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me"
     assert cli_main(["frobnicate"]) == 2
     assert "unknown command" in capsys.readouterr().err
 
