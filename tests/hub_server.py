@@ -131,6 +131,7 @@ class HubStore:
         self.lock = threading.RLock()
         self.log: list[dict] = []  # one entry per request: method, path, user, status
         self.tokens_seen: list[str] = []
+        self.errors: list[str] = []  # unexpected server-side exceptions (answered 500)
         # Tests set {"status": 500, "path_contains": "/commit/"} to make the next matching request fail.
         self.fail_next: dict | None = None
         self.redirect_lfs = True  # resolve of an LFS file answers 302 to the blob store, as the Hub does
@@ -266,6 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             if err.code:
                 headers["X-Error-Code"] = err.code
             self._json({"error": err.message}, err.status, headers)
+        except Exception as err:  # a server bug: answer 500 (tests see it) instead of dropping the connection
+            message = f"test Hub server error: {type(err).__name__}: {err}"
+            self.store.errors.append(f"{self.command} {url.path}: {message}")
+            self._json({"error": message}, 500, {"X-Error-Message": message})
         finally:
             self.store.log.append(
                 {"method": self.command, "path": url.path, "user": self._log_user, "status": self._status}
@@ -315,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, repo_type: str, repo_id: str, rest: list[str]):
         m, store = self.command, self.store
-        if not rest and m == "GET":
+        if not rest and m in ("GET", "HEAD"):  # HEAD: scalp_models.modeling.hub_reachable() probes this
             return self._info(store.get_repo(repo_type, repo_id, self._log_user), "main")
         if not rest and m == "DELETE" or rest == ["delete"]:
             raise HubError(405, "Deleting repos is not supported by this test server")

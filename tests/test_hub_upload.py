@@ -21,7 +21,7 @@ import pytest
 import yaml
 from hub_server import HubServer, Repo, hub_server  # noqa: F401  (hub_server is a fixture)
 
-from scalp_core.symptoms import SYMPTOMS, class_names
+from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WRITER = "hf_test_writer_token"
@@ -205,8 +205,13 @@ def test_round_trip_pipeline_matches_local_model(hub, tiny_models, first_push, t
         assert head.files["model.safetensors"].lfs  # went through the LFS batch API + PUT
         assert head.author == NS
     assert {
-        r["user"] for r in hub.store.log if r["method"] in ("POST", "PUT") and "/_lfs/" not in r["path"]
+        r["user"]
+        for r in hub.store.log
+        if r["method"] in ("POST", "PUT") and "/_lfs/" not in r["path"] and r["path"] != "/api/validate-yaml"
     } == {NS}
+    # Each card went through the Hub's card check (POST /api/validate-yaml) before the push.
+    checks = [r for r in hub.store.log if r["path"] == "/api/validate-yaml" and r["status"] == 200]
+    assert len(checks) >= 6
 
     jobs = {s.key: {"repo": f"{NS}/{s.repo_name}", "local": str(tiny_models / s.key)} for s in SYMPTOMS}
     result = run_client(COMPARE, hub.client_env(hf_home=tmp_path / "home"), json.dumps(jobs))
@@ -308,12 +313,28 @@ def test_pull_then_offline_cache_and_one_clear_error_for_missing(hub, first_push
 
 
 # -- cards -----------------------------------------------------------------------------
-def test_card_matches_stored_pattern(tiny_models):
+def _as_real_model(tiny_models: Path, tmp_path: Path, key: str = "hair_loss") -> Path:
+    """A copy of a tiny model folder that says what a model trained on AI Hub data would say."""
+    folder = tmp_path / key
+    shutil.copytree(tiny_models / key, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["scalp"].update(base_model="google/efficientnet-b1", synthetic_training_data=False)
+    (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    training = json.loads((folder / "training_config.json").read_text(encoding="utf-8"))
+    training["base"] = "google/efficientnet-b1"
+    (folder / "training_config.json").write_text(json.dumps(training), encoding="utf-8")
+    return folder
+
+
+def test_card_matches_stored_pattern(tiny_models, tmp_path):
     from huggingface_hub import ModelCard
 
     from hub_upload.card import card_from_model_folder, validate_card
 
-    text = card_from_model_folder(tiny_models / "hair_loss", f"{NS}/scalp-hair-loss").render()
+    folder = _as_real_model(tiny_models, tmp_path)
+    card = card_from_model_folder(folder, f"{NS}/scalp-hair-loss", dataset_repo=f"{NS}/scalp-aihub216")
+    text = card.render()
+    assert "synthetic" not in text.lower()
     patterns = [
         ln
         for ln in (REPO_ROOT / "tests" / "expected_card_pattern.txt").read_text(encoding="utf-8").splitlines()
@@ -403,9 +424,16 @@ def test_dataset_public_push_refused_before_any_request(hub_server, tmp_path):  
 @pytest.mark.slow
 def test_dataset_private_push_and_public_repo_refused(hub, tmp_path):
     source = _prepared_dataset(tmp_path / "prepared")
-    env = hub.client_env(token=WRITER, hf_home=tmp_path / "home")
+    # The token from the huggingface_hub login (`hf auth login` writes HF_HOME/token), no HF_TOKEN.
+    login = "hf_LoginFileToken0123456789abcdefgh"
+    hub.store.tokens[login] = NS
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "token").write_text(login, encoding="utf-8")
+    env = hub.client_env(hf_home=tmp_path / "home")
+    assert "HF_TOKEN" not in env
     proc = run_cli(["dataset", "--source", source, "--repo", f"{NS}/scalp-aihub216"], env)
     assert proc.returncode == 0, proc.stderr
+    assert login in hub.store.tokens_seen and login not in proc.stdout + proc.stderr
     repo = hub.repo(f"{NS}/scalp-aihub216", "dataset")
     files = repo.resolve("main").files
     assert repo.private is True
@@ -532,3 +560,151 @@ def test_card_of_demo_model_skips_nan_metrics(tiny_models, tmp_path):
     assert types == ["accuracy", "f1", "ece"]
     assert "| synthetic | test (synthetic) | 60 | 0.850 | 0.700 | – | 0.040 |" in text
     assert "Demo model trained on synthetic images only" in text
+
+
+# -- cards of models that scalp_models really wrote --------------------------------------
+def _train_one_real_model(root: Path, key: str, synthetic: bool) -> Path:
+    """``scalp_models`` training (tiny base, a few steps) on a build-shaped dataset; returns OUT/<key>."""
+    import torch
+
+    from scalp_models.demo import render_symptom_dataset_dict
+    from scalp_models.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    data = root / "prepared"
+    dd = render_symptom_dataset_dict(
+        get_symptom(key), {"train": 6, "validation": 3, "test": 4}, seed=3, size=(160, 120), out_short_side=48
+    )
+    dd.save_to_disk(str(data / key))
+    simulation = root / "simulated-download"
+    simulation.mkdir()
+    if synthetic:  # what `datasets_prep simulate` leaves, so training flags the data as synthetic
+        (simulation / "_simulation_config.json").write_text("{}", encoding="utf-8")
+    (data / "prep_config.json").write_text(
+        json.dumps({"protocol": "full", "labels": 3, "aihub_root": str(simulation)}), encoding="utf-8"
+    )
+    config = TrainConfig(
+        data=str(data), out=str(root / "models"), symptom=key, base="tiny", image_size=48, max_steps=2,
+        eval_steps=1, batch_size=8, quiet=True,
+    )
+    train(config)
+    return root / "models" / key
+
+
+@pytest.mark.slow
+def test_card_of_a_really_trained_model_tells_its_metrics_and_settings(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from hub_upload.push import stage_model_repo
+
+    folder = _train_one_real_model(tmp_path, "dandruff", synthetic=False)
+    staged = tmp_path / "staged"
+    text = stage_model_repo(folder, "me/scalp-dandruff", staged, dataset_repo="me/scalp-aihub216")
+    report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
+    full = report["protocols"]["full"]
+
+    card = ModelCard(text)
+    assert card.data.datasets == ["me/scalp-aihub216"]
+    results = {r.metric_type: r for r in card.data.eval_results}
+    for key, metric_type in (("accuracy", "accuracy"), ("macro_f1", "f1"), ("ece", "ece")):
+        assert results[metric_type].metric_value == pytest.approx(full[key], abs=1e-4)
+        assert results[metric_type].dataset_config == "dandruff-full"
+    assert results["accuracy"].dataset_type == "me/scalp-aihub216"
+    # The metrics table carries the report's numbers, to three decimals.
+    row = next(ln for ln in text.splitlines() if ln.startswith("| full | test |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == str(full["n"]) and cells[3] == f"{full['accuracy']:.3f}"
+    assert cells[4] == f"{full['macro_f1']:.3f}" and cells[6] == f"{full['ece']:.3f}"
+    # Training settings: curated and readable, no local paths or dumped TrainingArguments.
+    training = text.split("## Training", 1)[1].split("## Evaluation", 1)[0]
+    assert "| learning rate | `0.0003` |" in training and "| max steps | `2` |" in training
+    assert "Starting weights: `tiny`: a tiny randomly initialised" in training
+    assert "| epochs |" not in training  # scalp_models ignores epochs when max steps is set
+    assert str(tmp_path) not in text and "training_args" not in text and "hub_token" not in text
+    assert "Grayscale" in text and "folded into the first convolution" in text  # 비듬 is a grayscale model
+    assert "Demo model trained on synthetic images only" not in text
+    assert "AI Hub '유형별 두피 이미지'" in text
+    assert "(prepared copy in the private dataset repo `me/scalp-aihub216`)" in text
+    assert (staged / "confusion_matrix.png").is_file() and "![Confusion matrix]" in text
+
+
+@pytest.mark.slow
+def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
+    from scalp_models.demo import DemoConfig, build_demo_model
+
+    from hub_upload.card import card_from_model_folder
+    from hub_upload.push import stage_model_repo
+
+    # A model trained by `scalp_models train` on `datasets_prep simulate` output.
+    trained = _train_one_real_model(tmp_path / "trained", "hair_loss", synthetic=True)
+    text = card_from_model_folder(trained, "me/scalp-hair-loss").render()
+    assert "Demo model trained on synthetic images only" in text
+    assert "**synthetic** scalp images" in text and "synthetic-data" in text
+
+    # A demo model (scalp_models demo), which comes without confusion_matrix.png.
+    demo = tmp_path / "demo" / "fine_scale"
+    config = DemoConfig(base="tiny", input_size=32, render_size=(96, 72), n_train=3, n_calib=2, n_test=2)
+    build_demo_model(get_symptom("fine_scale"), demo, config)
+    assert not (demo / "confusion_matrix.png").exists()
+    staged = tmp_path / "staged"
+    text = stage_model_repo(demo, "me/scalp-fine-scale", staged)
+    assert "Demo model trained on synthetic images only" in text and "합성(가상) 두피 이미지" in text
+    assert "type: synthetic-scalp-images" in text and "config: fine_scale-synthetic" in text
+    assert "| generated training images per class | `3` |" in text
+    assert "Trained on synthetic images only: it shows that the app works" in text
+    assert "so its accuracy is not comparable with the seed's at all" in text and "points)" not in text
+    from PIL import Image
+
+    with Image.open(staged / "confusion_matrix.png") as image:  # drawn from eval_report.json
+        assert image.size[0] > 100
+    assert "![Confusion matrix](confusion_matrix.png)" in text
+
+
+# -- ScalpDiagnoser (what the app uses) by repo id ---------------------------------------
+DIAGNOSE = r"""
+import json, sys
+import numpy as np
+from PIL import Image
+from scalp_models.diagnoser import ModelsUnavailableError, ScalpDiagnoser
+namespace, revision = sys.argv[1], (sys.argv[2] or None)
+rng = np.random.default_rng(0)
+image = Image.fromarray((rng.random((96, 128, 3)) * 255).astype("uint8"))
+try:
+    diagnosis = ScalpDiagnoser.from_source(namespace, revision=revision).diagnose([image])[0]
+    print("RESULT" + json.dumps({r.symptom: list(r.probabilities) for r in diagnosis.results}))
+except ModelsUnavailableError as err:
+    print("RESULT" + json.dumps({"error": str(err), "missing": err.missing}))
+"""
+
+
+@pytest.mark.slow
+def test_scalp_diagnoser_loads_by_namespace_pinned_offline_and_lists_missing(hub, tiny_models, tmp_path):
+    """What the app does (ui.service → ScalpDiagnoser.from_source(SCALP_MODELS, revision=...))."""
+    proc = run_cli(
+        ["models", "--source", tiny_models, "--namespace", NS, "--revision", "v1"],
+        hub.client_env(token=WRITER, hf_home=tmp_path / "push_home"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    home = tmp_path / "home"
+    before = len(hub.store.log)
+    online = run_client(DIAGNOSE, hub.client_env(hf_home=home), NS, "v1")
+    assert set(online) == {s.key for s in SYMPTOMS}, online
+    fetched = [r["path"] for r in hub.store.log[before:] if "/resolve/" in r["path"]]
+    v1_heads = {hub.repo(f"{NS}/{s.repo_name}").branches["v1"] for s in SYMPTOMS}
+    assert v1_heads.isdisjoint(hub.repo(f"{NS}/{s.repo_name}").branches["main"] for s in SYMPTOMS)
+    revisions = {path.split("/resolve/")[1].split("/")[0] for path in fetched}
+    assert fetched and revisions <= {"v1"} | v1_heads, revisions  # really from the server, pinned to v1
+    local = run_client(DIAGNOSE, hub.client_env(hf_home=home), str(tiny_models), "")
+    for key, probabilities in online.items():  # the same answers as from the local model folders
+        assert probabilities == pytest.approx(local[key], abs=1e-6), key
+    assert len({tuple(round(p, 4) for p in v) for v in online.values()}) == 6
+
+    before = len(hub.store.log)
+    offline = run_client(DIAGNOSE, hub.client_env(hf_home=home, HF_HUB_OFFLINE="1"), NS, "v1")
+    assert offline == online and len(hub.store.log) == before
+
+    nothing = run_client(DIAGNOSE, hub.client_env(hf_home=tmp_path / "home2"), "nobody", "")
+    assert len(nothing["missing"]) == 6 and all("repository not found" in m for m in nothing["missing"])
+    named = sorted(m.split()[0] for m in nothing["missing"])
+    assert named == sorted(f"nobody/{s.repo_name}" for s in SYMPTOMS)
+    assert hub.store.errors == []  # the server answered every request it got
