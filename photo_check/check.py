@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from photo_check.category import CategoryModel, Lite0Features, category_features, stats_copy
-from photo_check.fit import FIT_VERSION, FitConfig, default_cache_dir, fit, fitted_path, load_rules, save_fitted
+from photo_check.fit import FitConfig, default_cache_dir, fit, fitted_path, fitted_problems, load_rules, save_fitted
 from photo_check.quality import cast_distance, quality_metrics, retake_reasons, to_rgb, working_copy
 
 VERDICTS = ("ok", "retake", "not_scalp")
@@ -57,19 +57,15 @@ class PhotoChecker:
     """A fitted photo check (see ``photo_check.fit``) ready to grade images."""
 
     def __init__(self, fitted: dict, rules: dict | None = None):
-        version = fitted.get("photo_check_version")
-        if version != FIT_VERSION:
-            raise ValueError(f"fitted photo check has version {version!r}, this code expects {FIT_VERSION}; "
-                             "refit it with `python -m photo_check fit --out DIR`")
-        self.fitted = fitted
         self.rules = rules or load_rules()
+        problems = fitted_problems(fitted, self.rules)
+        if problems:
+            raise ValueError("this fitted photo check cannot be used: " + "; ".join(problems) + ". Refit it with "
+                             "`python -m photo_check fit --out DIR` (or delete the file: load_checker() refits it)")
+        self.fitted = fitted
         self.category = CategoryModel.from_dict(fitted["category"])
         self.thresholds = fitted["thresholds"]
         self.cast_model = fitted["cast_model"]
-        missing = set(self.rules["reasons"]) - set(self.thresholds)
-        if missing:
-            raise ValueError(f"fitted photo check lacks thresholds for {sorted(missing)}; refit it "
-                             "(`python -m photo_check fit --out DIR`)")
 
     def check(self, image: Image.Image) -> PhotoCheck:
         """Grade one image (any PIL mode, any size)."""
@@ -107,19 +103,31 @@ _lock = threading.Lock()
 
 
 def _read(path: Path) -> dict | None:
+    """The fitted file at ``path`` when this code can use it; else None, with a warning saying why."""
+    if not path.is_file():
+        return None
     try:
         fitted = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return fitted if fitted.get("photo_check_version") == FIT_VERSION else None
+    except (OSError, ValueError) as err:  # unreadable, truncated or not JSON
+        problems = [f"it cannot be read as JSON ({type(err).__name__}: {err})"]
+    else:
+        problems = fitted_problems(fitted)
+    if not problems:
+        return fitted
+    warnings.warn(f"the fitted photo check {path} is stale or corrupt ({'; '.join(problems)}); "
+                  "refitting it now (about a minute)", RuntimeWarning, stacklevel=3)
+    return None
 
 
 def load_checker(path: str | Path | None = None, config: FitConfig | None = None) -> PhotoChecker:
     """The fitted photo check at ``path`` (a ``.json`` file or its folder), cached per path.
 
     ``path=None`` means ``$SCALP_CACHE/photo_check`` (or ``~/.cache/scalp-care/photo_check``).
-    When no usable fitted file is there it is fitted now (< 1 minute, deterministic)
-    and written there; if that folder is read-only, into the default cache instead.
+    When no usable fitted file is there (absent, corrupt, an older format or fitted by
+    other photo_check code: see ``photo_check.fit.fitted_problems``) it is fitted now
+    (< 1 minute, deterministic) and written there, replacing a stale one; if that
+    folder is read-only, into the default cache instead, and if that fails too the
+    checker is kept in memory only.
     """
     target = fitted_path(path if path is not None else default_cache_dir())
     key = str(target.resolve())
@@ -138,8 +146,13 @@ def load_checker(path: str | Path | None = None, config: FitConfig | None = None
             fitted = fit(config or FitConfig())
             try:
                 save_fitted(fitted, target)
-            except OSError:
-                save_fitted(fitted, default_cache_dir())
+            except OSError as err:
+                try:
+                    save_fitted(fitted, default_cache_dir())
+                except OSError:
+                    warnings.warn(f"cannot write the fitted photo check to {target} ({err}) nor to "
+                                  f"{default_cache_dir()}; using it from memory (it is refitted next start)",
+                                  RuntimeWarning, stacklevel=2)
         checker = PhotoChecker(fitted)
         _cache[key] = checker
         return checker

@@ -15,14 +15,23 @@ The AI Hub images in ``../shared`` are never used here (test material only).
 The result is one JSON file (no pickle)::
 
     python -m photo_check fit --out DIR        # writes DIR/photo_check.json
+
+The file is stamped with :data:`FIT_VERSION` (its layout) and :func:`code_fingerprint`
+(a hash of the code that computes the features, metrics and training pictures, and
+of the rule table). :func:`fitted_problems` says why a file cannot be used by this
+code (old layout, other code version, missing parts, corrupt); ``load_checker``
+then refits it instead of failing later with a ``KeyError``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +44,9 @@ from photo_check.quality import (
 )
 from photo_check.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
 
-FIT_VERSION = 1
+# Layout of the fitted file. Version 1 files exist with two different colour models
+# ({"centre", "scale"} and {"centre", "inv_cov"}); 2 adds the code fingerprint.
+FIT_VERSION = 2
 FITTED_FILE_NAME = "photo_check.json"
 MESSAGES_PATH = Path(__file__).resolve().parent / "messages.yaml"
 
@@ -62,6 +73,67 @@ class FitConfig:
             raise ValueError(f"min_precision must be in (0, 1], got {self.min_precision}")
         if self.l2_c <= 0:
             raise ValueError(f"l2_c must be > 0, got {self.l2_c}")
+
+
+# The code whose behaviour a fitted file depends on: a change to any of these (features,
+# metrics, degradations, training pictures, the renderer) makes older fitted files stale.
+FINGERPRINT_MODULES = ("photo_check.category", "photo_check.quality", "photo_check.fit", "photo_check.scenes",
+                       "datasets_prep.render")
+
+
+@cache
+def code_fingerprint() -> str:
+    """sha256 (16 hex) of :data:`FIT_VERSION`, the :data:`FINGERPRINT_MODULES` sources and the rule table."""
+    digest = hashlib.sha256(f"photo_check fit v{FIT_VERSION}\n".encode())
+    for name in FINGERPRINT_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"cannot find module {name} to fingerprint the photo check; is the project installed?")
+        source = Path(spec.origin).read_bytes().replace(b"\r\n", b"\n")
+        digest.update(name.encode() + b"\0" + source + b"\0")
+    # The rules' metric and direction matter; their wording does not.
+    table = [(reason, rule["metric"], rule["direction"]) for reason, rule in load_rules()["reasons"].items()]
+    digest.update(json.dumps(table).encode())
+    return digest.hexdigest()[:16]
+
+
+def fitted_problems(fitted: object, rules: dict | None = None) -> list[str]:
+    """Why ``fitted`` (a loaded photo_check.json) cannot be used by this code; ``[]`` when it can."""
+    if not isinstance(fitted, dict):
+        return [f"it is not a JSON object (got {type(fitted).__name__})"]
+    version = fitted.get("photo_check_version")
+    if version != FIT_VERSION:
+        return [f"it has format version {version!r}, this code reads version {FIT_VERSION}"]
+    if fitted.get("code_fingerprint") != code_fingerprint():
+        return [f"it was fitted by other photo_check code (fingerprint {fitted.get('code_fingerprint')!r}, "
+                f"this code {code_fingerprint()!r})"]
+    problems = []
+    category = fitted.get("category")
+    if not isinstance(category, dict) or not {"feature_names", "mean", "scale", "coef", "intercept"} <= set(category):
+        problems.append("its stage-1 'category' model is missing or incomplete")
+    else:
+        expected = feature_names(bool(category.get("uses_lite0")))
+        sizes = {key: len(category[key]) if isinstance(category[key], list) else -1
+                 for key in ("feature_names", "mean", "scale", "coef")}
+        if category["feature_names"] != expected or set(sizes.values()) != {len(expected)}:
+            problems.append(f"its stage-1 features {sizes} do not match this code's {len(expected)} features")
+    cast = fitted.get("cast_model")
+    try:
+        ok = np.asarray(cast["centre"], float).shape == (2,) and np.asarray(cast["inv_cov"], float).shape == (2, 2)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        problems.append("its colour model 'cast_model' lacks a 2-d 'centre' and a 2×2 'inv_cov'")
+    thresholds = fitted.get("thresholds")
+    rules = rules or load_rules()
+    for reason, rule in rules["reasons"].items():
+        t = thresholds.get(reason) if isinstance(thresholds, dict) else None
+        if not isinstance(t, dict) or not isinstance(t.get("threshold"), (int, float)):
+            problems.append(f"it has no fitted threshold for {reason!r}")
+        elif t.get("metric") != rule["metric"] or t.get("direction") != rule["direction"]:
+            problems.append(f"its {reason!r} threshold is for {t.get('metric')}/{t.get('direction')}, "
+                            f"messages.yaml says {rule['metric']}/{rule['direction']}")
+    return problems
 
 
 def default_cache_dir() -> Path:
@@ -180,6 +252,7 @@ def fit(config: FitConfig = FitConfig(), out: str | Path | None = None) -> dict:
     quality = fit_quality(config, scalps, rules, rng)
     fitted = {
         "photo_check_version": FIT_VERSION,
+        "code_fingerprint": code_fingerprint(),
         "config": asdict(config),
         "category": category.to_dict(),
         **quality,

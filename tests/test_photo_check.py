@@ -9,17 +9,20 @@ scenes. The five real AI Hub scalp photos are read in place through the
 
 from __future__ import annotations
 
+import copy
 import json
 import time
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from photo_check import FitConfig, PhotoCheck, check_photo, load_checker
+import photo_check.check as check_module
+from photo_check import FitConfig, PhotoCheck, PhotoChecker, check_photo, fit, load_checker
 from photo_check.__main__ import main as cli_main
 from photo_check.evaluate import build_eval_set, run_eval, summarise
-from photo_check.fit import fit_quality, load_rules, render_scalps
+from photo_check.fit import FIT_VERSION, code_fingerprint, fit_quality, fitted_problems, load_rules, render_scalps
 from photo_check.quality import DEGRADATION_KINDS, degrade, fit_threshold, quality_metrics
 
 REAL_SCALP_SUBDIR = "bo-lim__OhMyHead"
@@ -106,6 +109,117 @@ def test_messages_table_has_korean_and_english_for_every_reason():
     assert "초점" in rules["reasons"]["blurred"]["ko"]
 
 
+# ---------------------------------------------------------------- stale, old or corrupt fitted files
+
+# Small but real fit (image statistics only): enough to exercise loading and refitting.
+SMALL_FIT = FitConfig(n_scalp=4, scalp_views=1, photo_views=1, scenes_per_kind=1, use_lite0="no")
+
+
+@pytest.fixture(scope="module")
+def small_fitted():
+    return fit(SMALL_FIT)
+
+
+def _old_v1_layout(fitted: dict) -> dict:
+    """What an earlier photo_check wrote: version 1, no fingerprint, colour model {centre, scale}."""
+    old = copy.deepcopy(fitted)
+    old["photo_check_version"] = 1
+    del old["code_fingerprint"]
+    old["cast_model"] = {"centre": old["cast_model"]["centre"], "scale": [0.05, 0.07]}
+    return old
+
+
+def _other_code(fitted: dict) -> dict:
+    other = copy.deepcopy(fitted)
+    other["code_fingerprint"] = "0123456789abcdef"
+    return other
+
+
+def _v1_layout_stamped_as_current(fitted: dict) -> dict:
+    """The old colour model under the current stamps: the layout check must catch it on its own."""
+    bad = _old_v1_layout(fitted)
+    bad["photo_check_version"], bad["code_fingerprint"] = FIT_VERSION, code_fingerprint()
+    return bad
+
+
+def _fewer_features(fitted: dict) -> dict:
+    bad = copy.deepcopy(fitted)
+    for key in ("feature_names", "mean", "scale", "coef"):
+        bad["category"][key] = bad["category"][key][:-1]
+    return bad
+
+
+def _missing_threshold(fitted: dict) -> dict:
+    bad = copy.deepcopy(fitted)
+    del bad["thresholds"]["colour_cast"]
+    return bad
+
+
+STALE = {
+    "old_v1_layout": (_old_v1_layout, "format version 1"),
+    "other_code": (_other_code, "other photo_check code"),
+    "v1_cast_model_with_current_stamp": (_v1_layout_stamped_as_current, "inv_cov"),
+    "fewer_features": (_fewer_features, "features"),
+    "missing_threshold": (_missing_threshold, "colour_cast"),
+}
+
+
+def test_a_fresh_fit_is_stamped_and_valid(small_fitted):
+    assert small_fitted["photo_check_version"] == FIT_VERSION
+    assert small_fitted["code_fingerprint"] == code_fingerprint()
+    assert fitted_problems(small_fitted) == []
+    assert fitted_problems(json.loads(json.dumps(small_fitted))) == []  # survives the JSON round trip
+
+
+@pytest.mark.parametrize("name", sorted(STALE))
+def test_stale_fitted_file_is_refused_with_a_clear_reason(small_fitted, tmp_path, name):
+    make, words = STALE[name]
+    stale = make(small_fitted)
+    problems = fitted_problems(stale)
+    assert problems and words in " ".join(problems)
+    with pytest.raises(ValueError, match="python -m photo_check fit") as err:
+        PhotoChecker(stale)
+    assert words in str(err.value)
+    path = tmp_path / "photo_check.json"
+    path.write_text(json.dumps(stale), encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="stale or corrupt"):
+        assert check_module._read(path) is None
+
+
+@pytest.mark.parametrize("content", ['{"photo_check_version": 2, "categ', "[1, 2, 3]", "", "\x00\x01 not json"])
+def test_corrupt_fitted_file_is_refused(tmp_path, content):
+    path = tmp_path / "photo_check.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="stale or corrupt"):
+        assert check_module._read(path) is None
+
+
+def test_photo_checker_on_a_non_object_says_what_to_do():
+    with pytest.raises(ValueError, match="not a JSON object.*python -m photo_check fit"):
+        PhotoChecker([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_stale_cache_from_older_code_is_refitted_not_a_key_error(small_fitted, tmp_path, scalp_image):
+    """The reported bug: a version-1 cache with the older colour model raised KeyError 'inv_cov'."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    path = folder / "photo_check.json"
+    path.write_text(json.dumps(_old_v1_layout(small_fitted)), encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="format version 1"):
+        checker = load_checker(folder, config=SMALL_FIT)
+    result = checker.check(scalp_image)  # was: KeyError: 'inv_cov'
+    assert result.verdict in ("ok", "retake", "not_scalp")
+    assert "cast_distance" in result.metrics
+    rewritten = json.loads(path.read_text(encoding="utf-8"))
+    assert fitted_problems(rewritten) == [], "the stale file is replaced by the refit"
+    assert rewritten["cast_model"].keys() == {"centre", "inv_cov"}
+    check_module._cache.pop(str(path.resolve()))  # as in a new process: the file is read, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = load_checker(folder, config=SMALL_FIT)
+    assert again is not checker and again.fitted == rewritten
+
+
 # ---------------------------------------------------------------- fitted checker
 
 
@@ -149,6 +263,7 @@ def test_good_generated_photos_pass_both_stages(eval_summary):
 
 
 @pytest.mark.slow
+@pytest.mark.shared
 def test_real_scalp_photos_pass_both_stages(checker, shared_reference):
     folder = shared_reference / REAL_SCALP_SUBDIR
     paths = sorted(folder.rglob("*.jpg"))
@@ -216,3 +331,34 @@ def test_cli_check_prints_json_and_reports_bad_files(checker, fitted_dir, scalp_
     assert status == 2
     assert '"verdict": "ok"' in captured.out
     assert "not an image PIL can read" in captured.err
+
+
+@pytest.mark.slow
+def test_not_scalp_rejection_in_the_app_keeps_the_survey_answers(checker, fitted_dir, tmp_path):
+    """The upload tab: a non-scalp photo is refused by the photo check, not diagnosed, and the
+    survey answers given before stay in the session."""
+    import shutil
+
+    from photo_check.fit import default_cache_dir, fitted_path
+
+    cached = fitted_path(default_cache_dir())
+    if check_module._read(cached) is None:  # the app's checker: the same fit as this module's, no second fit
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fitted_path(fitted_dir), cached)
+    import app
+
+    state = app.new_session()
+    state["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+    room = Image.new("RGB", (640, 480), (235, 230, 220))
+    room.paste((120, 80, 60), (0, 330, 640, 480))
+    room.paste((90, 140, 200), (80, 60, 260, 220))
+    upload = tmp_path / "room.png"
+    room.save(upload)
+    outputs = app.on_upload(str(upload), state, "한국어")
+    new_state = outputs[0]
+    assert new_state["photo_check"]["verdict"] == "not_scalp", new_state["photo_check"]
+    assert new_state["diagnosis"] is None, "a non-scalp photo must not be diagnosed"
+    assert new_state["q"] == ("지성", ["excess_sebum"], ["샴푸"])
+    assert "두피 가까이 확대한 사진" in outputs[2]  # the upload tab shows what to upload instead
+    summary = outputs[4]
+    assert "지성" in summary and "피지과다" in summary
