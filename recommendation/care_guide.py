@@ -12,6 +12,12 @@ runs out.
 The whole OpenAI attempt (retries included) runs in a worker thread under one
 deadline, ``CareGuideConfig.timeout_s`` (production default 8 s, env
 ``SCALP_OPENAI_TIMEOUT``), so a slow server never delays the fallback past it.
+Retries are ours, not the client's: at most ``max_retries`` after a connection
+error, 429 or 5xx, each after a short pause (``retry_delay_s``), and none when the
+server's ``Retry-After`` asks for longer. The openai client would otherwise honour
+a ``Retry-After`` of up to two minutes, holding the fallback until the deadline.
+An error answer (401, 429, 500, refused connection) therefore falls back in well
+under a second even with the 8 s budget; only a server that stays silent uses it all.
 OpenAI answers are cached in memory (LRU) per type, symptoms, severities and language.
 
     >>> g = care_guide(determine_scalp_type({"excess_sebum": 3}), lang="ko", config=CareGuideConfig(api_key=""))
@@ -27,6 +33,7 @@ import argparse
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -44,6 +51,7 @@ from .scalp_type import ScalpTypeResult, determine_scalp_type, severity_name, ty
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_S = 8.0
+DEFAULT_RETRY_DELAY_S = 0.25
 SECTION_KEYS = ("원인", "특징", "관리방안")
 
 
@@ -70,19 +78,31 @@ class CareGuideConfig:
     timeout_s: float | None = field(
         default=None, metadata={"help": "total time budget for the OpenAI attempt (s)"}
     )
-    max_retries: int = field(default=1, metadata={"help": "openai client retries inside the budget"})
+    max_retries: int = field(
+        default=1, metadata={"help": "retries after a connection error, 429 or 5xx, inside the budget"}
+    )
+    retry_delay_s: float = field(
+        default=DEFAULT_RETRY_DELAY_S,
+        metadata={"help": "pause before a retry; a server Retry-After longer than this means no retry"},
+    )
     temperature: float = field(default=0.3, metadata={"help": "sampling temperature"})
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and not 0 < self.timeout_s <= 120:
             raise ValueError(f"timeout_s must be in (0, 120] seconds, got {self.timeout_s}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not 0 <= self.max_retries <= 3:
+            raise ValueError(
+                f"max_retries must be 0..3 (retries share the time budget), got {self.max_retries}"
+            )
+        if not 0 <= self.retry_delay_s <= 1:
+            raise ValueError(f"retry_delay_s must be in [0, 1] seconds, got {self.retry_delay_s}")
 
     def resolved(self) -> tuple[str, str, str | None, float]:
         model = self.model or os.environ.get("SCALP_OPENAI_MODEL") or DEFAULT_MODEL
         key = self.api_key if self.api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        return model, key, self.base_url, self.timeout_s if self.timeout_s is not None else _env_timeout()
+        # Resolved here (not left to the client) so the cached client follows a changed env.
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        return model, key, base_url, self.timeout_s if self.timeout_s is not None else _env_timeout()
 
 
 @dataclass(frozen=True)
@@ -235,16 +255,52 @@ def clear_cache() -> None:
 
 
 @cache
-def _client(key: str, base_url: str | None, timeout: float, retries: int):
+def _client(key: str, base_url: str | None, timeout: float):
     # Imported here, outside the deadline, so the first call's import time does not eat the budget.
     from openai import OpenAI
 
-    client = OpenAI(api_key=key, base_url=base_url or None, timeout=timeout, max_retries=retries)
+    # max_retries=0: _ask_openai retries itself, with pauses that fit the deadline.
+    client = OpenAI(api_key=key, base_url=base_url or None, timeout=timeout, max_retries=0)
     _ = client.chat.completions  # resolve the lazily imported resource modules now, too
     return client
 
 
-def _ask_openai(client, prompt: str, model: str, temperature: float) -> str:
+def _retry_after_s(exc: Exception) -> float | None:
+    """The server's requested wait in seconds (inf when it sent one we cannot read), else None."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) / scale
+            except ValueError:  # an HTTP date: some time in the future, too long for us
+                return float("inf")
+    return None
+
+
+def _ask_openai(
+    client, prompt: str, model: str, temperature: float, retries: int, retry_delay_s: float, deadline: float
+) -> str:
+    import openai
+
+    attempt = 0
+    while True:
+        try:
+            return _chat(client, prompt, model, temperature)
+        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
+            server_wait = _retry_after_s(exc)
+            if (
+                attempt >= retries
+                or (server_wait is not None and server_wait > retry_delay_s)
+                or time.monotonic() + retry_delay_s >= deadline
+            ):
+                raise
+            attempt += 1
+            time.sleep(retry_delay_s)
+
+
+def _chat(client, prompt: str, model: str, temperature: float) -> str:
     response = client.chat.completions.create(
         model=model,
         temperature=temperature,
@@ -273,15 +329,25 @@ def care_guide(result: ScalpTypeResult, lang: str = "ko", config: CareGuideConfi
         result.scheme,
         lang,
         model,
-        base_url or os.environ.get("OPENAI_BASE_URL", ""),
+        base_url,
     )
     cached = _CACHE.get(cache_key)
     if cached is not None:
         return cached
-    client = _client(key, base_url, budget, config.max_retries)
-    future = _EXECUTOR.submit(_ask_openai, client, build_prompt(result, lang), model, config.temperature)
+    client = _client(key, base_url, budget)
+    deadline = time.monotonic() + budget
+    future = _EXECUTOR.submit(
+        _ask_openai,
+        client,
+        build_prompt(result, lang),
+        model,
+        config.temperature,
+        config.max_retries,
+        config.retry_delay_s,
+        deadline,
+    )
     try:
-        answer = future.result(timeout=budget)
+        answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
         future.cancel()
         return fallback_guide(result, lang, error=f"OpenAI did not answer within {budget:g} s")
@@ -321,8 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     severities = {}
     for item in args.severity:
         name, _, grade = item.partition("=")
-        severities[name] = int(grade)
-    guide = care_guide(determine_scalp_type(severities), lang=args.lang)
+        if not grade.strip().isdigit():
+            parser.error(f"--severity {item!r}: expected symptom=grade with grade 0..3, e.g. excess_sebum=3")
+        severities[name.strip()] = int(grade)
+    try:
+        result = determine_scalp_type(severities)
+    except ValueError as exc:
+        parser.error(str(exc))
+    guide = care_guide(result, lang=args.lang)
     print(guide.to_markdown())
     print(f"\n(source: {guide.source}{'; ' + guide.error if guide.error else ''})")
     return 0

@@ -11,11 +11,14 @@ problem, and the row is either repaired (and says how) or dropped.
 Decisions:
 - star "4,8": accepted as 4.8 with a warning (a decimal comma is common in
   Korean/European exports); outside 0–5 or not a number: row dropped.
-- review_count "1,234": read as 1234 silently; negative or not a number: row
-  dropped; empty: 0 with a warning.
+- review_count "1,234": read as 1234 with a note (a thousands separator, which a
+  European export could mean as a decimal point); negative, fractional or not a
+  number: row dropped; empty: 0 with a warning.
 - missing product name: row dropped. Missing category: ``default_category`` if
   given, else row dropped. Unknown category: row dropped, message lists the options.
 - missing ingredient list: kept, ``has_ingredients`` False, never tagged.
+- ingredient list with no separators ("aqua glycerin biotin …"): kept, read word
+  by word (see ``ingredients``), with a note.
 - duplicates (same link, or same normalised brand + name): later rows dropped.
 
 Run ``python -m recommendation.catalog PATH [--preset sociolla]`` to validate a file.
@@ -34,7 +37,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from .ingredients import has_ingredient_data, regulatory_flags, tag_types
+from .ingredients import has_ingredient_data, is_unseparated_list, regulatory_flags, tag_types
 from .survey import CATEGORY_KEYS, category_info, resolve_category
 
 CATALOG_COLUMNS = (
@@ -121,17 +124,19 @@ def _parse_reviews(raw) -> tuple[int | None, str | None, bool]:
     if _is_missing(raw):
         return 0, "no review count; read as 0", False
     text = str(raw).strip().replace(" ", "")
+    note = None
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):
         text = text.replace(",", "")  # thousands separator
+        note = f"review_count {raw!r} has a thousands separator; read as {text}"
     try:
         value = float(text)
     except ValueError:
         return None, f"review_count {raw!r} is not a number", True
     if value < 0:
         return None, f"review_count {raw!r} is negative", True
-    if value != int(value):
+    if math.isnan(value) or math.isinf(value) or value != int(value):
         return None, f"review_count {raw!r} is not a whole number", True
-    return int(value), None, False
+    return int(value), note, False
 
 
 def _dedupe_key(brand, name) -> str:
@@ -204,7 +209,8 @@ def load_catalog(
     warnings: list[CatalogWarning] = []
     if "product_name" not in raw.columns:
         raise CatalogError(
-            f"catalog has no product_name column (it has {list(raw.columns)}); pass columns={{'their name': 'product_name'}}"
+            f"catalog has no product_name column (it has {list(raw.columns)}); "
+            "pass columns={'their name': 'product_name'}"
         )
     for col in CATALOG_COLUMNS:
         if col not in raw.columns:
@@ -284,6 +290,12 @@ def load_catalog(
         has_ingredients = has_ingredient_data(ingredient)
         if not has_ingredients and "ingredient" not in absent:
             warn("ingredient", f"no ingredient list for {name!r}; not tagged from ingredients", "kept")
+        elif has_ingredients and is_unseparated_list(ingredient):
+            warn(
+                "ingredient",
+                f"ingredient list for {name!r} has no separators; known names were matched word by word",
+                "kept",
+            )
         out = dict(record)
         out.update(
             product_name=name,
@@ -331,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(COLUMN_PRESETS), help="column mapping for a known schema")
     parser.add_argument("--default-category", help="category for rows without one")
     args = parser.parse_args(argv)
-    df, warnings = load_catalog(args.source, columns=args.preset, default_category=args.default_category)
+    try:
+        df, warnings = load_catalog(args.source, columns=args.preset, default_category=args.default_category)
+    except CatalogError as exc:
+        parser.error(str(exc))  # exits with status 2 and the message, not a traceback
     for w in warnings:
         print(w)
     print(f"{len(df)} products kept, {len(warnings)} warnings")

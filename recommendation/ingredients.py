@@ -4,7 +4,11 @@ A product's 전성분 / INCI text is split into ingredients, each ingredient is
 normalised (case, spacing, parentheses, percentages) and looked up *as a whole*
 in ``data/ingredient_aliases.csv``; only whole-ingredient matches count, so
 "Menthyl Lactate" is never menthol and "Benzyl Salicylate" is never salicylic
-acid. ``data/type_ingredients.csv`` says which ingredients suit which scalp type
+acid. A list written with no separators at all ("aqua glycerin piroctone olamine
+…", seen in real scraped catalogs) is read word by word instead, taking at each
+word the longest run of words that is a whole known name, so compound names in
+the table ("Hydroxyethyl Urea", "Menthyl Lactate") still win over their tails.
+``data/type_ingredients.csv`` says which ingredients suit which scalp type
 and why; ``data/regulated_ingredients.csv`` flags banned or restricted ones.
 
     >>> from recommendation.ingredients import match_ingredients
@@ -37,6 +41,14 @@ _SOFT_SEPARATORS = re.compile(r"\s+&\s+|\s*\+\s*")
 _DESCRIPTION = re.compile(r"\s*(?::|：|\s[–—-]\s)")
 _LEADING_JUNK = re.compile(r"^[^\w(]+")
 _SPACED_SLASH = re.compile(r"\s+/\s*|\s*/\s+")
+# Three or more spaces separate names in column-aligned exports ("Aqua      Glycerin").
+_WIDE_GAP = re.compile(r" {3,}")
+# " - " between names is a list when it occurs twice or more in one piece; a single
+# one is more likely "Menthol – cooling" (a description, handled by _lookup).
+_SPACED_DASH = re.compile(r"\s+[-–—]\s+")
+# Word-by-word reading applies only to one long piece that reads like a list, not prose.
+_MIN_SCAN_WORDS = 8
+_PROSE = re.compile(r"[.!?:]\s")
 _PARENS = re.compile(r"[\(\[\{（［][^\)\]\}）］]*[\)\]\}）］]")
 _PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s*%")
 _DROP_CHARS = re.compile(r"[\s\-_'’`\".·ㆍᆞ:*]+")
@@ -117,8 +129,9 @@ def alias_index() -> dict[str, str]:
 def split_ingredients(text: str | None) -> list[str]:
     """Split an ingredient list into raw ingredient strings.
 
-    Splits on ``,`` ``;`` ``|`` ``ㆍ`` ``·`` newlines and on slashes with a space
-    on either side. A slash inside a word ("Aqua/Water/Eau") is kept when the
+    Splits on ``,`` ``;`` ``|`` ``ㆍ`` ``·`` newlines, runs of three or more spaces,
+    slashes with a space on either side, and spaced dashes when a piece has two or
+    more. A slash inside a word ("Aqua/Water/Eau") is kept when the
     whole name is in the alias table and split otherwise.
     Commas inside parentheses ("(3:1, 50%)") or between digits ("1,2-Hexanediol") do not split.
     """
@@ -129,8 +142,19 @@ def split_ingredients(text: str | None) -> list[str]:
     protected = re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(",", "\x00").replace("/", "\x01"), text)
     protected = re.sub(r"(\d),(\d)", "\\1\x00\\2", protected)  # "1,2-Hexanediol" is one name
     parts: list[str] = []
-    for chunk in (c for hard in _HARD_SEPARATORS.split(protected) for c in _SOFT_SEPARATORS.split(hard)):
-        for piece in _SPACED_SLASH.split(chunk):
+    chunks = (
+        w
+        for hard in _HARD_SEPARATORS.split(protected)
+        for c in _SOFT_SEPARATORS.split(hard)
+        for w in _WIDE_GAP.split(c)
+    )
+    for chunk in chunks:
+        pieces = (
+            p
+            for slash in _SPACED_SLASH.split(chunk)
+            for p in (_SPACED_DASH.split(slash) if len(_SPACED_DASH.findall(slash)) >= 2 else [slash])
+        )
+        for piece in pieces:
             piece = piece.replace("\x00", ",").replace("\x01", "/").strip()
             if not piece:
                 continue
@@ -157,6 +181,45 @@ def _lookup(raw: str) -> tuple[str, str] | None:
     return None
 
 
+@cache
+def _max_name_words() -> int:
+    return max(
+        len(name.split()) for ing in load_ingredients().values() for name in (ing.name_en, *ing.aliases)
+    )
+
+
+def _word_scan(text: str) -> list[tuple[str, str]]:
+    """(key, name as written) for known names in a list with no separators, longest match first."""
+    index = alias_index()
+    words = list(re.finditer(r"\S+", text))
+    found: list[tuple[str, str]] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(_max_name_words(), len(words) - i), 0, -1):
+            raw = text[words[i].start() : words[i + n - 1].end()]
+            key = index.get(normalize_name(raw)) or index.get(normalize_name(raw, keep_slash=False))
+            if key:
+                found.append((key, raw))
+                i += n
+                break
+        else:
+            i += 1
+    return found
+
+
+def is_unseparated_list(text: object) -> bool:
+    """True for an ingredient list written with no separators, which is read word by word."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return False
+    pieces = split_ingredients(str(text))
+    return (
+        len(pieces) == 1
+        and len(pieces[0].split()) >= _MIN_SCAN_WORDS
+        and not _PROSE.search(pieces[0])
+        and _lookup(pieces[0]) is None
+    )
+
+
 def lookup(raw: str) -> str | None:
     """The ingredient key of one raw list entry, or None.
 
@@ -174,8 +237,9 @@ def match_ingredients(text: str | None) -> list[IngredientMatch]:
     """
     seen: set[str] = set()
     found = []
-    for piece in split_ingredients(text):
-        hit = _lookup(piece)
+    pieces = split_ingredients(text)
+    hits = _word_scan(pieces[0]) if is_unseparated_list(text) else [_lookup(p) for p in pieces]
+    for hit in hits:
         if hit and hit[0] not in seen:
             seen.add(hit[0])
             found.append(IngredientMatch(hit[0], hit[1]))

@@ -4,7 +4,8 @@ Only products tagged (from their ingredients) with at least one diagnosed type
 are ranked; for 양호 (healthy) every product with an ingredient list qualifies.
 When a category has fewer than ``top_k`` matching products the result says so
 in ``df.attrs["notes_ko"/"notes_en"]`` and ``df.attrs["shortfalls"]``; it never
-pads with non-matching products.
+pads with non-matching products. Products without ingredient data are never
+matched; the notes say how many a category had (``df.attrs["no_ingredient_data"]``).
 
 Scores:
 - ``"bayesian"`` (default): (v·R + m·C) / (v + m), R = the product's star,
@@ -111,7 +112,9 @@ def recommend(
     score, bayesian_score, matched_types, matched_ingredients, explanation_ko,
     explanation_en, flags_ko, flags_en, product_link, img_link`` (+ the catalog's
     others). ``attrs``: ``candidates`` (category → matching count),
-    ``shortfalls`` (category → count when below top_k), ``notes_ko``/``notes_en``.
+    ``shortfalls`` (category → count when below top_k), ``no_ingredient_data``
+    (category → products left out for lack of an ingredient list, when any),
+    ``notes_ko``/``notes_en``.
     """
     types = list(dict.fromkeys(types))
     known_types = set(type_order())
@@ -146,8 +149,10 @@ def recommend(
         ["score", "review_count", "bayesian_score"] if score == "seed" else ["score", "review_count", "star"]
     )
     out, candidates, shortfalls, notes_ko, notes_en = [], {}, {}, [], []
+    no_data: dict[str, int] = {}
     for cat in dict.fromkeys(wanted):
         pool = df[(df["category"] == cat) & (df["matched_types"].map(len) > 0)]
+        unknown = int(((df["category"] == cat) & ~df["has_ingredients"].astype(bool)).sum()) if len(df) else 0
         candidates[cat] = len(pool)
         top = pool.sort_values(sort_cols, ascending=False, kind="mergesort").head(top_k).copy()
         top["rank"] = range(1, len(top) + 1)
@@ -177,6 +182,12 @@ def recommend(
                 f"{labels_ko} 두피타입에 맞는 {cat} 제품을 {len(pool)}개 중 {top_k}개 추천해드립니다."
             )
             notes_en.append(f"Top {top_k} of {len(pool)} {cat_en} products that suit a {labels_en} scalp.")
+        if unknown:
+            no_data[cat] = unknown
+            notes_ko.append(f"{cat} 제품 {unknown}개는 성분 정보가 없어 추천에서 제외했습니다.")
+            notes_en.append(
+                f"{unknown} {cat_en} product(s) have no ingredient data, so they were not considered."
+            )
     result = pd.concat(out, ignore_index=True) if out else df.head(0).assign(rank=[])
     lead = [
         "category",
@@ -198,5 +209,11 @@ def recommend(
     ]
     lead = [c for c in lead if c in result.columns]
     result = result[lead + [c for c in result.columns if c not in lead]]
-    result.attrs.update(candidates=candidates, shortfalls=shortfalls, notes_ko=notes_ko, notes_en=notes_en)
+    result.attrs.update(
+        candidates=candidates,
+        shortfalls=shortfalls,
+        no_ingredient_data=no_data,
+        notes_ko=notes_ko,
+        notes_en=notes_en,
+    )
     return result

@@ -109,10 +109,15 @@ def _normalise_severities(severities: Mapping[str, int], scheme: int) -> dict[st
     top = 2 if scheme == 3 else 3
     levels = {s.key: 0 for s in SYMPTOMS}
     for name, value in severities.items():
-        key = get_symptom(str(name)).key
         try:
+            key = get_symptom(str(name)).key
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        try:
+            if isinstance(value, bool):  # True == 1 in Python, but it is no severity
+                raise TypeError
             level = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"severity of {name!r} must be an integer 0..{top}, got {value!r}") from None
         if level != value or not 0 <= level <= top:
             raise ValueError(
@@ -207,6 +212,27 @@ def determine_scalp_type(
     return ScalpTypeResult(note_ko=note_ko, note_en=note_en, **result_kwargs)
 
 
+def _has_final_consonant(word: str) -> bool:
+    """Whether the last Hangul syllable of ``word`` (ignoring a trailing "(…)") has a 받침."""
+    head = word.rsplit("(", 1)[0].rstrip() if word.endswith(")") else word
+    for ch in reversed(head):
+        if "가" <= ch <= "힣":
+            return (ord(ch) - 0xAC00) % 28 != 0
+    return False
+
+
+def _euro(word: str) -> str:
+    """``word`` + 으로/로 (a final ㄹ takes 로)."""
+    head = word.rsplit("(", 1)[0].rstrip() if word.endswith(")") else word
+    last = next((ch for ch in reversed(head) if "가" <= ch <= "힣"), "")
+    rieul = bool(last) and (ord(last) - 0xAC00) % 28 == 8
+    return f"{word}{'으로' if _has_final_consonant(word) and not rieul else '로'}"
+
+
+def _iga(word: str) -> str:
+    return f"{word}{'이' if _has_final_consonant(word) else '가'}"
+
+
 def _join_types(types, lang: str) -> str:
     return ", ".join(type_label(t, lang) for t in types)
 
@@ -250,7 +276,7 @@ def _note(r: dict, lang: str) -> str:
     else:
         finding = r["main_finding_ko"] if ko else r["main_finding_en"]
         lines.append(
-            f"두피 이미지 분석 결과 당신은 {finding}(으)로 판단됩니다."
+            f"두피 이미지 분석 결과 당신은 {_euro(finding)} 판단됩니다."
             if ko
             else f"The scalp image analysis finds {finding}."
         )
@@ -275,7 +301,7 @@ def _note(r: dict, lang: str) -> str:
     for key in r["unreported_symptoms"]:
         sev = severity_name(levels[key], scheme, lang)
         lines.append(
-            f"설문에서 선택하지 않으셨지만 두피 이미지에서 {_sym(key, lang)}({sev})이(가) 보입니다."
+            f"설문에서 선택하지 않으셨지만 두피 이미지에서 {_iga(_sym(key, lang) + f'({sev})')} 보입니다."
             if ko
             else f"You did not choose {_sym(key, lang)}, but the image shows it ({sev})."
         )

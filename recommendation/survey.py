@@ -121,7 +121,10 @@ class Survey:
         if self.scalp_type not in {o["key"] for o in scalp_type_options()}:
             raise ValueError(f"Survey.scalp_type must be 건성 or 지성, got {self.scalp_type!r}")
         for key in self.symptoms:
-            get_symptom(key)
+            try:
+                get_symptom(key)
+            except KeyError as exc:
+                raise ValueError(f"Survey.symptoms: {exc.args[0]}") from None
         for c in self.categories:
             if c not in CATEGORY_KEYS:
                 raise ValueError(f"Survey.categories: {c!r} is not one of {list(CATEGORY_KEYS)}")

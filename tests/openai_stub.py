@@ -2,7 +2,8 @@
 
 It answers in one of several modes (``ok``, ``no_sections``, ``violating``,
 ``401``, ``429``, ``500``, ``sleep``) and counts requests, so tests can drive the
-real ``openai`` client against 127.0.0.1 without any network. Run it by hand
+real ``openai`` client against 127.0.0.1 without any network. ``retry_after``, when
+set, is sent as the ``Retry-After`` header of error answers, as rate-limited APIs do. Run it by hand
 with ``python tests/openai_stub.py`` (port printed) to try the app against it.
 """
 
@@ -31,6 +32,7 @@ class StubState:
         self.mode = "ok"
         self.requests = 0
         self.sleep_s = 3.0
+        self.retry_after: str | None = None
         self.last_body: dict | None = None
         self.lock = threading.Lock()
 
@@ -44,6 +46,8 @@ def _handler(state: StubState):
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if status >= 400 and state.retry_after is not None:
+                self.send_header("Retry-After", state.retry_after)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             try:

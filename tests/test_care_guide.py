@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 
 import pytest
 import yaml
 
 from recommendation import CareGuideConfig, care_guide, clear_cache, determine_scalp_type
-from recommendation.care_guide import DATA_DIR, load_care_texts, parse_sections
+from recommendation.care_guide import DATA_DIR, _client, fallback_guide, load_care_texts, parse_sections
 from recommendation.compliance import find_violations, remove_violations
 from recommendation.scalp_type import type_order
 from scalp_core.symptoms import SYMPTOMS
@@ -22,6 +23,7 @@ OK_BUDGET_S = 5.0  # successful answers get more room so a busy CI machine does 
 @pytest.fixture(scope="module")
 def stub():
     server, state, url = start_stub()
+    _client("sk-warm-up", url, 1.0)  # import openai once, so no timing below includes it
     yield state, url
     server.shutdown()
     server.server_close()
@@ -30,7 +32,7 @@ def stub():
 @pytest.fixture()
 def config(stub):
     state, url = stub
-    state.mode, state.requests = "ok", 0
+    state.mode, state.requests, state.retry_after = "ok", 0, None
     clear_cache()
     return CareGuideConfig(api_key="sk-test", base_url=url, timeout_s=BUDGET_S, model="stub-model")
 
@@ -71,6 +73,18 @@ def test_model_comes_from_env(stub, config, oily, monkeypatch):
     assert state.last_body["model"] == "env-model"
 
 
+def test_everything_can_come_from_the_environment(stub, config, oily, monkeypatch):
+    state, url = stub
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("SCALP_OPENAI_MODEL", "env-model-2")
+    monkeypatch.setenv("SCALP_OPENAI_TIMEOUT", "5")
+    assert CareGuideConfig().resolved() == ("env-model-2", "sk-env", url, 5.0)
+    guide = care_guide(oily)
+    assert guide.source == "openai", guide.error
+    assert state.requests == 1 and state.last_body["model"] == "env-model-2"
+
+
 @pytest.mark.parametrize("mode", ["401", "429", "500", "sleep", "no_sections"])
 def test_failures_fall_back_within_one_second(stub, config, oily, mode):
     state, _ = stub
@@ -89,6 +103,50 @@ def test_failures_fall_back_within_one_second(stub, config, oily, mode):
         care_guide(oily, lang="ko", config=dataclasses.replace(config, timeout_s=OK_BUDGET_S)).source
         == "openai"
     )
+
+
+@pytest.mark.parametrize(
+    "mode, retry_after, requests",
+    [
+        ("401", None, 1),  # not retried
+        ("500", None, 2),  # retried once after a short pause
+        ("429", None, 2),
+        ("429", "0.1", 2),  # a short Retry-After is fine
+        ("429", "20", 1),  # a long one is not waited for (the openai client would wait 20 s)
+        ("500", "Wed, 21 Oct 2099 07:28:00 GMT", 1),
+    ],
+)
+def test_errors_fall_back_within_one_second_with_the_production_budget(
+    stub, config, oily, monkeypatch, mode, retry_after, requests
+):
+    state, _ = stub
+    state.mode, state.retry_after = mode, retry_after
+    monkeypatch.delenv("SCALP_OPENAI_TIMEOUT", raising=False)
+    production = dataclasses.replace(config, timeout_s=None)  # the default 8 s budget
+    assert production.resolved()[3] == 8.0
+    start = time.monotonic()
+    guide = care_guide(oily, config=production)
+    elapsed = time.monotonic() - start
+    assert guide.source == "fallback" and mode in guide.error
+    assert elapsed < 1.0, f"fallback took {elapsed:.2f} s for {mode} (Retry-After {retry_after})"
+    assert state.requests == requests
+
+
+def test_unreachable_server_falls_back_within_one_second(stub, oily):  # stub: openai already imported
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clear_cache()
+    start = time.monotonic()
+    guide = care_guide(oily, config=CareGuideConfig(api_key="k", base_url=f"http://127.0.0.1:{port}/v1"))
+    assert guide.source == "fallback" and "Connection" in guide.error
+    assert time.monotonic() - start < 1.0
+
+
+def test_config_checks():
+    for bad in ({"timeout_s": 0}, {"max_retries": -1}, {"max_retries": 10}, {"retry_delay_s": 5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            CareGuideConfig(**bad)
 
 
 def test_no_key_falls_back_immediately(stub, oily, monkeypatch):
@@ -114,6 +172,19 @@ def test_violating_answer_loses_its_offending_sentences(stub, ok_config, oily):
     assert "두피가 번들거립니다." in guide.features
     assert len(guide.care_steps) == 2
     assert any("예방" in s for s in guide.removed_sentences)
+
+
+def test_cli_prints_a_guide_and_refuses_bad_severities(capsys, monkeypatch):
+    from recommendation.care_guide import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["--severity", "excess_sebum=3"]) == 0
+    out = capsys.readouterr().out
+    assert "**원인:**" in out and "피부과 전문의" in out and "source: fallback" in out
+    for bad, message in (("excess_sebum=x", "grade 0..3"), ("두통=2", "unknown symptom"), ("hair_loss=7", "0..3")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--severity", bad])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_english_fallback_and_markdown():
@@ -150,6 +221,28 @@ def test_every_fallback_text_exists_and_passes_the_wording_check():
     bad = [(s, find_violations(s)) for s in strings if find_violations(s)]
     assert not bad
     assert "피부과 전문의" in texts["disclaimer"]["ko"] and "진단" in texts["disclaimer"]["ko"]
+
+
+def test_fallback_exists_for_every_diagnosis_and_is_compliant():
+    # Every combination of AI Hub grades 0..3 over the six symptoms, with each survey answer:
+    # a full 3-section guide in both languages, within the MFDS wording rules, with the notice.
+    import itertools
+
+    from recommendation import Survey
+
+    seen_types, texts = set(), set()
+    for grades in itertools.product(range(4), repeat=len(SYMPTOMS)):
+        severities = dict(zip((s.key for s in SYMPTOMS), grades))
+        for survey in (None, Survey("건성"), Survey("지성")):
+            result = determine_scalp_type(severities, survey)
+            seen_types.update(result.types)
+            for lang in ("ko", "en"):
+                guide = fallback_guide(result, lang)
+                assert guide.cause and guide.features and len(guide.care_steps) == 3, (severities, lang)
+                assert guide.disclaimer in guide.to_markdown()
+                texts.add(" ".join([guide.cause, guide.features, *guide.care_steps]))
+    assert seen_types == set(type_order()) - {"민감성"}  # no rule yields 민감성 (ingredient table only)
+    assert not [t for t in texts if find_violations(t)]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from recommendation.ingredients import (
     DATA_DIR,
     alias_index,
     load_ingredients,
+    load_type_ingredients,
+    lookup,
     match_ingredients,
     normalize_name,
     regulatory_flags,
@@ -111,6 +113,31 @@ def test_reference_tables_are_covered(shared_reference):
     assert not missing
 
 
+SEED_TABLE = "sung-hwan-new__DeepLearningModel_ScalpDiagnosis_Service/deeproot_ingredients_by_scalp_type.csv"
+SEED_TYPE = {"비듬": "비듬성", "탈모": "탈모성"}  # the seed's column names → our type keys
+LEFT_OUT = {("민감성", "benzoic_acid")}  # a preservative; see its note in ingredient_aliases.csv
+
+
+@pytest.mark.shared
+def test_seed_table_is_covered_by_our_tables(shared_reference):
+    # Read the seed's 대한화장품협회 table in place: every ingredient is known, and every
+    # row whose column was read with certainty is a (type, ingredient) pair of type_ingredients.csv.
+    ours = {(r.type, r.ingredient) for r in load_type_ingredients()}
+    with open(shared_reference / SEED_TABLE, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) > 30
+    unknown = [r["ingredient"] for r in rows if lookup(r["ingredient"]) is None]
+    assert not unknown
+    missing = []
+    for r in rows:
+        if r["scalp_type"].startswith("?"):  # the seed's column for this cell is uncertain
+            continue
+        pair = (SEED_TYPE.get(r["scalp_type"], r["scalp_type"]), lookup(r["ingredient"]))
+        if pair not in ours and pair not in LEFT_OUT:
+            missing.append(pair)
+    assert not missing
+
+
 @pytest.mark.parametrize(
     "text, absent",
     [
@@ -171,6 +198,37 @@ def test_alias_table_has_no_conflicts_and_type_table_uses_known_keys():
     types = {r["type"] for r in rows}
     assert types == {"지성", "건성", "민감성", "비듬성", "탈모성", "지루성"}
     assert all(r["ingredient"] in load_ingredients() for r in rows)
+
+
+def test_lists_without_separators_are_read_word_by_word():
+    text = (
+        "aqua isopropyl alcohol peg40 hydrogenated castor oil piroctone olamine sodium salicylate "
+        "dpanthenol diazolidinyl urea capryloyl salicylic acid menthyl lactate citric acid"
+    )
+    assert keys(text) == [
+        "water",
+        "piroctone_olamine",
+        "sodium_salicylate",
+        "panthenol",
+        "diazolidinyl_urea",  # compound names win over their tails (urea, salicylic acid, menthol)
+        "capryloyl_salicylic_acid",
+        "menthyl_lactate",
+    ]
+    assert [m.raw for m in match_ingredients(text)][1] == "piroctone olamine"  # as written
+    assert set(tag_types(text)) >= {"비듬성", "지루성"}
+    # prose is never read word by word: a sentence may name what a product is free of
+    assert keys("Formulated without menthol. Gentle and mild on the scalp every single day") == []
+    assert keys("Diazolidinyl Urea, Capryloyl Salicylic Acid") == [
+        "diazolidinyl_urea",
+        "capryloyl_salicylic_acid",
+    ]
+
+
+def test_wide_gaps_and_dash_lists_separate_names():
+    wide = "aqua          hydrolyzed silk          biotin"  # a column-aligned export
+    assert split_ingredients(wide) == ["aqua", "hydrolyzed silk", "biotin"]
+    assert keys("caprate - c13-15 alkane - zinc pyrithione - biotin") == ["zinc_pyrithione", "biotin"]
+    assert keys("Menthol – cooling and fresh") == ["menthol"]  # one dash: a description
 
 
 def test_marketing_style_lists():

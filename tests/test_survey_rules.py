@@ -59,6 +59,15 @@ def test_unknown_options_name_the_option_and_the_allowed_ones(q1, q2, q3, bad):
     assert repr(bad) in message and "allowed" in message
 
 
+def test_direct_construction_is_checked_too():
+    with pytest.raises(ValueError, match="건성 or 지성"):
+        Survey("중성")
+    with pytest.raises(ValueError, match="unknown symptom '두통'"):
+        Survey("건성", ("두통",))
+    with pytest.raises(ValueError, match="립스틱"):
+        Survey("건성", (), ("립스틱",))
+
+
 def test_summary_matches_the_seed_example():
     survey = Survey.from_answers(DRY_Q1, ["탈모", "모낭사이홍반"], ["샴푸"])
     assert (
@@ -132,9 +141,10 @@ def test_note_says_where_survey_and_image_disagree():
         "설문조사에서 당신은 건성 타입이라고 선택하셨습니다. 그러나 두피이미지 분석 결과 지성 타입으로 판단됩니다."
         in note
     )
-    assert result.main_finding_ko == "피지과다: 중증" and "피지과다: 중증" in note
+    assert result.main_finding_ko == "피지과다: 중증"
+    assert "두피 이미지 분석 결과 당신은 피지과다: 중증으로 판단됩니다." in note  # the seed's sentence
     assert "탈모 증상은 두피 이미지에서 보이지 않았습니다" in note  # chosen, not seen
-    assert "비듬(경증)" in note  # seen, not chosen
+    assert "두피 이미지에서 비듬(경증)이 보입니다." in note  # seen, not chosen
     assert result.survey_agrees is False and result.image_type == "지성"
     assert result.unconfirmed_symptoms == ("interfollicular_erythema", "hair_loss")
     assert "However, the scalp image analysis points to an oily scalp." in result.note_en
@@ -152,6 +162,13 @@ def test_note_when_they_agree_and_when_all_normal():
 def test_ties_name_every_main_finding():
     result = determine_scalp_type({"dandruff": 2, "hair_loss": 2})
     assert result.main_finding_ko == "비듬: 중등도, 탈모: 중등도"
+    assert "탈모: 중등도로 판단됩니다." in result.note_ko  # 로 after a vowel, 으로 after a 받침
+
+
+def test_note_particles_follow_the_final_syllable():
+    note = determine_scalp_type({"dandruff": 1, "excess_sebum": 3}, Survey("지성", ("dandruff",))).note_ko
+    assert "피지과다: 중증으로 판단됩니다." in note and "피지과다(중증)가 보입니다." in note
+    assert "(으)로" not in note and "이(가)" not in note
 
 
 def test_three_class_predictions_use_the_merged_names():
@@ -164,11 +181,21 @@ def test_three_class_predictions_use_the_merged_names():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"excess_sebum": 4}, {"excess_sebum": -1}, {"excess_sebum": 1.5}, {"두통": 1}]
+    "bad, message",
+    [
+        ({"excess_sebum": 4}, "must be an integer 0..3"),
+        ({"excess_sebum": -1}, "must be an integer 0..3"),
+        ({"excess_sebum": 1.5}, "got 1.5"),
+        ({"excess_sebum": "2"}, "got '2'"),
+        ({"excess_sebum": True}, "got True"),
+        ({"excess_sebum": None}, "got None"),
+        ({"두통": 1}, "unknown symptom '두통'; expected one of: fine_scale"),
+    ],
 )
-def test_bad_severities_are_refused(bad):
-    with pytest.raises((ValueError, KeyError)):
+def test_bad_severities_are_refused(bad, message):
+    with pytest.raises(ValueError) as err:
         determine_scalp_type(bad)
+    assert message in str(err.value)
 
 
 def test_korean_symptom_names_are_accepted():
