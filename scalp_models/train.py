@@ -24,6 +24,7 @@ main process writes files.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -345,7 +346,8 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
         (out_dir / "training_config.json").write_text(
-            json.dumps(effective, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+            json.dumps(portable_paths(effective, out_dir.parent), ensure_ascii=False, indent=2, default=str),
+            encoding="utf-8",
         )
         (out_dir / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         (out_dir / "eval_validation.json").write_text(
@@ -372,6 +374,24 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         "validation": val_metrics,
         "calibration": fit.to_dict(),
     }
+
+
+def portable_paths(value, root: Path):
+    """``value`` with every absolute path made relative to ``root`` (or cut to ``<local>/name``).
+
+    training_config.json is uploaded beside the model card, so it must not publish the trainer's
+    home directory or file layout (``/home/alice/aihub/...``)."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable_paths(v, root) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        path = Path(value)
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            return f"<local>/{path.name}"
+    return value
 
 
 def train(config: TrainConfig) -> dict:

@@ -165,7 +165,10 @@ def test_training_writes_the_model_folder_contract(trained):
         assert scalp["grayscale"] is get_symptom(key).grayscale
         assert scalp.get("grayscale_folded", False) is get_symptom(key).grayscale
         assert config["id2label"]["0"] == class_names(3)[0]
-        effective = json.loads((folder / "training_config.json").read_text(encoding="utf-8"))
+        effective_text = (folder / "training_config.json").read_text(encoding="utf-8")
+        # It is uploaded beside the card: no local paths (home folders, data layout) in it.
+        assert str(out) not in effective_text and str(generated_data) not in effective_text
+        effective = json.loads(effective_text)
         assert effective["class_weighting"] == ("dynamic" if key == "hair_loss" else "none")
         AutoModelForImageClassification.from_pretrained(folder)
 
