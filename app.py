@@ -15,6 +15,12 @@ Named API endpoints (``gradio_client``): ``/check_photo``, ``/survey_summary``, 
 background thread started at launch; until they are ready the page shows "모델 준비 중".
 Uploaded photos are decoded by ``ui.image_input`` and the upload temp file is deleted at once;
 the session keeps only a small JPEG preview (no EXIF) in memory, forgotten when the tab closes.
+
+The photo check runs before every diagnosis in the UI. A photo it flags ("retake" or
+"not_scalp") is NOT diagnosed until the user presses "그래도 진단하기 / Diagnose anyway"; until
+then the decoded photo waits in the session's memory (never on disk), and a diagnosis made that
+way carries a low-confidence banner in the result tab. ``/diagnose`` always diagnoses (an API
+caller has insisted by calling it) and adds ``photo_check`` and ``low_confidence`` to its JSON.
 """
 
 from __future__ import annotations
@@ -161,7 +167,9 @@ def new_session() -> dict:
         "preview": None,  # small JPEG bytes of the user's photo (no EXIF), never a file
         "upload_error": None,  # (code, values) of the last refused upload
         "photo_check": None,
+        "pending": None,  # decoded photo flagged by the check, in memory until "Diagnose anyway" or a new upload
         "diagnosis": None,
+        "low_confidence": False,  # the diagnosis was made on a flagged photo because the user insisted
         "diagnosis_error": None,
         "q": (None, [], []),
         "survey_error": None,
@@ -211,6 +219,10 @@ def render_upload_status(state, lang):
         parts.append(t("upload_ok", lang))
     if state["preview"]:
         parts.append(views.photo_check_markdown(state["photo_check"], lang))
+        if state.get("pending") is not None and state["diagnosis"] is None:
+            parts.append(t("photo_check_insist_hint", lang))
+        elif state["diagnosis"] is not None and state.get("low_confidence"):
+            parts.append(t("photo_check_insisted", lang))
     if state["diagnosis_error"]:
         parts.append("❗ " + state["diagnosis_error"])
     return "\n\n".join(parts) or t("upload_none", lang)
@@ -232,7 +244,7 @@ def render_result(state, lang):
     diag = state["diagnosis"]
     empty_labels = [None] * len(SYMPTOMS)
     if diag is None:
-        if state["preview"] and state["photo_check"] and state["photo_check"].get("verdict") == "not_scalp":
+        if state["preview"] and views.photo_flagged(state["photo_check"]) and not state["diagnosis_error"]:
             msg = t("result_not_diagnosed", lang)
         else:
             msg = state["diagnosis_error"] or t("result_need_photo", lang)
@@ -250,8 +262,8 @@ def render_result(state, lang):
         note.append(t("type_needs_survey", lang))
     note.append(t("note_next_hint", lang))
     header = t("result_intro", lang)
-    if state["photo_check"] and state["photo_check"].get("verdict") == "retake":
-        header += "\n\n" + t("photo_check_retake", lang)  # a diagnosis of a poor photo is low-confidence
+    if state.get("low_confidence"):
+        header += "\n\n" + views.low_confidence_banner(state["photo_check"], lang)
     return header, labels, views.severity_table(diag, lang), "\n\n".join(note)
 
 
@@ -298,6 +310,9 @@ def render_all(state, lang_value):
         reference_gallery(lang),
         render_guide(state, lang),
         render_products(state, lang),
+        # "그래도 진단하기 / Diagnose anyway": only while a flagged photo waits undiagnosed
+        gr.update(visible=state.get("pending") is not None and state["diagnosis"] is None,
+                  value=t("btn_insist", lang)),
     ]
 
 
@@ -314,18 +329,43 @@ def on_upload(path, state, lang_value, progress=gr.Progress()):
         state["upload_error"] = (exc.code, exc.values)
         gr.Warning(exc.message(lang))
         return [state, None, *render_all(state, lang_value)]
-    state.update(preview=views.thumbnail_jpeg(image), photo_check=None, diagnosis=None, guides={})
+    state.update(preview=views.thumbnail_jpeg(image), photo_check=None, pending=None, diagnosis=None,
+                 low_confidence=False, guides={})
     state["photo_check"] = SERVICE.check_photo(image)
-    if state["photo_check"] is None or state["photo_check"].get("verdict") != "not_scalp":
-        if SERVICE.model_status != "ready":
-            progress(0.5, desc=t("model_loading", lang))
-        try:
-            state["diagnosis"] = SERVICE.diagnose_image(image, timeout=MODEL_WAIT_S)
-        except ModelsNotReady as exc:
-            state["diagnosis_error"] = t("model_failed", lang, error=exc) if SERVICE.model_status == "failed" else (
-                t("err_models_not_ready", lang))
+    if views.photo_flagged(state["photo_check"]):
+        # Both "retake" and "not_scalp" wait for the user's explicit "Diagnose anyway": probabilities shown
+        # next to a retake warning still read as a result (the seed saw 모낭사이홍반 misread from a colour
+        # cast), and a retaken photo is one click away. Insisting then marks the result low-confidence.
+        state["pending"] = image
+    else:  # ok, or the check is unavailable (the status says it was skipped)
+        _diagnose_into(state, image, lang, progress, low_confidence=False)
     del image
     return [state, None, *render_all(state, lang_value)]
+
+
+def _diagnose_into(state, image, lang, progress, low_confidence: bool) -> None:
+    """Diagnose ``image`` into the session ``state`` (a models-not-ready error is kept for the status)."""
+    if SERVICE.model_status != "ready":
+        progress(0.5, desc=t("model_loading", lang))
+    try:
+        state["diagnosis"] = SERVICE.diagnose_image(image, timeout=MODEL_WAIT_S)
+    except ModelsNotReady as exc:
+        state["diagnosis_error"] = t("model_failed", lang, error=exc) if SERVICE.model_status == "failed" else (
+            t("err_models_not_ready", lang))
+        return
+    state.update(low_confidence=low_confidence, pending=None, guides={})
+
+
+def on_insist(state, lang_value, progress=gr.Progress()):
+    """The "그래도 진단하기 / Diagnose anyway" button: diagnose the flagged photo, marked low-confidence.
+
+    The survey answers in the session are kept (as on every other event)."""
+    lang = lang_code(lang_value)
+    state = dict(state or new_session())
+    state["diagnosis_error"] = None
+    if state.get("pending") is not None and state["diagnosis"] is None:
+        _diagnose_into(state, state["pending"], lang, progress, low_confidence=True)
+    return [state, *render_all(state, lang_value)]
 
 
 def on_survey(q1, q2, q3, state, lang_value):
@@ -427,7 +467,14 @@ def api_survey_summary(q1, q2, q3, lang):
 
 
 def api_diagnose(image_path, q1, q2, q3):
-    """Six symptoms: calibrated probabilities, severity, uncertain flag; plus scalp type(s) and the note."""
+    """Six symptoms: calibrated probabilities, severity, uncertain flag; plus scalp type(s) and the note.
+
+    Also ``photo_check``: the ``/check_photo`` result of the same photo (``verdict`` ok / retake /
+    not_scalp, ``reasons``, ``messages_ko``/``messages_en``, ``low_confidence``, ...), or null while
+    the check is still being prepared at start-up or when it is unavailable; and ``low_confidence``:
+    true when the check flagged the photo, i.e. this diagnosis should be treated as unreliable.
+    The check runs only once loaded (about 70–90 ms per photo), so /diagnose never waits for it.
+    """
     survey = _api_survey(q1, q2, q3)
     loaded = _api_image(image_path)
     try:
@@ -441,6 +488,9 @@ def api_diagnose(image_path, q1, q2, q3):
         "scalp_type": survey.scalp_type, "symptoms": list(survey.symptoms), "categories": list(survey.categories)}
     out["demo_models"] = SERVICE.uses_synthetic_models
     out["input"] = input_info(loaded)
+    check = SERVICE.check_photo_if_ready(loaded.image)
+    out["photo_check"] = check
+    out["low_confidence"] = views.photo_flagged(check)
     return _jsonable(out)
 
 
@@ -503,6 +553,7 @@ def build_demo() -> gr.Blocks:
                 upload = gr.File(label=t("upload_label", lang0, max_mb=MAX_FILE_MB, max_mp=MAX_PIXELS // 1_000_000),
                                  file_types=UPLOAD_TYPES, type="filepath", file_count="single")
                 upload_status = gr.Markdown(t("upload_none", lang0))
+                insist = gr.Button(t("btn_insist", lang0), variant="secondary", visible=False)
                 upload_preview = gr.HTML()
                 with gr.Row():
                     next1 = gr.Button(t("btn_next", lang0), variant="primary")
@@ -548,11 +599,12 @@ def build_demo() -> gr.Blocks:
                     prev5 = gr.Button(t("btn_prev", lang0))
 
         rendered = [upload_status, upload_preview, summary, result_header, result_preview, *label_boxes,
-                    severity_md, note_md, gallery, guide_md, products_html]
+                    severity_md, note_md, gallery, guide_md, products_html, insist]
 
         # ---- UI events (private endpoints: they carry the session state)
         upload.upload(on_upload, [upload, state, lang], [state, upload, *rendered],
                       api_name="ui_upload", api_visibility="private")
+        insist.click(on_insist, [state, lang], [state, *rendered], api_name="ui_insist", api_visibility="private")
         for i, comp in enumerate((q1, q2, q3)):
             comp.change(on_survey, [q1, q2, q3, state, lang], [state, *rendered],
                         api_name=f"ui_survey_change_{i + 1}", api_visibility="private")

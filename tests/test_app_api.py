@@ -177,3 +177,36 @@ def test_config_flags_override_environment(monkeypatch):
     assert config.uses_demo_models
     with pytest.raises(ValueError, match="port"):
         parse_config(["--port", "70000"])
+
+
+@pytest.fixture(scope="module")
+def photo_check_loaded(server):
+    """/diagnose runs the photo check only once it is loaded (it never waits for it): wait here."""
+    import app
+
+    assert app.SERVICE.wait_photo_check(timeout=180), "the photo check did not load within 3 minutes"
+
+
+def _non_scalp_photo(path):
+    """scikit-image's astronaut portrait: a face, not a scalp close-up."""
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).save(path, format="PNG")
+    return path
+
+
+def test_diagnose_marks_a_non_scalp_photo_low_confidence(client, photo_check_loaded, tmp_path):
+    out = client.predict(handle_file(str(_non_scalp_photo(tmp_path / "astronaut.png"))), "지성", [], [],
+                         api_name="/diagnose")
+    assert set(out["symptoms"]) == set(SYMPTOM_KEYS), "the API still diagnoses (the caller insisted)"
+    assert out["low_confidence"] is True
+    assert out["photo_check"]["verdict"] == "not_scalp" and out["photo_check"]["low_confidence"] is True
+    assert out["photo_check"]["messages_ko"] and out["photo_check"]["messages_en"]
+
+
+def test_diagnose_of_a_good_scalp_photo_is_not_low_confidence(client, photo_check_loaded, photo):
+    out = client.predict(handle_file(str(photo)), "지성", ["피지과다"], ["샴푸"], api_name="/diagnose")
+    assert out["low_confidence"] is False
+    assert out["photo_check"]["verdict"] == "ok"
+    assert {"symptoms", "scalp_type", "survey", "demo_models", "input"} <= set(out), "existing keys are kept"

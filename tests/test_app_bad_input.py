@@ -193,3 +193,82 @@ def test_refused_upload_keeps_the_session_answers(tmp_path):
     assert "이미지 파일이 아닙니다" in status
     summary = outputs[4]
     assert "지성" in summary and "피지과다" in summary
+
+
+# ---- photo-check warnings: nothing is diagnosed until the user insists ------------------------------
+def _ui_outputs(outputs, offset):
+    """Name the parts of ``app.render_all`` in a handler's outputs (``offset`` = outputs before them)."""
+    rendered = outputs[offset:]
+    return {"status": rendered[0], "summary": rendered[2], "header": rendered[3], "table": rendered[-6],
+            "insist": rendered[-1]}
+
+
+def _upload_path(tmp_path, name):
+    """A fresh folder per upload: the handler deletes the file and its folder once empty."""
+    folder = tmp_path / uuid.uuid4().hex
+    folder.mkdir()
+    return folder / name
+
+
+@pytest.fixture(scope="module")
+def ui_app():
+    import app
+
+    running_app()
+    assert app.SERVICE.wait_photo_check(timeout=180), "the photo check did not load within 3 minutes"
+    return app
+
+
+def test_non_scalp_photo_is_diagnosed_only_after_insisting_and_marked_low_confidence(ui_app, tmp_path):
+    from skimage import data
+
+    app = ui_app
+    path = _upload_path(tmp_path, "astronaut.png")
+    Image.fromarray(data.astronaut()).save(path)
+    state = app.new_session()
+    state["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+
+    outputs = app.on_upload(str(path), state, "한국어")
+    state, ui = outputs[0], _ui_outputs(outputs, 2)
+    assert state["photo_check"]["verdict"] == "not_scalp"
+    assert state["diagnosis"] is None, "a flagged photo waits for the user's choice"
+    assert ui["insist"]["visible"] is True and ui["insist"]["value"] == "그래도 진단하기 (Diagnose anyway)"
+    assert "그래도 진단하기" in ui["status"] and "두피 확대 사진이 아닌 것 같습니다" in ui["status"]
+    assert "아직 진단하지 않았습니다" in ui["header"] and "낮은 신뢰도 (low confidence)" not in ui["header"]
+
+    outputs = app.on_insist(state, "한국어")
+    state, ui = outputs[0], _ui_outputs(outputs, 1)
+    assert set(state["diagnosis"]["symptoms"]) == set(SYMPTOM_KEYS)
+    assert state["low_confidence"] is True and state["pending"] is None
+    assert "낮은 신뢰도 (low confidence)" in ui["header"] and "두피 확대 사진이 아닌" in ui["header"]
+    assert ui["insist"]["visible"] is False
+    assert "%" in ui["table"]
+    assert state["q"] == ("지성", ["excess_sebum"], ["샴푸"]), "insisting keeps the survey answers"
+    assert "지성" in ui["summary"] and "피지과다" in ui["summary"]
+
+    # the banner follows the language; a new good photo clears it and is diagnosed at once
+    english = app.render_all(state, "English")
+    assert "Low confidence" in english[3] and english[-1]["value"] == "Diagnose anyway"
+    outputs = app.on_upload(str(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})),
+                            state, "한국어")
+    state, ui = outputs[0], _ui_outputs(outputs, 2)
+    assert state["photo_check"]["verdict"] == "ok" and state["diagnosis"] is not None
+    assert state["low_confidence"] is False and "낮은 신뢰도" not in ui["header"]
+    assert ui["insist"]["visible"] is False
+    assert state["q"] == ("지성", ["excess_sebum"], ["샴푸"])
+
+
+def test_retake_photo_waits_too_and_the_banner_names_the_reason(ui_app, tmp_path, scalp_rgb):
+    app = ui_app
+    dark = Image.fromarray((np.asarray(scalp_rgb, dtype=np.float32) * 0.3).astype(np.uint8))  # exposure ×0.3
+    path = _upload_path(tmp_path, "dark.png")
+    dark.save(path)
+    outputs = app.on_upload(str(path), app.new_session(), "한국어")
+    state, ui = outputs[0], _ui_outputs(outputs, 2)
+    assert state["photo_check"]["verdict"] == "retake" and "too_dark" in state["photo_check"]["reasons"]
+    assert state["diagnosis"] is None and ui["insist"]["visible"] is True
+    assert "이 사진으로 진단하면 결과의 신뢰도가 낮습니다" in ui["status"]
+    outputs = app.on_insist(state, "한국어")
+    state, ui = outputs[0], _ui_outputs(outputs, 1)
+    assert state["diagnosis"] is not None and state["low_confidence"] is True
+    assert "낮은 신뢰도" in ui["header"] and "너무 어두움" in ui["header"]

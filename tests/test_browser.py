@@ -108,3 +108,32 @@ def test_bad_upload_keeps_survey_answers_in_the_browser(browser, app_url, tmp_pa
     page.get_by_role("tab", name="② 설문 · Survey").click()
     assert page.get_by_text("당신의 두피가 🌟 건성 타입이고").is_visible()
     page.close()
+
+
+@pytest.mark.slow
+def test_non_scalp_photo_waits_for_diagnose_anyway(browser, app_url, tmp_path):
+    """A face photo is not diagnosed until "그래도 진단하기" is pressed; the result then has the banner."""
+    import app
+    from PIL import Image
+    from skimage import data
+
+    assert app.SERVICE.wait_photo_check(timeout=180), "the photo check did not load within 3 minutes"
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("text=이미지 업로드 시 참고사항", timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(photo))
+    insist = page.get_by_role("button", name="그래도 진단하기 (Diagnose anyway)")
+    insist.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="③ 진단 결과 · Diagnosis").click()
+    page.get_by_text("사진 확인을 통과하지 못해").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="① 사진 업로드 · Photo").click()
+    insist.click()
+    page.get_by_text("요청에 따라 이 사진으로 진단했습니다").wait_for(timeout=60_000)
+    assert not insist.is_visible()
+    page.get_by_role("tab", name="③ 진단 결과 · Diagnosis").click()
+    page.get_by_text("낮은 신뢰도 (low confidence)").first.wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_7_low_confidence.png"), full_page=True)
+    page.close()

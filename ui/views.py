@@ -120,6 +120,28 @@ def photo_check_markdown(check: Mapping | None, lang: str) -> str:
     return "\n".join(lines)
 
 
+def photo_flagged(check: Mapping | None) -> bool:
+    """True when the photo check says a diagnosis of this photo would be low-confidence (retake / not_scalp)."""
+    return bool(check and check.get("low_confidence"))
+
+
+def reason_names(check: Mapping, lang: str) -> str:
+    """'흐림, 너무 어두움' from the check's retake reasons (the reason code when no short name is listed)."""
+    from ui.i18n import load_strings
+
+    table = load_strings()
+    names = [t(f"photo_reason_{r}", lang) if f"photo_reason_{r}" in table else str(r)
+             for r in check.get("reasons") or []]
+    return ", ".join(esc(n) for n in names)
+
+
+def low_confidence_banner(check: Mapping | None, lang: str) -> str:
+    """The result tab's Markdown banner for a diagnosis the user insisted on after a photo-check warning."""
+    if check is not None and check.get("verdict") == "not_scalp":
+        return t("result_low_conf_not_scalp", lang)
+    return t("result_low_conf_retake", lang, reasons=reason_names(check or {}, lang))
+
+
 def label_value(entry: Mapping) -> dict[str, float]:
     """A ``gr.Label`` value: class name → calibrated probability."""
     return {str(k): float(v) for k, v in zip(entry["labels"], entry["probabilities"])}
