@@ -2,7 +2,8 @@
 
 Times, on the same photo, against the app served on 127.0.0.1:
 
-- **direct**: ``diagnoser.diagnose(image)`` on the decoded image (the compute only);
+- **direct**: the photo check and ``diagnoser.diagnose(image)`` on the decoded image (the compute
+  that ``/diagnose`` does);
 - **gradio_client (default)**: ``Client(url).predict(handle_file(photo), ..., api_name="/diagnose")``;
 - **gradio_client (shared SSL context)**: the same with ``ssl_verify=<one ssl.SSLContext>``. The
   default client builds three ``httpx.Client`` objects per call (upload, join, event stream) and each
@@ -94,6 +95,12 @@ def run(config: BenchConfig) -> dict[str, list[float]]:
     port = free_port()
     app.launch(AppConfig(models=models, host="127.0.0.1", port=port), prevent_thread_lock=True, quiet=True)
     diagnoser = app.SERVICE.diagnoser(timeout=600)
+    # /diagnose also runs the photo check once it is loaded; wait for it so both sides do the same work.
+    deadline = time.monotonic() + 600
+    while not app.SERVICE.photo_check_ready and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not app.SERVICE.photo_check_ready:
+        raise RuntimeError("the photo check did not load within 10 minutes")
     photo = scalp_photo(Path(tempfile.mkdtemp()) / "bench.jpg", {"excess_sebum": 2})
     image = load_image(photo).image
     url = f"http://127.0.0.1:{port}/"
@@ -102,7 +109,8 @@ def run(config: BenchConfig) -> dict[str, list[float]]:
     shared_ctx_client = Client(url, verbose=False, ssl_verify=ssl.create_default_context(cafile=certifi.where()))
     http = httpx.Client(timeout=120)
     paths = {
-        "direct: diagnoser.diagnose(image)": lambda: diagnoser.diagnose(image),
+        "direct: photo check + diagnoser.diagnose(image)": lambda: (app.SERVICE.check_photo(image),
+                                                                     diagnoser.diagnose(image)),
         "gradio_client, default": lambda: default_client.predict(
             handle_file(str(photo)), "지성", [], [], api_name="/diagnose"),
         "gradio_client, shared SSL context": lambda: shared_ctx_client.predict(

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +133,8 @@ def draw_confusion_matrix(folder: Path, target: Path) -> bool:
     return True
 
 
+PUSH_INFO_FILE = "push_info.json"
+
 def stage_model_repo(folder: Path, repo_id: str, staging: Path, dataset_repo: str | None = None) -> str:
     """Copy the model files into ``staging`` and write the rendered card as README.md; return the card.
 
@@ -198,6 +201,14 @@ def push_models(config: ModelsPushConfig, token: str | None = None, out: Printer
                 ModelCard(card).validate(repo_type="model")
         for key, (staging, _) in staged.items():
             repo_id = repo_ids[key]
+            # Provenance of this push. It also makes a second push of unchanged models a new commit
+            # (the Hub skips commits whose files are all identical), which the pins rely on.
+            (staging / PUSH_INFO_FILE).write_text(json.dumps({
+                "pushed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "revision": config.revision or "main",
+                "commit_message": config.commit_message,
+                "tool": "hub_upload",
+            }, indent=2) + "\n", encoding="utf-8")
             with scrubbed_errors(f"pushing {repo_id}"):
                 api.create_repo(repo_id, exist_ok=True, private=True if config.private else None)
                 if config.revision:

@@ -256,8 +256,13 @@ def test_second_push_is_a_new_commit_and_revision_pins_the_old(hub, tiny_models,
         assert len(history) >= 3 and history[1].sha == old_sha  # initial + first push + this one
         assert history[0].title == "Retrain hair_loss"
 
-    # --revision pushes to a branch (created on the fly) and leaves main alone.
-    proc = run_cli(["models", "--source", changed, "--namespace", NS, "--revision", "v2-candidate"], env)
+    # --revision pushes to a branch (created on the fly) and leaves main alone. The candidate is
+    # another retrain: identical files would (rightly) make no commit, leaving the branch at main.
+    candidate = tmp_path / "candidate"
+    shutil.copytree(changed, candidate)
+    shutil.rmtree(candidate / "hair_loss")
+    build_tiny_models(candidate, seed=8, only="hair_loss")
+    proc = run_cli(["models", "--source", candidate, "--namespace", NS, "--revision", "v2-candidate"], env)
     assert proc.returncode == 0, proc.stderr
     assert "v2-candidate" in proc.stdout
     repo = hub.repo(f"{NS}/scalp-hair-loss")
@@ -271,11 +276,11 @@ def test_second_push_is_a_new_commit_and_revision_pins_the_old(hub, tiny_models,
             "local": str(tiny_models / "hair_loss"),
         },
         "main": {"repo": repo_id, "local": str(changed / "hair_loss")},
-        "branch": {"repo": repo_id, "revision": "v2-candidate", "local": str(changed / "hair_loss")},
+        "branch": {"repo": repo_id, "revision": "v2-candidate", "local": str(candidate / "hair_loss")},
     }
     result = run_client(COMPARE, hub.client_env(hf_home=tmp_path / "home"), json.dumps(jobs))
     assert all(r["max_diff"] < 1e-6 for r in result.values()), result
-    assert result["old_pin"]["scores"] != result["main"]["scores"]
+    assert result["old_pin"]["scores"] != result["main"]["scores"] != result["branch"]["scores"]
 
 
 @pytest.mark.slow
