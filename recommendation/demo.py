@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalog import load_catalog
+from .catalog import CATALOG_COLUMNS, load_catalog
 from .demo_images import ensure_image
 from .survey import CATEGORY_KEYS
 
@@ -75,18 +75,7 @@ _NOUN = {
     "두피팩/스케일러": "두피팩",
     "헤어토닉/두피토닉": "두피토닉",
 }
-COLUMNS = (
-    "product_id",
-    "product_link",
-    "img_link",
-    "product_name",
-    "star",
-    "review_count",
-    "ingredient",
-    "brand_name",
-    "category",
-    "illustrative",
-)
+COLUMNS = ("product_id", *CATALOG_COLUMNS, "illustrative")
 
 
 def build_demo_rows(seed: int = 20241122) -> list[dict]:
