@@ -375,7 +375,12 @@ def on_survey(q1, q2, q3, state, lang_value):
 
 
 def on_guide(state, lang_value):
-    """Write (or reuse) the care guide for the current type; OpenAI when configured, else built-in texts."""
+    """Write (or reuse) the care guide for the current type; OpenAI when configured, else built-in texts.
+
+    With an OpenAI key the built-in guide is shown at once and replaced when OpenAI answers (or
+    stays, with its notice, when it fails or runs out of time): nobody stares at a spinner for the
+    whole ``SCALP_OPENAI_TIMEOUT`` when the API is slow or silent.
+    """
     lang = lang_code(lang_value)
     state = dict(state or new_session())
     if state["diagnosis"] is not None:
@@ -383,8 +388,12 @@ def on_guide(state, lang_value):
         result = scalp_type_for(state["diagnosis"], survey)
         key = (result.types, result.main_findings, lang)
         if key not in state["guides"]:
+            if os.environ.get("OPENAI_API_KEY"):
+                interim = rec("fallback_guide")(result, lang).to_markdown() + "\n\n" + t("guide_ai_pending", lang)
+                yield {**state, "guides": {**state["guides"], key: interim}}, render_guide(
+                    {**state, "guides": {**state["guides"], key: interim}}, lang)
             state["guides"] = {**state["guides"], key: care_guide_markdown(result, lang)}
-    return state, render_guide(state, lang)
+    yield state, render_guide(state, lang)
 
 
 def on_language(state, lang_value):

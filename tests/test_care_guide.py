@@ -280,3 +280,37 @@ def test_parse_sections_needs_all_three():
     }
     assert parse_sections("**원인**: a\n### 특징\nb\n관리 방안: 1. c")["관리방안"] == "1. c"
     assert parse_sections("원인: a\n특징: b") is None
+
+
+@pytest.mark.parametrize("mode", ["sleep", "ok"])
+def test_app_shows_the_built_in_guide_at_once_then_the_final_one(stub, mode, monkeypatch):
+    """The app's guide tab: with a key, the built-in guide is on screen within a second even when
+    OpenAI is silent; the final text (OpenAI's, or the fallback after the timeout) replaces it."""
+    import app
+
+    state, url = stub
+    state.mode, state.requests, state.sleep_s = mode, 0, 3.0
+    clear_cache()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-app")
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("SCALP_OPENAI_TIMEOUT", "1.5" if mode == "sleep" else str(OK_BUDGET_S))
+    session = app.new_session()
+    session["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+    session["diagnosis"] = {"fine_scale": 0, "excess_sebum": 2, "interfollicular_erythema": 0,
+                            "follicular_erythema_pustule": 0, "dandruff": 0, "hair_loss": 0}
+    steps = app.on_guide(session, "한국어")
+    start = time.monotonic()
+    _, first = next(steps)
+    assert time.monotonic() - start < 1.0
+    assert "기본 가이드를 먼저 보여 드립니다" in first
+    assert "**관리방안:**" in first and "지성 두피" in first  # the whole built-in guide, not a spinner
+    final_state, final = list(steps)[-1]
+    assert "기본 가이드를 먼저" not in final
+    if mode == "ok":
+        assert "미온수로 꼼꼼히 감습니다" in final  # the stub's (OpenAI) answer replaced the built-in one
+    else:
+        assert "미온수로 꼼꼼히" not in final and final.strip()
+    assert state.requests >= 1
+    # cached in the session: the next visit shows the final guide at once, without asking again
+    before = state.requests
+    assert list(app.on_guide(final_state, "한국어"))[-1][1] == final and state.requests == before
