@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalp_core.symptoms import SYMPTOMS
-from scalp_core.terms import AIHUB_TERMS
+from scalp_core.terms import AIHUB_TERMS, public_dataset_repo_refusal
 
 
 class PublicPushRefused(ValueError):
@@ -49,20 +49,15 @@ def push_prepared(out: Path, repo_id: str, *, private: bool = True, token: str |
         )
     from datasets import load_from_disk  # heavy imports, only when really pushing
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
 
     api = HfApi(token=token)
     pushed = []
     try:
-        try:
-            info = api.repo_info(repo_id, repo_type="dataset")
-        except RepositoryNotFoundError:
-            info = None
-        if info is not None and not info.private:
-            raise PublicPushRefused(
-                f"dataset repo {repo_id} already exists and is PUBLIC; refusing to put AI Hub data there. "
-                f"{AIHUB_TERMS} Make it private on the Hub or choose another --push-to-hub repo."
-            )
+        refusal = public_dataset_repo_refusal(
+            api, repo_id, "Make it private on the Hub or choose another --push-to-hub repo."
+        )
+        if refusal:
+            raise PublicPushRefused(refusal)
         api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
         for key, folder in folders:
             load_from_disk(str(folder)).push_to_hub(repo_id, config_name=key, private=True, token=token)

@@ -26,6 +26,7 @@ from hub_upload.card import AIHUB_TERMS, AIHUB_URL, card_from_model_folder, vali
 from hub_upload.naming import check_repo_id, model_repo_ids
 from hub_upload.secrets import HubUploadError, scrubbed_errors
 from scalp_core.symptoms import SYMPTOMS
+from scalp_core.terms import public_dataset_repo_refusal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REQUIRED_MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "eval_report.json")
@@ -316,19 +317,12 @@ def push_dataset(config: DatasetPushConfig, token: str | None = None, out: Print
         return PushResult(config.repo, "dataset", None, "main", tuple(["README.md", *rel]))
 
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
 
     api = HfApi(token=token)
     with scrubbed_errors(f"pushing dataset {config.repo}"):
-        try:
-            info = api.repo_info(config.repo, repo_type="dataset")
-        except RepositoryNotFoundError:
-            info = None
-        if info is not None and not info.private:
-            raise PublicPushRefused(
-                f"dataset repo {config.repo} already exists and is PUBLIC; refusing to put AI Hub "
-                f"data there. {AIHUB_TERMS} Make it private on the Hub or pick another repo."
-            )
+        refusal = public_dataset_repo_refusal(api, config.repo, "Make it private on the Hub or pick another repo.")
+        if refusal:
+            raise PublicPushRefused(refusal)
         api.create_repo(config.repo, repo_type="dataset", private=True, exist_ok=True)
         operations = [CommitOperationAdd("README.md", card.encode("utf-8"))]
         operations += [CommitOperationAdd(name, str(path)) for name, path in zip(rel, files, strict=False)]
