@@ -146,16 +146,9 @@ def calibrate_model_folder(model_dir, data_dir) -> TemperatureFit:
     """Refit T on the validation split of ``data_dir`` for a saved model and refold it in place."""
     from pathlib import Path
 
-    from scalp_core.symptoms import get_symptom
-    from scalp_models.data import load_symptom_dataset
-    from scalp_models.evaluate import load_model_folder, predict_logits
+    from scalp_models.evaluate import load_model_and_data, predict_logits
 
-    model, processor = load_model_folder(model_dir)
-    scalp = dict(getattr(model.config, "scalp", None) or {})
-    if "symptom" not in scalp:
-        raise ValueError(f"{model_dir}/config.json has no scalp.symptom; is this a scalp_models model?")
-    spec = get_symptom(scalp["symptom"])
-    dd = load_symptom_dataset(data_dir, spec.key)
+    model, processor, _, spec, dd = load_model_and_data(model_dir, data_dir)
     logits, labels = predict_logits(model, processor, dd["validation"], spec)
     fit = fit_temperature(logits, labels)
     fold_temperature(model, fit.temperature)

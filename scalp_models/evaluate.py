@@ -167,16 +167,24 @@ def load_model_folder(model_dir: str | Path):
     return model, processor
 
 
-def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test", write: bool = False) -> dict:
-    """Metrics of the model in ``model_dir`` on ``split`` of ``data_dir/<its symptom>``."""
-    from scalp_models.data import load_symptom_dataset, read_protocol
+def load_model_and_data(model_dir: str | Path, data_dir: str | Path):
+    """``(model, processor, scalp config dict, spec, DatasetDict)``: a saved scalp model and the prepared
+    data of its own symptom (read from ``config.scalp.symptom``)."""
+    from scalp_models.data import load_symptom_dataset
 
     model, processor = load_model_folder(model_dir)
     scalp = dict(getattr(model.config, "scalp", None) or {})
     if "symptom" not in scalp:
         raise ValueError(f"{model_dir}/config.json has no scalp.symptom; is this a scalp_models model?")
     spec = get_symptom(scalp["symptom"])
-    dd = load_symptom_dataset(data_dir, spec.key)
+    return model, processor, scalp, spec, load_symptom_dataset(data_dir, spec.key)
+
+
+def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test", write: bool = False) -> dict:
+    """Metrics of the model in ``model_dir`` on ``split`` of ``data_dir/<its symptom>``."""
+    from scalp_models.data import read_protocol
+
+    model, processor, scalp, spec, dd = load_model_and_data(model_dir, data_dir)
     if split not in dd:
         raise ValueError(f"split {split!r} not in {list(dd)}")
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -37,6 +37,22 @@ def test_reproduce_on_simulated_download(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Protocol full" in printed and "Protocol folder" in printed
 
+    # The stand-alone evaluate / calibrate commands on the same model and data agree with the table.
+    from scalp_models.calibration import calibrate_model_folder
+    from scalp_models.evaluate import evaluate_model
+
+    key = SYMPTOM_KEYS[-1]
+    model, data = out / "models" / "full" / key, out / "prepared" / "full"
+    row = next(r for r in results["tables"]["full"] if r["symptom"] == key)
+    assert evaluate_model(model, data, "test")["accuracy"] == pytest.approx(row["accuracy"])
+    fit = calibrate_model_folder(model, data)
+    assert fit.nll_after <= fit.nll_before + 1e-6
+    with pytest.raises(ValueError, match="no scalp.symptom"):
+        config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+        del config["scalp"]
+        (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        evaluate_model(model, data, "test")
+
 
 def test_reproduce_config_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="aihub-root"):
