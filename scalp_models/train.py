@@ -336,6 +336,8 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         "augment_policy": asdict(policy) if policy else None,
         "training_args": args.to_dict(),
         "global_step": int(train_output.global_step),
+        # Trainer's own figures: train_runtime and train_samples_per_second (evaluation included).
+        "train_metrics": {k: float(v) for k, v in train_output.metrics.items() if isinstance(v, (int, float))},
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_val_macro_f1": trainer.state.best_metric,
         "calibration": fit.to_dict(),

@@ -83,7 +83,9 @@ def test_upload_survey_diagnosis_products(browser, app_url, tmp_path):
 
     # ④ care guide, ⑤ products
     page.locator("button:visible", has_text="다음 (Next)").click()
-    page.get_by_text("원인").first.wait_for(timeout=60_000)
+    # The guide body's bold section heads; the diagnosis tab (now hidden) also mentions 원인 in prose.
+    page.locator("strong:visible", has_text="원인:").first.wait_for(timeout=60_000)
+    assert page.locator("strong:visible", has_text="관리방안:").count() == 1
     page.screenshot(path=str(ARTIFACTS / "browser_4_guide.png"), full_page=True)
     page.get_by_role("tab", name="⑤ 추천 제품 · Products").click()
     page.locator(".scalp-card").first.wait_for(timeout=30_000)
