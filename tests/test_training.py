@@ -15,7 +15,7 @@ from PIL import Image
 
 from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
 from scalp_models.augment import AugmentPolicy, apply_augment, augment_policy
-from scalp_models.train import TrainConfig, dynamic_class_weights, focal_loss, train
+from scalp_models.train import TrainConfig, data_workers, dynamic_class_weights, focal_loss, train
 
 LEARN_SYMPTOMS = ("hair_loss", "excess_sebum")  # colour + grayscale
 REPORT_KEYS = {
@@ -58,6 +58,24 @@ def test_config_checks_say_what_to_do():
         TrainConfig(data="d", out="o", symptom="itchy")
     with pytest.raises(ValueError, match="focal-gamma"):
         TrainConfig(data="d", out="o", focal_gamma=-1)
+
+
+@pytest.mark.parametrize(
+    "requested, cuda, cpus, local_world, expected",
+    [
+        (None, False, 16, 1, 0),  # CPU: the model needs the cores
+        (None, True, 16, 1, 8),  # GPU: augmentation in workers, at most 8
+        (None, True, 16, 4, 3),  # torchrun with 4 processes share the cores
+        (None, True, 1, 1, 0),
+        (5, True, 16, 1, 5),  # an explicit --num-workers wins
+        (0, True, 16, 1, 0),
+    ],
+)
+def test_dataloader_workers_default_follows_the_device(monkeypatch, requested, cuda, cpus, local_world, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_world))
+    assert data_workers(requested) == expected
 
 
 def test_missing_dataset_error_names_the_build_command(tmp_path):
