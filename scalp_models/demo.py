@@ -23,16 +23,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from scalp_core.symptoms import SYMPTOMS, SymptomSpec, class_names, grade_to_class
+
+log = logging.getLogger(__name__)
 
 DEMO_VERSION = "1"
 DEMO_INPUT_SIZE = 224
@@ -202,19 +206,64 @@ def write_model_card(out_dir: Path, spec: SymptomSpec, scalp: dict, metrics: dic
 # --------------------------------------------------------------------------- building
 
 
-def _features(model, processor, images, spec, batch_size: int = 32) -> np.ndarray:
-    """Pooled backbone features (what the classifier sees) of ``images``."""
+def _feature_runner(model, input_size: int):
+    """A function ``pixels (N, 3, s, s) → features`` for the frozen backbone.
+
+    ONNX Runtime runs this backbone about 3× faster than eager PyTorch on CPU (most of a demo
+    build is this forward pass); the export is checked against PyTorch and any failure falls
+    back to PyTorch, so the features are the same either way (max |Δ| ~1e-5).
+    """
     import torch
 
+    class Pooled(torch.nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, pixel_values):
+            return self.backbone(pixel_values=pixel_values).pooler_output.flatten(1)
+
+    pooled = Pooled(model.base_model).eval()
+    try:
+        from scalp_models.onnx_backend import create_session
+
+        with tempfile.TemporaryDirectory(prefix="scalp-demo-onnx-") as tmp:
+            path = Path(tmp) / "backbone.onnx"
+            example = torch.zeros(1, 3, input_size, input_size)
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(pooled, (example,), str(path), dynamo=False, opset_version=17,
+                                  input_names=["pixel_values"], output_names=["features"],
+                                  dynamic_axes={"pixel_values": {0: "batch"}, "features": {0: "batch"}})
+            session = create_session(path, threads=max(1, torch.get_num_threads()))
+        probe = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            expected = pooled(probe).numpy()
+        if not np.abs(session.run(None, {"pixel_values": probe.numpy()})[0] - expected).max() <= 1e-3:
+            raise ValueError("ONNX features differ from PyTorch")
+
+        def run_onnx(pixels):
+            return session.run(None, {"pixel_values": pixels.numpy()})[0]
+
+        return run_onnx
+    except Exception as err:  # exporter/runtime missing or failing: eager PyTorch gives the same features
+        log.info("demo features through PyTorch (ONNX Runtime unavailable: %s)", err)
+
+        def run_torch(pixels):
+            with torch.inference_mode():
+                return pooled(pixels).float().numpy()
+
+        return run_torch
+
+
+def _features(run, processor, images, spec, batch_size: int = 32) -> np.ndarray:
+    """Pooled backbone features (what the classifier sees) of ``images``; ``run`` from ``_feature_runner``."""
     from scalp_models.data import to_model_input
 
-    backbone = model.base_model
     feats = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            chunk = [to_model_input(im, spec) for im in images[start : start + batch_size]]
-            pixels = processor(images=chunk, return_tensors="pt")["pixel_values"]
-            feats.append(backbone(pixel_values=pixels).pooler_output.reshape(len(chunk), -1).float().numpy())
+    for start in range(0, len(images), batch_size):
+        chunk = [to_model_input(im, spec) for im in images[start : start + batch_size]]
+        feats.append(run(processor(images=chunk, return_tensors="pt")["pixel_values"]).reshape(len(chunk), -1))
     return np.concatenate(feats)
 
 
@@ -239,12 +288,13 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
     processor = create_image_processor(spec, config.base, image_size=config.input_size)
     # One seed per (symptom, split) so symptoms and splits never share images.
     sym_index = [s.key for s in SYMPTOMS].index(spec.key)
+    run = _feature_runner(model, config.input_size)
     data = {}
     for split_no, (split, n) in enumerate((("train", config.n_train), ("calib", config.n_calib), ("test", config.n_test))):
         images, labels, _ = render_symptom_examples(
             spec, n, config.seed + 100 * sym_index + split_no, config.render_size, scheme
         )
-        data[split] = (_features(model, processor, images, spec), np.asarray(labels))
+        data[split] = (_features(run, processor, images, spec), np.asarray(labels))
 
     x_train, y_train = data["train"]
     scaler = StandardScaler().fit(x_train)

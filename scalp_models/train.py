@@ -288,6 +288,7 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         seed=config.seed,
         data_seed=config.data_seed if config.data_seed is not None else config.seed,
         dataloader_num_workers=data_workers(config.num_workers),
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the images are needed by the on-the-fly transform
         label_names=["labels"],
         report_to=config.report_to,

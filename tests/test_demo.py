@@ -68,3 +68,30 @@ def test_stale_stamp_triggers_rebuild(tmp_path):
     assert not _is_fresh(tmp_path, DemoConfig())
     with pytest.raises(ValueError, match="demo base"):
         DemoConfig(base="b7")
+
+
+def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
+    """Demo features come from ONNX Runtime when it works and from PyTorch otherwise; both agree."""
+    import scalp_models.onnx_backend as onnx_backend
+    from scalp_models import demo
+    from scalp_models.modeling import create_model
+    from scalp_models.processing import create_image_processor
+
+    spec = SYMPTOMS[0]
+    model = create_model(spec, "tiny", image_size=64).eval()
+    processor = create_image_processor(spec, "tiny", image_size=64)
+    images, _, _ = demo.render_symptom_examples(spec, 2, seed=0, size=(160, 120))
+    run = demo._feature_runner(model, 64)
+    assert run.__name__ == "run_onnx"
+    fast = demo._features(run, processor, images, spec)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ONNX Runtime here")
+
+    monkeypatch.setattr(onnx_backend, "create_session", broken)
+    run = demo._feature_runner(model, 64)
+    assert run.__name__ == "run_torch"
+    slow = demo._features(run, processor, images, spec)
+    assert fast.shape == slow.shape == (len(images), model.config.hidden_dim)
+    assert np.abs(fast - slow).max() < 1e-4
+    assert fast.std() > 0  # real features, not zeros
