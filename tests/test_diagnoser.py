@@ -24,14 +24,9 @@ from scalp_models.diagnoser import (
     plan_preprocessing,
     resized_tensor,
 )
-from scalp_models.modeling import create_model, fold_grayscale
-from scalp_models.processing import create_image_processor
+from tiny_models import UNFOLDED_GRAY, save_tiny_classifiers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Two input sizes (like the real 240/600 px); the first grayscale symptom stays unfolded so the
-# gray-resize path is exercised too.
-SIZES = {s.key: (96 if s.key == "interfollicular_erythema" else 64) for s in SYMPTOMS}
-UNFOLDED_GRAY = next(s.key for s in SYMPTOMS if s.grayscale)
 
 
 @pytest.fixture(autouse=True)
@@ -42,23 +37,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _save_models(folder: Path) -> Path:
-    torch.manual_seed(0)
-    for spec in SYMPTOMS:
-        model = create_model(spec, "tiny", image_size=SIZES[spec.key]).eval()
-        with torch.no_grad():  # a random head gives ~uniform output; make the answers distinct
-            model.classifier.weight.normal_(std=3.0)
-            model.classifier.bias.normal_(std=0.5)
-        if spec.grayscale and spec.key != UNFOLDED_GRAY:
-            fold_grayscale(model)
-        model.save_pretrained(folder / spec.key)
-        create_image_processor(spec, "tiny", image_size=SIZES[spec.key]).save_pretrained(folder / spec.key)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
-    return _save_models(tmp_path_factory.mktemp("models"))
+    return save_tiny_classifiers(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,8 @@ pytest.importorskip("onnxruntime")
 from scalp_core import SYMPTOMS, get_symptom  # noqa: E402
 from scalp_models import onnx_backend  # noqa: E402
 from scalp_models.diagnoser import ScalpDiagnoser  # noqa: E402
-from scalp_models.modeling import create_model, fold_grayscale  # noqa: E402
-from scalp_models.processing import create_image_processor  # noqa: E402
-
-# Two input sizes like the real 240/600 px; one grayscale model left unfolded (gray-resize path).
-SIZES = {s.key: (96 if s.key == "interfollicular_erythema" else 64) for s in SYMPTOMS}
-UNFOLDED_GRAY = next(s.key for s in SYMPTOMS if s.grayscale)
+from scalp_models.modeling import create_model  # noqa: E402
+from tiny_models import tiny_classifiers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -31,23 +27,9 @@ def private_cache(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-def _tiny_models() -> dict:
-    torch.manual_seed(0)
-    models = {}
-    for spec in SYMPTOMS:
-        model = create_model(spec, "tiny", image_size=SIZES[spec.key]).eval()
-        with torch.no_grad():  # a random head gives ~uniform output; make the answers distinct
-            model.classifier.weight.normal_(std=3.0)
-            model.classifier.bias.normal_(std=0.5)
-        if spec.grayscale and spec.key != UNFOLDED_GRAY:
-            fold_grayscale(model)
-        models[spec.key] = (model, create_image_processor(spec, "tiny", image_size=SIZES[spec.key]))
-    return models
-
-
 @pytest.fixture(scope="module")
 def tiny_models() -> dict:
-    return _tiny_models()
+    return tiny_classifiers()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +70,7 @@ def test_second_load_reuses_the_cache(tiny_models, private_cache):
     assert second.onnx_paths == paths
     assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == mtimes
     # changed weights → a new fingerprint → a new export for that model only
-    changed = _tiny_models()
+    changed = tiny_classifiers()
     with torch.no_grad():
         changed[SYMPTOMS[0].key][0].classifier.bias.add_(1.0)
     third = ScalpDiagnoser(changed, num_threads=1, backend="onnx")
