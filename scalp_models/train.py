@@ -193,6 +193,16 @@ def mixed_precision() -> dict:
     return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
 
 
+def launcher_settings() -> dict:
+    """Under ``torchrun``/``accelerate launch`` without CUDA, train with DDP over gloo on the CPU.
+
+    (Left alone, transformers gives each CPU process a world of its own: N independent runs.)
+    With GPUs the Trainer's defaults (NCCL) apply unchanged."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return {"use_cpu": True, "ddp_backend": "gloo"}
+    return {}
+
+
 def symptoms_to_train(config: TrainConfig) -> list[SymptomSpec]:
     if config.symptom != "all":
         return [get_symptom(config.symptom)]
@@ -295,6 +305,7 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         disable_tqdm=config.quiet,
         **strategy,
         **mixed_precision(),
+        **launcher_settings(),
     )
     trainer = _make_trainer_class()(
         model=model,
@@ -428,6 +439,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
     results = train(config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # one summary per run, from the main process
     for key, result in results.items():
         t = result["test"]
         print(

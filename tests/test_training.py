@@ -7,6 +7,10 @@ evidence), and the on-disk outputs of ``scalp_models train`` (docs/ARCHITECTURE.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +206,29 @@ def test_training_writes_the_model_folder_contract(trained):
     gray_scores = {s["label"]: s["score"] for s in clf(photo.convert("L").convert("RGB"), top_k=None)}
     for s in scores:
         assert s["score"] == pytest.approx(gray_scores[s["label"]], abs=0.02)
+
+
+@pytest.mark.slow
+def test_torchrun_shards_training_across_two_processes(generated_data, tmp_path):
+    """``torchrun`` runs the unchanged command as DDP (gloo on this CPU, NCCL on GPUs): each step
+    takes a batch per process, and only the main process writes and reports."""
+    from datasets import load_from_disk
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "scalp_models", "train", "--data", str(generated_data), "--symptom", "hair_loss", "--base", "tiny",
+        "--image_size", "64", "--max_steps", "6", "--eval_steps", "3", "--batch_size", "8", "--quiet", "--out", str(out),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.count("hair_loss: test acc") == 1, proc.stdout[-2000:]
+    config = json.loads((out / "hair_loss" / "training_config.json").read_text(encoding="utf-8"))
+    assert config["training_args"]["ddp_backend"] == "gloo"
+    assert config["global_step"] == 6
+    n_train = len(load_from_disk(str(generated_data / "hair_loss"))["train"])
+    # Two processes × 8 images per step: twice the epochs one process would cover in 6 steps.
+    assert config["train_metrics"]["epoch"] == pytest.approx(6 * 2 * 8 / n_train, rel=0.05)
+    assert (out / "hair_loss" / "model.safetensors").is_file()
