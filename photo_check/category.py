@@ -107,12 +107,17 @@ class Lite0Features:
                 cls._model = lite0_feature_extractor()
             return cls._model
 
+    unavailable_reason: str | None = None
+
     @classmethod
     def available(cls) -> bool:
+        """Whether the Lite0 features can be computed; if not, ``unavailable_reason`` says why."""
         try:
             cls.model()
-        except Exception:  # noqa: BLE001 - no weights package: fall back to image statistics only
+        except Exception as err:  # noqa: BLE001 - e.g. no weights package: fall back to image statistics only
+            cls.unavailable_reason = f"{type(err).__name__}: {err}"
             return False
+        cls.unavailable_reason = None
         return True
 
     @classmethod

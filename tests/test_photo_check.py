@@ -362,3 +362,49 @@ def test_not_scalp_rejection_in_the_app_keeps_the_survey_answers(checker, fitted
     assert "두피 가까이 확대한 사진" in outputs[2]  # the upload tab shows what to upload instead
     summary = outputs[4]
     assert "지성" in summary and "피지과다" in summary
+
+
+SERVICE_START_SCRIPT = """
+import json, sys, warnings
+import torch  # as in bench/api.py: nothing has imported transformers' EfficientNet code yet
+from ui.config import AppConfig
+from ui.service import ScalpService
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    service = ScalpService(AppConfig(models=sys.argv[1]))
+    service.start()
+    service.diagnoser(timeout=300)
+    assert service.wait_photo_check(timeout=300)
+from photo_check import load_checker
+print(json.dumps({"uses_lite0": load_checker().fitted["category"]["uses_lite0"],
+                  "warnings": [str(w.message) for w in caught if "photo check" in str(w.message)
+                               or "Lite0" in str(w.message)]}))
+"""
+
+
+@pytest.mark.slow
+def test_app_start_keeps_the_lite0_photo_check(checker, fitted_dir, tmp_path):
+    """The app loads the six models and the photo check in two threads. transformers' lazy imports
+    raced between them, so a started app silently swapped the fitted Lite0 photo check for a
+    statistics-only one (ImportError: cannot import name 'EfficientNetConfig'); 3 of 3 starts here."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ui.testing import write_tiny_models
+
+    assert checker.fitted["category"]["uses_lite0"], "the session's fitted check should use Lite0 features"
+    cache = tmp_path / "cache"
+    (cache / "photo_check").mkdir(parents=True)
+    shutil.copy(fitted_dir / "photo_check.json", cache / "photo_check" / "photo_check.json")
+    models = write_tiny_models(tmp_path / "models")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SCALP_CACHE": str(cache), "PYTHONPATH": str(root)}
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", SERVICE_START_SCRIPT, str(models)], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result == {"uses_lite0": True, "warnings": []}, result

@@ -76,8 +76,20 @@ class ScalpService:
                 return
             self._load.status = "loading"
             self._load.started_at = time.monotonic()
-        threading.Thread(target=self._load_models, name="scalp-model-loader", daemon=True).start()
+        threading.Thread(target=self._load_all, name="scalp-model-loader", daemon=True).start()
+
+    def _load_all(self) -> None:
+        # Import the model code once, in this thread, before the two loaders run side by side:
+        # transformers' lazy module is not safe to import from two threads at once. A concurrent
+        # `from transformers import EfficientNetConfig` failed here with ImportError, and the photo
+        # check then fell back to image statistics without its Lite0 features.
+        try:
+            import scalp_models.diagnoser  # noqa: F401
+            import scalp_models.lite0  # noqa: F401
+        except Exception as exc:  # each loader below reports its own failure
+            log.debug("pre-importing the model code failed: %s", exc)
         threading.Thread(target=self._load_photo_check, name="scalp-photo-check-loader", daemon=True).start()
+        self._load_models()
 
     def _load_photo_check(self) -> None:
         """Fit (first run, < 1 min) or read the photo check in the background as well."""
