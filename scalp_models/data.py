@@ -26,6 +26,7 @@ from PIL import Image
 
 from scalp_core.symptoms import LABEL_SCHEMES, SymptomSpec, class_names
 from scalp_models.augment import AugmentPolicy, apply_augment
+from scalp_models.processing import pixel_values
 
 SPLITS = ("train", "validation", "test")
 
@@ -99,7 +100,7 @@ def make_transform(spec: SymptomSpec, processor, policy: AugmentPolicy | None = 
         if policy is not None:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
             images = [apply_augment(im, policy, size, rng) for im in images]
-        out = {"pixel_values": processor(images=images, return_tensors="pt")["pixel_values"]}
+        out = {"pixel_values": pixel_values(images, processor)}
         if "label" in batch:
             out["labels"] = torch.as_tensor(batch["label"], dtype=torch.long)
         return out

@@ -259,11 +259,12 @@ def _feature_runner(model, input_size: int):
 def _features(run, processor, images, spec, batch_size: int = 32) -> np.ndarray:
     """Pooled backbone features (what the classifier sees) of ``images``; ``run`` from ``_feature_runner``."""
     from scalp_models.data import to_model_input
+    from scalp_models.processing import pixel_values
 
     feats = []
     for start in range(0, len(images), batch_size):
         chunk = [to_model_input(im, spec) for im in images[start : start + batch_size]]
-        feats.append(run(processor(images=chunk, return_tensors="pt")["pixel_values"]).reshape(len(chunk), -1))
+        feats.append(run(pixel_values(chunk, processor)).reshape(len(chunk), -1))
     return np.concatenate(feats)
 
 

@@ -141,6 +141,7 @@ def _draw_confusion(plt, labels, matrix, path, title) -> Path:
 def predict_logits(model, processor, dataset, spec, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels of a (raw, untransformed) split, evaluated as at inference time."""
     from scalp_models.data import to_model_input
+    from scalp_models.processing import pixel_values
 
     model.eval()
     device = next(model.parameters()).device
@@ -148,7 +149,7 @@ def predict_logits(model, processor, dataset, spec, batch_size: int = 32) -> tup
     for start in range(0, len(dataset), batch_size):
         batch = dataset[start : start + batch_size]
         images = [to_model_input(im, spec) for im in batch["image"]]
-        pixels = processor(images=images, return_tensors="pt")["pixel_values"].to(device)
+        pixels = pixel_values(images, processor).to(device)
         all_logits.append(model(pixel_values=pixels).logits.float().cpu().numpy())
         all_labels.extend(int(v) for v in batch["label"])
     num_labels = int(model.config.num_labels)

@@ -20,7 +20,7 @@ from scalp_models.modeling import (
     resolve_base,
     same_padding_blocks,
 )
-from scalp_models.processing import create_image_processor
+from scalp_models.processing import create_image_processor, pixel_values
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -160,6 +160,31 @@ def test_processor_squashes_to_square_and_normalises():
     assert create_image_processor(spec, "google/efficientnet-b1").size == {"height": 240, "width": 240}
     erythema = create_image_processor(get_symptom("모낭사이홍반"), "lite0")
     assert erythema.size == {"height": 600, "width": 600}
+
+
+@pytest.mark.parametrize("base", ["tiny", "scratch-b1", "lite0", "google/efficientnet-b1"])
+def test_fast_pixel_values_match_the_processor(base):
+    """The training/evaluation fast path gives the processor's numbers (resize or not, gray specs too)."""
+    rng = np.random.default_rng(0)
+    photos = [Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(2)]
+    for spec in (get_symptom("dandruff"), get_symptom("interfollicular_erythema")):  # gray, colour
+        processor = create_image_processor(spec, base, image_size=40)
+        images = [im.convert("L").convert("RGB") if spec.grayscale else im for im in photos]
+        images.append(images[0].resize((40, 40)))  # already at the input size (augmented views)
+        expected = processor(images=images, return_tensors="pt")["pixel_values"]
+        got = pixel_values(images, processor)
+        assert got.shape == expected.shape == (3, 3, 40, 40) and got.dtype == torch.float32
+        assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+
+
+def test_fast_pixel_values_defer_to_the_processor_when_unsure():
+    """A processor configured any other way (here: with a centre crop) is called as it is."""
+    processor = create_image_processor(get_symptom("hair_loss"), "tiny", image_size=32)
+    processor.do_center_crop, processor.crop_size = True, {"height": 16, "width": 16}
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    got = pixel_values([image], processor)
+    assert got.shape == (1, 3, 16, 16)
+    assert torch.equal(got, processor(images=[image], return_tensors="pt")["pixel_values"])
 
 
 def test_same_padding_blocks_follow_tensorflow():
