@@ -122,7 +122,7 @@ def rotate_reflected(image: Image.Image, angle: float) -> Image.Image:
 
     Same pixels as ``Image.rotate`` (bilinear) on a reflection-padded copy, cropped back, but
     the padding is only as wide as the rotated corners reach, and one affine transform
-    computes just the output pixels (at 600 px: about 5× faster than rotating the padded copy).
+    computes just the output pixels (at 600 px: 22 → 9.5 ms, against rotating the padded copy).
     """
     w, h = image.size
     rad = math.radians(angle)

@@ -28,7 +28,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -225,25 +224,20 @@ def _feature_runner(model, input_size: int):
 
     pooled = Pooled(model.base_model).eval()
     try:
-        from scalp_models.onnx_backend import create_session
+        from scalp_models.onnx_backend import INPUT_NAME, create_session, torch_to_onnx
 
         with tempfile.TemporaryDirectory(prefix="scalp-demo-onnx-") as tmp:
             path = Path(tmp) / "backbone.onnx"
-            example = torch.zeros(1, 3, input_size, input_size)
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(pooled, (example,), str(path), dynamo=False, opset_version=17,
-                                  input_names=["pixel_values"], output_names=["features"],
-                                  dynamic_axes={"pixel_values": {0: "batch"}, "features": {0: "batch"}})
+            torch_to_onnx(pooled, input_size, path, output_name="features")
             session = create_session(path, threads=max(1, torch.get_num_threads()))
         probe = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             expected = pooled(probe).numpy()
-        if not np.abs(session.run(None, {"pixel_values": probe.numpy()})[0] - expected).max() <= 1e-3:
+        if not np.abs(session.run(None, {INPUT_NAME: probe.numpy()})[0] - expected).max() <= 1e-3:
             raise ValueError("ONNX features differ from PyTorch")
 
         def run_onnx(pixels):
-            return session.run(None, {"pixel_values": pixels.numpy()})[0]
+            return session.run(None, {INPUT_NAME: pixels.numpy()})[0]
 
         return run_onnx
     except Exception as err:  # exporter/runtime missing or failing: eager PyTorch gives the same features

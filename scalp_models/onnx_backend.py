@@ -103,6 +103,19 @@ class _Logits(torch.nn.Module):
         return self.model(pixel_values=pixel_values).logits
 
 
+def torch_to_onnx(module: torch.nn.Module, input_size: int, path: Path, output_name: str = OUTPUT_NAME) -> None:
+    """``torch.onnx.export`` of ``module(pixel_values) → output`` for (N, 3, size, size) fp32 inputs,
+    batch size dynamic, the exporter's warnings silenced. Raises whatever the exporter raises."""
+    example = torch.zeros(1, 3, input_size, input_size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), str(path), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT_NAME], output_names=[output_name],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, output_name: {0: "batch"}},
+        )
+
+
 def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
     """Export ``model`` (eval mode, fp32) for (N, 3, size, size) inputs, written atomically to ``path``."""
     global export_count
@@ -114,17 +127,10 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
                               "set SCALP_CACHE to a writable folder") from err
     was_training = model.training
     wrapper = _Logits(model).eval()  # a new Module starts in training mode: BN would use batch stats
-    example = torch.zeros(1, 3, input_size, input_size)
     try:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
             tmp_path = Path(tmp) / "model.onnx"
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    wrapper, (example,), str(tmp_path), dynamo=False, opset_version=OPSET,
-                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                )
+            torch_to_onnx(wrapper, input_size, tmp_path)
             check_export(model, tmp_path, input_size)
             os.replace(tmp_path, path)
     except OnnxExportError:
