@@ -278,6 +278,7 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
     has_validation = len(dd["validation"]) > 0
     if not has_validation:  # tiny smoke runs: nothing to select or stop on, so train to the end
         strategy = {"eval_strategy": "no", "save_strategy": "no"}
+    workers = data_workers(config.num_workers)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=config.batch_size,
@@ -297,7 +298,9 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         save_total_limit=2,
         seed=config.seed,
         data_seed=config.data_seed if config.data_seed is not None else config.seed,
-        dataloader_num_workers=data_workers(config.num_workers),
+        dataloader_num_workers=workers,
+        # Keep the loader processes between epochs and evaluations instead of starting them again.
+        dataloader_persistent_workers=workers > 0,
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the images are needed by the on-the-fly transform
         label_names=["labels"],

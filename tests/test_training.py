@@ -233,14 +233,15 @@ def test_training_writes_the_model_folder_contract(trained):
 @pytest.mark.slow
 def test_torchrun_shards_training_across_two_processes(generated_data, tmp_path):
     """``torchrun`` runs the unchanged command as DDP (gloo on this CPU, NCCL on GPUs): each step
-    takes a batch per process, and only the main process writes and reports."""
+    takes a batch per process, loader workers included, and only the main process writes and reports."""
     from datasets import load_from_disk
 
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "scalp_models", "train", "--data", str(generated_data), "--symptom", "hair_loss", "--base", "tiny",
-        "--image_size", "64", "--max_steps", "6", "--eval_steps", "3", "--batch_size", "8", "--quiet", "--out", str(out),
+        "--image_size", "64", "--max_steps", "6", "--eval_steps", "3", "--batch_size", "8", "--num_workers", "1",
+        "--quiet", "--out", str(out),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
@@ -249,6 +250,9 @@ def test_torchrun_shards_training_across_two_processes(generated_data, tmp_path)
     assert proc.stdout.count("hair_loss: test acc") == 1, proc.stdout[-2000:]
     config = json.loads((out / "hair_loss" / "training_config.json").read_text(encoding="utf-8"))
     assert config["training_args"]["ddp_backend"] == "gloo"
+    # A loader process per training process, kept across epochs and evaluations (as on a GPU).
+    assert config["training_args"]["dataloader_num_workers"] == 1
+    assert config["training_args"]["dataloader_persistent_workers"] is True
     assert config["global_step"] == 6
     n_train = len(load_from_disk(str(generated_data / "hair_loss"))["train"])
     # Two processes × 8 images per step: twice the epochs one process would cover in 6 steps.
