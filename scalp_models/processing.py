@@ -21,6 +21,9 @@ projection of ``modeling.fold_grayscale`` commutes with normalisation.
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+from PIL import Image
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 from transformers.models.efficientnet.image_processing_pil_efficientnet import EfficientNetImageProcessorPil
 
@@ -96,10 +99,6 @@ def pixel_values(images, processor):
     at 600 px about 3× faster, which is what feeds a GPU (see bench/train.py). Any other processor
     or image mode goes through the processor itself.
     """
-    import numpy as np
-    import torch
-    from PIL import Image
-
     if not images or not _is_plain_efficientnet_processor(processor) or any(im.mode != "RGB" for im in images):
         return processor(images=images, return_tensors="pt")["pixel_values"]
     side = int(processor.size["height"])
