@@ -36,12 +36,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from scalp_core.symptoms import SYMPTOMS  # noqa: E402
+from scalp_core.symptoms import SYMPTOMS, severity_name  # noqa: E402
+from ui import views  # noqa: E402
 from ui.config import AppConfig, parse_config  # noqa: E402
 from ui.i18n import LANGUAGE_CHOICES, both, lang_code, t  # noqa: E402
 from ui.image_input import MAX_FILE_MB, MAX_PIXELS, ImageInputError, delete_upload, load_image  # noqa: E402
 from ui.service import ModelsNotReady, ScalpService, rec, severities_from_diagnosis  # noqa: E402
-from ui import views  # noqa: E402
 
 log = logging.getLogger("scalp_app")
 
@@ -189,7 +189,7 @@ def reference_pictures() -> tuple[tuple[str, str], ...]:
     """Generated illustrations (never AI Hub photos) of each symptom at 중증, saved once per process."""
     import numpy as np
 
-    from datasets_prep.render import render_scalp
+    from synthetic.render import render_scalp
 
     folder = Path(tempfile.mkdtemp(prefix="scalp-reference-"))
     out = []
@@ -202,10 +202,8 @@ def reference_pictures() -> tuple[tuple[str, str], ...]:
 
 
 def reference_gallery(lang: str):
-    from ui.service import severity_name
-
     return [
-        (path, t("reference_caption", lang, symptom=views.symptom_title(key, lang), grade=severity_name(2, lang)))
+        (path, t("reference_caption", lang, symptom=views.symptom_title(key, lang), grade=severity_name(2, lang=lang)))
         for path, key in reference_pictures()
     ]
 

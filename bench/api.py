@@ -82,9 +82,9 @@ def run(config: BenchConfig) -> dict[str, list[float]]:
     import torch
 
     torch.set_num_threads(config.threads)
-    import app
     from gradio_client import Client, handle_file
 
+    import app
     from ui.config import AppConfig
     from ui.image_input import load_image
     from ui.testing import free_port, scalp_photo, write_tiny_models

@@ -153,7 +153,7 @@ def make_photos(count: int, seed: int) -> list[bytes]:
 
     rng = np.random.default_rng(seed)
     try:
-        from datasets_prep.render import random_severities, render_scalp
+        from synthetic.render import random_severities, render_scalp
     except ImportError:
         render_scalp = None
     photos = []

@@ -27,9 +27,9 @@ import datasets  # noqa: E402, F401 - imported up front so that import time is n
 import pandas  # noqa: E402, F401
 from PIL import Image  # noqa: E402
 
-from datasets_prep.aihub_names import parse_folder_name  # noqa: E402
 from datasets_prep.build import BuildConfig, build, find_split_dirs  # noqa: E402
-from datasets_prep.simulate import simulate  # noqa: E402
+from scalp_core.aihub_names import parse_folder_name  # noqa: E402
+from synthetic.simulate import simulate  # noqa: E402
 
 
 def naive_baseline(root: Path, quality: int = 92) -> tuple[int, int, float]:

@@ -62,12 +62,12 @@ def bench_case(
     import numpy as np
     import torch
 
-    from datasets_prep.render import render_scalp
     from scalp_core.symptoms import get_symptom
     from scalp_models.augment import apply_augment, augment_policy
     from scalp_models.modeling import create_model
     from scalp_models.processing import create_image_processor, pixel_values
     from scalp_models.train import focal_loss
+    from synthetic.render import render_scalp
 
     spec = get_symptom("hair_loss")
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "simulate": ("datasets_prep.simulate", "write a miniature synthetic AI Hub download"),
+    "simulate": ("synthetic.simulate", "write a miniature synthetic AI Hub download"),
     "build": ("datasets_prep.build", "turn an AI Hub download into prepared datasets"),
 }
 

@@ -39,14 +39,15 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from datasets_prep.aihub_names import (
+from datasets_prep.hub_push import PublicPushRefused, PushFailed, check_push_allowed
+from scalp_core.aihub_names import (
     FolderName,
     ImageName,
     parse_folder_name,
     parse_image_stem,
     zip_member_name,
 )
-from datasets_prep.hub_push import PublicPushRefused, PushFailed, check_push_allowed
+from scalp_core.cli import help_field
 from scalp_core.symptoms import LABEL_SCHEMES, SYMPTOMS, SymptomSpec, class_names, grade_to_class
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
@@ -56,9 +57,6 @@ _SPLIT_DIR_RE = re.compile(r"(?:^|[^a-z])(training|validation)$", re.IGNORECASE)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg")
 
 
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
-
 
 
 DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)
@@ -67,35 +65,35 @@ DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)
 class BuildConfig:
     """Everything the build needs; saved as ``OUT/prep_config.json``."""
 
-    aihub_root: Path = _help("Folder holding the AI Hub download (Training/ and Validation/, zipped or not).")
-    out: Path = _help("Output folder for images.parquet, the per-symptom DatasetDicts and the report.")
-    labels: int = _help(
+    aihub_root: Path = help_field("Folder holding the AI Hub download (Training/ and Validation/, zipped or not).")
+    out: Path = help_field("Output folder for images.parquet, the per-symptom DatasetDicts and the report.")
+    labels: int = help_field(
         "Label scheme: 3 (양호 / 경증·중등도 / 중증, the seed's) or 4 (all AI Hub grades).", default=3
     )
-    protocol: str = _help(
+    protocol: str = help_field(
         "full: every unique image labelled by its JSON value (honest). "
         "folder: the seed's per-folder sets labelled by folder grade (seed-comparable).",
         default="full",
     )
-    test_fraction: float = _help(
+    test_fraction: float = help_field(
         "Share of Training images moved to the test split, whole subjects at a time.", default=0.1
     )
-    seed: int = _help("Seed of the subject-wise test split.", default=0)
-    image_size_override: int | None = _help(
+    seed: int = help_field("Seed of the subject-wise test split.", default=0)
+    image_size_override: int | None = help_field(
         "Resize every image so its shorter side is this many pixels instead of each spec's input_size "
         "(for tests and small runs, e.g. 64).",
         default=None,
     )
-    workers: int = _help(
+    workers: int = help_field(
         "Processes decoding images (1 = in this process). Default: one per core but one, since this "
         "process collects and writes the results; on 2 cores 1 worker measured faster than 2.",
         default=DEFAULT_WORKERS,
     )
-    jpeg_quality: int = _help("JPEG quality of the stored, resized images.", default=92)
-    push_to_hub: str | None = _help(
+    jpeg_quality: int = help_field("JPEG quality of the stored, resized images.", default=92)
+    push_to_hub: str | None = help_field(
         "Push the DatasetDicts to this PRIVATE Hub dataset repo (owner/name).", default=None
     )
-    private: bool = _help(
+    private: bool = help_field(
         "Hub repo visibility; only private is allowed (AI Hub terms forbid redistribution).", default=True
     )
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scalp_core.symptoms import SymptomSpec, get_symptom
+from scalp_core.symptoms import SymptomSpec, get_symptom, split_label
 from scalp_core.terms import AIHUB_DATASET_NAME, AIHUB_TERMS, AIHUB_URL
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
@@ -41,7 +41,6 @@ CARD_METRICS = (
     ("qwk", "cohen_kappa", "Quadratic-weighted kappa (QWK)", "quadratic"),
     ("ece", "ece", "Expected calibration error (ECE, 15 bins)", None),
 )
-_LABEL = re.compile(r"^(?P<ko>.*?)\s*\((?P<en>.*)\)$")
 # The card's training table: (row name, dotted paths tried in order in training_config.json);
 # the starting weights get their own line above the table (from config.json's scalp.base_model).
 # scalp_models train writes {"config": TrainConfig, "training_args": ..., <effective values>};
@@ -85,12 +84,6 @@ BASE_DESCRIPTIONS = {
     "scratch-b1": "random initialisation, EfficientNet-b1 architecture (not pretrained)",
 }
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-
-
-def split_label(label: str) -> tuple[str, str]:
-    """``"양호 (normal)"`` → ``("양호", "normal")``; a label without brackets is used for both."""
-    m = _LABEL.match(label.strip())
-    return (m["ko"], m["en"]) if m else (label, label)
 
 
 def _is_number(value) -> bool:
@@ -217,7 +210,7 @@ class ScalpModelCard:
     @property
     def dataset_name(self) -> str:
         if self.synthetic_training_data:
-            return "synthetic scalp images (drawn by datasets_prep.render)"
+            return "synthetic scalp images (drawn by synthetic.render)"
         return AIHUB_DATASET_NAME
 
     @property

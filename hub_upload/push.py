@@ -18,8 +18,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from hub_upload.card import AIHUB_TERMS, AIHUB_URL, card_from_model_folder, validate_card

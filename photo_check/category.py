@@ -11,9 +11,9 @@ kinds of features:
   (``scalp_models.lite0``), which know what hair, skin, faces, rooms and products
   look like from real photos, so the decision does not rest on our renderer's look.
 
-Positives are generated scalp close-ups (``datasets_prep.render``) under wide camera
+Positives are generated scalp close-ups (``synthetic.render``) under wide camera
 augmentations (:func:`scalp_view`); negatives are package photos and procedural
-scenes (``photo_check.scenes``). Fitting lives in ``photo_check.fit``.
+scenes (``synthetic.scenes``). Fitting lives in ``photo_check.fit``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from photo_check.quality import apply_gains, to_rgb
+from photo_check.quality import apply_gains
+from scalp_core.images import to_rgb
+from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 
 STAT_NAMES = (
     "L_mean", "L_std", "a_mean", "a_std", "b_mean", "b_std", "chroma_mean",
@@ -122,12 +124,12 @@ class Lite0Features:
 
     @classmethod
     def extract(cls, images: list[Image.Image]) -> np.ndarray:
-        """(n, 1280) features; Lite0's own input: squash to 224², (pixel − 127) / 128."""
+        """(n, 1280) features; Lite0's own input: squash to 224², (pixel − 127) / 128 (``scalp_models.bases``)."""
         import torch
 
-        arrays = [np.asarray(to_rgb(im).resize((LITE0_SIZE, LITE0_SIZE), Image.Resampling.BICUBIC), np.float32)
+        arrays = [np.asarray(to_rgb(im).resize((LITE0_SIZE, LITE0_SIZE), RESAMPLE), np.float32)
                   for im in images]
-        batch = torch.from_numpy((np.stack(arrays) - 127.0) / 128.0).permute(0, 3, 1, 2).contiguous()
+        batch = torch.from_numpy((np.stack(arrays) - 255.0 * LITE_MEAN) / (255.0 * LITE_STD)).permute(0, 3, 1, 2).contiguous()
         model = cls.model()
         # One small image: a single thread is fastest, and on a shared, busy CPU torch's
         # multi-thread barriers can make each call 100× slower. Restore the caller's setting.

@@ -25,8 +25,17 @@ from pathlib import Path
 from PIL import Image
 
 from photo_check.category import CategoryModel, Lite0Features, category_features, stats_copy
-from photo_check.fit import FitConfig, default_cache_dir, fit, fitted_path, fitted_problems, load_rules, save_fitted
-from photo_check.quality import cast_distance, quality_metrics, retake_reasons, to_rgb, working_copy
+from photo_check.fit import (
+    FitConfig,
+    default_cache_dir,
+    fit,
+    fitted_path,
+    fitted_problems,
+    load_rules,
+    save_fitted,
+)
+from photo_check.quality import cast_distance, quality_metrics, retake_reasons, working_copy
+from scalp_core.images import to_rgb
 
 VERDICTS = ("ok", "retake", "not_scalp")
 

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from photo_check.quality import DEGRADATION_KINDS, degrade, mild_variation
-from photo_check.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
+from synthetic.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
 
 CONDITIONS = ("ok",) + DEGRADATION_KINDS + ("not_scalp",)
 EVAL_SEED = 20_260_000  # far from any fitting seed

@@ -3,9 +3,9 @@
 Everything is generated or shipped with installed packages, so fitting runs offline
 in well under a minute on 2 cores and is deterministic for a seed:
 
-- stage 1: generated scalp close-ups (``datasets_prep.render.render_scalp`` with random
+- stage 1: generated scalp close-ups (``synthetic.render.render_scalp`` with random
   severities, under wide camera augmentations) versus the *fitting* group of package
-  photos and procedural scenes (``photo_check.scenes``); a scikit-learn logistic
+  photos and procedural scenes (``synthetic.scenes``); a scikit-learn logistic
   regression on image statistics (+ EfficientNet-Lite0 ImageNet features when the
   weights package is installed);
 - stage 2: per retake reason, the metric threshold that best separates good generated
@@ -40,9 +40,16 @@ from PIL import Image
 
 from photo_check.category import CategoryModel, Lite0Features, category_features, feature_names, scalp_view
 from photo_check.quality import (
-    DEGRADATION_KINDS, degrade, fit_cast_model, fit_threshold, metric_value, mild_variation, quality_metrics,
+    DEGRADATION_KINDS,
+    degrade,
+    fit_cast_model,
+    fit_threshold,
+    metric_value,
+    mild_variation,
+    quality_metrics,
 )
-from photo_check.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
+from scalp_core.paths import cache_dir
+from synthetic.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
 
 # Layout of the fitted file. Version 1 files exist with two different colour models
 # ({"centre", "scale"} and {"centre", "inv_cov"}); 2 adds the code fingerprint.
@@ -77,8 +84,8 @@ class FitConfig:
 
 # The code whose behaviour a fitted file depends on: a change to any of these (features,
 # metrics, degradations, training pictures, the renderer) makes older fitted files stale.
-FINGERPRINT_MODULES = ("photo_check.category", "photo_check.quality", "photo_check.fit", "photo_check.scenes",
-                       "datasets_prep.render")
+FINGERPRINT_MODULES = ("photo_check.category", "photo_check.quality", "photo_check.fit", "synthetic.scenes",
+                       "synthetic.render")
 
 
 @cache
@@ -137,9 +144,8 @@ def fitted_problems(fitted: object, rules: dict | None = None) -> list[str]:
 
 
 def default_cache_dir() -> Path:
-    """``$SCALP_CACHE/photo_check`` or ``~/.cache/scalp-care/photo_check`` (same root as scalp_models)."""
-    root = os.environ.get("SCALP_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "scalp-care") / "photo_check"
+    """``$SCALP_CACHE/photo_check`` or ``~/.cache/scalp-care/photo_check`` (``scalp_core.paths``)."""
+    return cache_dir() / "photo_check"
 
 
 def load_rules() -> dict:
@@ -155,7 +161,7 @@ def load_rules() -> dict:
 
 def render_scalps(n: int, rng: np.random.Generator) -> list[Image.Image]:
     """``n`` generated scalp close-ups with random severities (one generator, reproducible)."""
-    from datasets_prep.render import random_severities, render_scalp
+    from synthetic.render import random_severities, render_scalp
 
     return [render_scalp(random_severities(rng), rng) for _ in range(n)]
 
@@ -258,7 +264,7 @@ def fit(config: FitConfig = FitConfig(), out: str | Path | None = None) -> dict:
         "category": category.to_dict(),
         **quality,
         "fit_seconds": round(time.perf_counter() - start, 1),
-        "training_data": "generated scalp images (datasets_prep.render) and package/procedural non-scalp "
+        "training_data": "generated scalp images (synthetic.render) and package/procedural non-scalp "
                          "pictures only; no AI Hub images",
     }
     if out is not None:

@@ -23,6 +23,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
+from scalp_core.images import to_rgb
+
 # Metrics are measured on a copy whose longer side is at most this, so they do not
 # depend on the camera's resolution (a 4000 px phone photo and a 640 px microscope
 # frame of the same field should grade the same) and stay fast.
@@ -41,21 +43,6 @@ STRONG_CASTS: tuple[tuple[float, float, float], ...] = (
     (1.30, 1.20, 0.55),  # yellow
     (0.65, 1.20, 1.30),  # cyan
 )
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB copy of any PIL image (palette, alpha, grayscale, 16-bit)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode.startswith("I") or image.mode == "F":
-        arr = np.asarray(image, dtype=np.float64)
-        span = float(arr.max() - arr.min()) or 1.0
-        return Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8), mode="L").convert("RGB")
-    return image.convert("RGB")
 
 
 def working_copy(image: Image.Image, long_side: int = WORK_LONG_SIDE) -> np.ndarray:

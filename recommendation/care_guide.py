@@ -43,10 +43,10 @@ from pathlib import Path
 
 import yaml
 
-from scalp_core.symptoms import get_symptom
+from scalp_core.symptoms import get_symptom, severity_name
 
 from .compliance import remove_violations
-from .scalp_type import ScalpTypeResult, determine_scalp_type, severity_name, type_label
+from .scalp_type import ScalpTypeResult, determine_scalp_type, type_label
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -172,7 +172,7 @@ def build_prompt(result: ScalpTypeResult, lang: str = "ko") -> str:
     types = ", ".join(result.types)
     symptoms = (
         ", ".join(
-            f"{get_symptom(k).ko} {severity_name(v, result.scheme, 'ko')}"
+            f"{get_symptom(k).ko} {severity_name(v, scheme=result.scheme, lang='ko')}"
             for k, v in result.severities.items()
             if v > 0
         )

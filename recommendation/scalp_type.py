@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
+from scalp_core.symptoms import SYMPTOMS, get_symptom, severity_name
 
 from .survey import Survey, scalp_type_label
 
@@ -71,13 +71,6 @@ def type_label(scalp_type: str, lang: str = "ko") -> str:
         if t["key"] == scalp_type:
             return t["en"]
     return scalp_type
-
-
-def severity_name(level: int, scheme: int = 4, lang: str = "ko") -> str:
-    """'중증', '경증·중등도' … for a level in the given scheme."""
-    label = class_names(scheme)[level]  # "한국어 (English)"
-    ko, _, en = label.partition(" (")
-    return ko if lang == "ko" else en.rstrip(")")
 
 
 @dataclass(frozen=True)
@@ -190,7 +183,7 @@ def determine_scalp_type(
     def finding(lang: str) -> str:
         if not at_top:
             return "모든 증상: 양호" if lang == "ko" else "all symptoms: normal"
-        sev = severity_name(top, scheme, lang)
+        sev = severity_name(top, scheme=scheme, lang=lang)
         return ", ".join(f"{get_symptom(k).ko if lang == 'ko' else get_symptom(k).en}: {sev}" for k in at_top)
 
     result_kwargs = {
@@ -299,7 +292,7 @@ def _note(r: dict, lang: str) -> str:
             else f"You chose {_sym(key, lang)} in the survey, but the image does not show it."
         )
     for key in r["unreported_symptoms"]:
-        sev = severity_name(levels[key], scheme, lang)
+        sev = severity_name(levels[key], scheme=scheme, lang=lang)
         lines.append(
             f"설문에서 선택하지 않으셨지만 두피 이미지에서 {_iga(_sym(key, lang) + f'({sev})')} 보입니다."
             if ko

@@ -1,4 +1,11 @@
-"""Shared, dependency-light facts used by every stage: the six symptom specs and grades."""
+"""Shared, dependency-light facts and helpers used by every stage; imports nothing else of the project.
+
+- ``scalp_core.symptoms``: the six symptom specs, the grades and the class-name scheme;
+- ``scalp_core.aihub_names``: the AI Hub file- and folder-name format;
+- ``scalp_core.terms``: the AI Hub data terms;
+- ``scalp_core.images``: the one RGB conversion; ``scalp_core.paths``: the cache folder;
+- ``scalp_core.cli``: the help-text field of the command-line dataclasses.
+"""
 
 from scalp_core.symptoms import (
     DEFAULT_LABEL_SCHEME,
@@ -10,6 +17,8 @@ from scalp_core.symptoms import (
     get_symptom,
     grade_to_class,
     load_grades,
+    severity_name,
+    split_label,
 )
 
 __all__ = [
@@ -22,4 +31,6 @@ __all__ = [
     "get_symptom",
     "grade_to_class",
     "load_grades",
+    "severity_name",
+    "split_label",
 ]

@@ -15,6 +15,7 @@ imports torch or any other heavy library.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -60,6 +61,25 @@ def class_names(scheme: int = DEFAULT_LABEL_SCHEME) -> tuple[str, ...]:
         g0, g1, g2, g3 = grades
         return (g0.label, f"{g1.ko}·{g2.ko} ({g1.en}–{g2.en})", g3.label)
     raise ValueError(f"label scheme must be one of {LABEL_SCHEMES}, got {scheme!r}")
+
+
+_LABEL = re.compile(r"^(?P<ko>.+?)\s*\((?P<en>.+)\)$")
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """A class name ``"한국어 (English)"`` → ``("한국어", "English")``; a name without ``(…)`` is used for both.
+
+    Every stage that shows a class name in one language (model cards, the diagnoser, the app,
+    the analysis note) goes through this one parser.
+    """
+    match = _LABEL.match(label.strip())
+    return (match["ko"], match["en"]) if match else (label, label)
+
+
+def severity_name(level: int, *, scheme: int = DEFAULT_LABEL_SCHEME, lang: str = "ko") -> str:
+    """``"경증·중등도"`` / ``"mild–moderate"``: class ``level`` of the label ``scheme`` in ``lang``."""
+    ko, en = split_label(class_names(scheme)[level])
+    return en if lang == "en" else ko
 
 
 def grade_to_class(grade: int, scheme: int = DEFAULT_LABEL_SCHEME) -> int:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "DEFAULT_BASE": "scalp_models.modeling",
-    "OFFLINE_BASE": "scalp_models.modeling",
+    "DEFAULT_BASE": "scalp_models.bases",
+    "OFFLINE_BASE": "scalp_models.bases",
     "create_model": "scalp_models.modeling",
     "fold_grayscale": "scalp_models.modeling",
-    "resolve_base": "scalp_models.modeling",
+    "resolve_base": "scalp_models.bases",
     "create_image_processor": "scalp_models.processing",
     "lite0_imagenet_model": "scalp_models.lite0",
     "lite0_feature_extractor": "scalp_models.lite0",

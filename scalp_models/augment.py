@@ -23,40 +23,37 @@ the few transforms needed here are short. The policy per symptom comes from its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from scalp_core.cli import help_field
 from scalp_core.symptoms import SymptomSpec
-
-
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass(frozen=True)
 class AugmentPolicy:
     """Which random transforms a symptom's training images get, and how strong they are."""
 
-    symptom: str = _help("Symptom key the policy belongs to.")
-    colour_is_evidence: bool = _help("True for colour specs: hue/saturation jitter is forbidden.")
-    hflip: float = _help("Probability of a horizontal flip.", default=0.5)
-    vflip: float = _help("Probability of a vertical flip.", default=0.5)
-    rot90: float = _help("Probability of a random 90°/180°/270° rotation.", default=0.5)
-    small_angle_deg: float = _help("Maximum absolute small rotation in degrees (0 = off).", default=10.0)
-    crop_scale: tuple[float, float] = _help(
+    symptom: str = help_field("Symptom key the policy belongs to.")
+    colour_is_evidence: bool = help_field("True for colour specs: hue/saturation jitter is forbidden.")
+    hflip: float = help_field("Probability of a horizontal flip.", default=0.5)
+    vflip: float = help_field("Probability of a vertical flip.", default=0.5)
+    rot90: float = help_field("Probability of a random 90°/180°/270° rotation.", default=0.5)
+    small_angle_deg: float = help_field("Maximum absolute small rotation in degrees (0 = off).", default=10.0)
+    crop_scale: tuple[float, float] = help_field(
         "Area fraction range of the random-resized crop (1, 1 = no crop). Kept near 1: the microscope has a "
         "fixed magnification, and zooming in changes what hair density (탈모) looks like.",
         default=(0.9, 1.0),
     )
-    crop_ratio_jitter: float = _help(
+    crop_ratio_jitter: float = help_field(
         "Relative jitter of the crop aspect around the source aspect (0.1 = ±10 %).", default=0.1
     )
-    brightness: float = _help("Brightness factor range 1 ± this (mild).", default=0.1)
-    contrast: float = _help("Contrast factor range 1 ± this (mild).", default=0.1)
-    hue: float = _help("Hue jitter; must be 0 where colour is evidence.", default=0.0)
-    saturation: float = _help("Saturation jitter; must be 0 where colour is evidence.", default=0.0)
+    brightness: float = help_field("Brightness factor range 1 ± this (mild).", default=0.1)
+    contrast: float = help_field("Contrast factor range 1 ± this (mild).", default=0.1)
+    hue: float = help_field("Hue jitter; must be 0 where colour is evidence.", default=0.0)
+    saturation: float = help_field("Saturation jitter; must be 0 where colour is evidence.", default=0.0)
 
     def __post_init__(self):
         for name in ("hflip", "vflip", "rot90"):

@@ -22,49 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-ECE_BINS = 15
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    return np.exp(log_softmax(logits))
-
-
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    """Mean negative log-likelihood of ``labels`` under softmax(logits / T)."""
-    labels = np.asarray(labels, dtype=int)
-    if len(labels) == 0:
-        return float("nan")
-    lp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
-    return float(-lp[np.arange(len(labels)), labels].mean())
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """Top-label ECE with ``n_bins`` equal-width confidence bins.
-
-    Hand-written because no installed library provides it (torchmetrics is not a
-    dependency and ``evaluate`` ships no ECE metric); it is the standard definition
-    (Guo et al. 2017): sum over bins of |accuracy − confidence| weighted by bin share.
-    Bins are (lo, hi], the first one [0, 1/n].
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    labels = np.asarray(labels, dtype=int)
-    if len(labels) == 0:
-        return float("nan")
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    bin_ids = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        in_bin = bin_ids == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
+from scalp_models.metrics import expected_calibration_error, nll, softmax
 
 
 @dataclass(frozen=True)

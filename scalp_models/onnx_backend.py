@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scalp_models.modeling import cache_dir
+from scalp_core.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

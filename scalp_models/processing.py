@@ -24,30 +24,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 from transformers.models.efficientnet.image_processing_pil_efficientnet import EfficientNetImageProcessorPil
 
 from scalp_core import SymptomSpec
-from scalp_models.modeling import DEFAULT_BASE, OFFLINE_BASE, TINY_BASE, TINY_IMAGE_SIZE, resolve_base
-
-# EfficientNet-Lite's preprocessing (tensorflow/tpu efficientnet/lite/efficientnet_lite_builder.py):
-# MEAN_RGB = [127.0] * 3, STDDEV_RGB = [128.0] * 3 on 0..255 pixels.
-LITE_MEAN = 127.0 / 255.0
-LITE_STD = 128.0 / 255.0
-RESAMPLE = PILImageResampling.BICUBIC
-
-
-def normalization(base: str, grayscale: bool) -> tuple[list[float], list[float]]:
-    """(mean, std) per channel on 0..1 pixels for the given starting weights."""
-    if base == OFFLINE_BASE:
-        mean, std = [LITE_MEAN] * 3, [LITE_STD] * 3
-    elif base == TINY_BASE or base.startswith("scratch-"):
-        mean, std = [0.5] * 3, [0.5] * 3
-    else:
-        mean, std = list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD)
-    if grayscale:  # one value for all channels, so gray projection and normalisation commute
-        mean, std = [sum(mean) / 3] * 3, [sum(std) / 3] * 3
-    return mean, std
+from scalp_models.bases import DEFAULT_BASE, RESAMPLE, TINY_BASE, TINY_IMAGE_SIZE, normalization, resolve_base
 
 
 def create_image_processor(

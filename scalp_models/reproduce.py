@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scalp_core.cli import help_field
 from scalp_core.symptoms import LABEL_SCHEMES, get_symptom
 
 PROTOCOLS = ("full", "folder")
@@ -33,26 +34,23 @@ COLUMNS = (
 )
 
 
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
-
 
 @dataclass(frozen=True)
 class ReproduceConfig:
     """Options of ``python -m scalp_models reproduce``; saved as ``OUT/reproduce_config.json``."""
 
-    aihub_root: str = _help("Folder of the AI Hub '유형별 두피 이미지' download (or a `datasets_prep simulate` output).")
-    out: str = _help("Output folder: prepared/<protocol>/, models/<protocol>/<key>/, results.md/json.", default="reproduction")
-    base: str = _help("Starting weights for train (google/efficientnet-b1, lite0, tiny, auto).", default="auto")
-    image_size: int | None = _help("Input size override for build and train (small runs); default per spec.", default=None)
-    max_steps: int = _help("Training steps per model (-1 = --epochs).", default=-1)
-    epochs: float = _help("Training epochs per model when --max-steps is -1.", default=15.0)
-    batch_size: int = _help("Per-device training batch size.", default=32)
-    labels: int = _help("Label scheme, 3 or 4.", default=3)
-    protocols: str = _help("Comma-separated protocols to run: full, folder.", default="full,folder")
-    test_fraction: float = _help("Share of Training subjects moved to the test split.", default=0.1)
-    seed: int = _help("Seed of the split and of training.", default=42)
-    quiet: bool = _help("No progress bars.", default=False)
+    aihub_root: str = help_field("Folder of the AI Hub '유형별 두피 이미지' download (or a `datasets_prep simulate` output).")
+    out: str = help_field("Output folder: prepared/<protocol>/, models/<protocol>/<key>/, results.md/json.", default="reproduction")
+    base: str = help_field("Starting weights for train (google/efficientnet-b1, lite0, tiny, auto).", default="auto")
+    image_size: int | None = help_field("Input size override for build and train (small runs); default per spec.", default=None)
+    max_steps: int = help_field("Training steps per model (-1 = --epochs).", default=-1)
+    epochs: float = help_field("Training epochs per model when --max-steps is -1.", default=15.0)
+    batch_size: int = help_field("Per-device training batch size.", default=32)
+    labels: int = help_field("Label scheme, 3 or 4.", default=3)
+    protocols: str = help_field("Comma-separated protocols to run: full, folder.", default="full,folder")
+    test_fraction: float = help_field("Share of Training subjects moved to the test split.", default=0.1)
+    seed: int = help_field("Seed of the split and of training.", default=42)
+    quiet: bool = help_field("No progress bars.", default=False)
 
     def __post_init__(self):
         if not Path(self.aihub_root).is_dir():

@@ -26,63 +26,61 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scalp_core.cli import help_field
 from scalp_core.symptoms import SYMPTOM_KEYS, SymptomSpec, get_symptom
 
 CLASS_WEIGHT_CHOICES = ("none", "dynamic", "auto")
 
-
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of ``python -m scalp_models train``; saved as ``training_config.json`` beside the model."""
 
-    data: str = _help("Build output folder of `datasets_prep build` (holds <symptom key>/ DatasetDicts).")
-    out: str = _help("Output folder; each symptom's model goes to OUT/<symptom key>/.")
-    symptom: str = _help("Symptom key, Korean name or 'all' (every symptom found under --data).", default="all")
-    base: str = _help(
+    data: str = help_field("Build output folder of `datasets_prep build` (holds <symptom key>/ DatasetDicts).")
+    out: str = help_field("Output folder; each symptom's model goes to OUT/<symptom key>/.")
+    symptom: str = help_field("Symptom key, Korean name or 'all' (every symptom found under --data).", default="all")
+    base: str = help_field(
         "Starting weights: a Hub id (google/efficientnet-b1), 'lite0' (offline ImageNet), 'tiny' (tests), "
         "'scratch-b1', or 'auto' (Hub if reachable, else lite0).",
         default="auto",
     )
-    image_size: int | None = _help("Square input size; default: the spec's input_size (64 for tiny).", default=None)
-    epochs: float = _help("Training epochs (ignored when --max-steps > 0).", default=15.0)
-    max_steps: int = _help("Stop after this many optimizer steps (-1 = use --epochs).", default=-1)
-    batch_size: int = _help("Per-device training batch size.", default=32)
-    eval_batch_size: int = _help("Per-device evaluation batch size.", default=64)
-    gradient_accumulation_steps: int = _help("Gradient accumulation steps.", default=1)
-    learning_rate: float = _help("Peak AdamW learning rate.", default=3e-4)
-    weight_decay: float = _help("AdamW weight decay.", default=1e-4)
-    warmup_ratio: float = _help("Share of steps used for linear warmup before the cosine decay.", default=0.05)
-    focal_gamma: float = _help("Focal loss gamma; 0 = plain cross-entropy.", default=2.0)
-    class_weights: str = _help(
+    image_size: int | None = help_field("Square input size; default: the spec's input_size (64 for tiny).", default=None)
+    epochs: float = help_field("Training epochs (ignored when --max-steps > 0).", default=15.0)
+    max_steps: int = help_field("Stop after this many optimizer steps (-1 = use --epochs).", default=-1)
+    batch_size: int = help_field("Per-device training batch size.", default=32)
+    eval_batch_size: int = help_field("Per-device evaluation batch size.", default=64)
+    gradient_accumulation_steps: int = help_field("Gradient accumulation steps.", default=1)
+    learning_rate: float = help_field("Peak AdamW learning rate.", default=3e-4)
+    weight_decay: float = help_field("AdamW weight decay.", default=1e-4)
+    warmup_ratio: float = help_field("Share of steps used for linear warmup before the cosine decay.", default=0.05)
+    focal_gamma: float = help_field("Focal loss gamma; 0 = plain cross-entropy.", default=2.0)
+    class_weights: str = help_field(
         "none | dynamic (inverse train-class frequency) | auto (the spec's class_weighting).", default="auto"
     )
-    augment: bool = _help("Random crops, flips, rotations and mild brightness/contrast on train images.", default=True)
-    eval_steps: int | None = _help(
+    augment: bool = help_field("Random crops, flips, rotations and mild brightness/contrast on train images.", default=True)
+    eval_steps: int | None = help_field(
         "Evaluate (and checkpoint) every N steps; default: every epoch, or max_steps/5 with --max-steps.",
         default=None,
     )
-    early_stopping_patience: int = _help("Stop after this many evaluations without a better val macro-F1.", default=4)
-    seed: int = _help("Seed of model init and training.", default=42)
-    data_seed: int | None = _help("Seed of data sampling (default: --seed).", default=None)
-    num_workers: int | None = _help(
+    early_stopping_patience: int = help_field("Stop after this many evaluations without a better val macro-F1.", default=4)
+    seed: int = help_field("Seed of model init and training.", default=42)
+    data_seed: int | None = help_field("Seed of data sampling (default: --seed).", default=None)
+    num_workers: int | None = help_field(
         "DataLoader worker processes; default: 0 on CPU, on a GPU up to 8 per process (one loader "
         "process augments ~200 images/s at 240 px and ~40 at 600 px; an H100 trains b1 at ~900 and ~190).",
         default=None,
     )
-    logging_steps: int = _help("Log the training loss every N steps.", default=20)
-    keep_checkpoints: bool = _help("Keep OUT/<key>/checkpoints/ after training (default: removed).", default=False)
-    report_to: str = _help("Trainer integrations to log to (none, tensorboard, wandb, ...).", default="none")
-    quiet: bool = _help("No progress bars.", default=False)
+    logging_steps: int = help_field("Log the training loss every N steps.", default=20)
+    keep_checkpoints: bool = help_field("Keep OUT/<key>/checkpoints/ after training (default: removed).", default=False)
+    report_to: str = help_field("Trainer integrations to log to (none, tensorboard, wandb, ...).", default="none")
+    quiet: bool = help_field("No progress bars.", default=False)
 
     def __post_init__(self):
         if not self.data:
@@ -238,11 +236,19 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
     from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
     from scalp_models.augment import augment_policy
+    from scalp_models.bases import resolve_base
     from scalp_models.calibration import fit_temperature, fold_temperature
-    from scalp_models.data import class_counts, collate, label_scheme_of, load_symptom_dataset, make_transform
-    from scalp_models.data import read_protocol
-    from scalp_models.evaluate import classification_metrics, plot_confusion_matrix
-    from scalp_models.modeling import create_model, fold_grayscale, resolve_base
+    from scalp_models.data import (
+        class_counts,
+        collate,
+        label_scheme_of,
+        load_symptom_dataset,
+        make_transform,
+        read_protocol,
+    )
+    from scalp_models.evaluate import plot_confusion_matrix
+    from scalp_models.metrics import classification_metrics
+    from scalp_models.modeling import create_model, fold_grayscale
     from scalp_models.processing import create_image_processor
 
     dd = load_symptom_dataset(config.data, spec.key)

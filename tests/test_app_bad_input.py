@@ -31,7 +31,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def scalp_rgb():
-    from datasets_prep.render import render_scalp
+    from synthetic.render import render_scalp
 
     return render_scalp({"dandruff": 2}, np.random.default_rng(7))
 

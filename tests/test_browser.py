@@ -115,9 +115,10 @@ def test_bad_upload_keeps_survey_answers_in_the_browser(browser, app_url, tmp_pa
 @pytest.mark.slow
 def test_non_scalp_photo_waits_for_diagnose_anyway(browser, app_url, tmp_path):
     """A face photo is not diagnosed until "그래도 진단하기" is pressed; the result then has the banner."""
-    import app
     from PIL import Image
     from skimage import data
+
+    import app
 
     assert app.SERVICE.wait_photo_check(timeout=180), "the photo check did not load within 3 minutes"
     photo = tmp_path / "astronaut.png"

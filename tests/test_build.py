@@ -20,11 +20,11 @@ import pytest
 from datasets import load_from_disk
 from hub_server import hub_server  # noqa: F401  (a fixture: a local Hub-compatible HTTP server)
 
-from datasets_prep.aihub_names import folder_name, parse_folder_name
 from datasets_prep.build import BuildConfig, BuildError, build, find_split_dirs, main
 from datasets_prep.hub_push import PublicPushRefused, push_prepared
-from datasets_prep.simulate import simulate
+from scalp_core.aihub_names import folder_name, parse_folder_name
 from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
+from synthetic.simulate import simulate
 
 N_IMAGES = 60
 SIZE = 64

@@ -7,13 +7,8 @@ import pytest
 import torch
 
 from scalp_core.symptoms import get_symptom
-from scalp_models.calibration import (
-    expected_calibration_error,
-    fit_temperature,
-    fold_temperature,
-    nll,
-    softmax,
-)
+from scalp_models.calibration import fit_temperature, fold_temperature
+from scalp_models.metrics import expected_calibration_error, nll, softmax
 
 
 def overconfident_logits(n=400, seed=0, scale=6.0):

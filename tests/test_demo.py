@@ -40,7 +40,7 @@ def test_demo_models_load_and_beat_the_majority_baseline(demo_dir):
 def test_demo_model_predicts_severity_through_pipeline(demo_dir):
     from transformers import pipeline
 
-    from datasets_prep.render import render_scalp
+    from synthetic.render import render_scalp
 
     clf = pipeline("image-classification", model=str(demo_dir / "hair_loss"), device="cpu")
     rng = np.random.default_rng(99)

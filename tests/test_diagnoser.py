@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_models import UNFOLDED_GRAY, save_tiny_classifiers
 
 from scalp_core import SYMPTOMS
 from scalp_models.diagnoser import (
@@ -24,7 +25,6 @@ from scalp_models.diagnoser import (
     plan_preprocessing,
     resized_tensor,
 )
-from tiny_models import UNFOLDED_GRAY, save_tiny_classifiers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
     try:
-        from datasets_prep.render import render_scalp
+        from synthetic.render import render_scalp
     except ImportError:  # the renderer is another stage; a seeded random picture will do
         rng = np.random.default_rng(0)
         return Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from scalp_core.symptoms import class_names
-from scalp_models.calibration import expected_calibration_error
-from scalp_models.evaluate import classification_metrics, majority_baseline, plot_confusion_matrix
+from scalp_models.evaluate import plot_confusion_matrix
+from scalp_models.metrics import classification_metrics, expected_calibration_error, majority_baseline
 
 NAMES = list(class_names(3))
 

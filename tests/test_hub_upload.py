@@ -635,10 +635,9 @@ def test_card_of_a_really_trained_model_tells_its_metrics_and_settings(tmp_path)
 
 @pytest.mark.slow
 def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
-    from scalp_models.demo import DemoConfig, build_demo_model
-
     from hub_upload.card import card_from_model_folder
     from hub_upload.push import stage_model_repo
+    from scalp_models.demo import DemoConfig, build_demo_model
 
     # A model trained by `scalp_models train` on `datasets_prep simulate` output.
     trained = _train_one_real_model(tmp_path / "trained", "hair_loss", synthetic=True)

@@ -12,15 +12,11 @@ import torch
 from PIL import Image
 
 from scalp_core import SYMPTOMS, class_names, get_symptom
-from scalp_models.modeling import (
-    LUMA_WEIGHTS,
-    create_model,
-    efficientnet_config,
-    fold_grayscale,
-    resolve_base,
-    same_padding_blocks,
-)
+from scalp_models.architecture import efficientnet_config, same_padding_blocks
+from scalp_models.bases import resolve_base
+from scalp_models.modeling import LUMA_WEIGHTS, create_model, fold_grayscale
 from scalp_models.processing import create_image_processor, pixel_values
+
 
 @pytest.fixture(autouse=True)
 def one_thread():

@@ -11,11 +11,12 @@ from PIL import Image
 
 pytest.importorskip("onnxruntime")
 
+from tiny_models import tiny_classifiers  # noqa: E402
+
 from scalp_core import SYMPTOMS, get_symptom  # noqa: E402
 from scalp_models import onnx_backend  # noqa: E402
 from scalp_models.diagnoser import ScalpDiagnoser  # noqa: E402
 from scalp_models.modeling import create_model  # noqa: E402
-from tiny_models import tiny_classifiers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,7 @@ def tiny_models() -> dict:
 def photos() -> list[Image.Image]:
     rng = np.random.default_rng(0)
     try:
-        from datasets_prep.render import random_severities, render_scalp
+        from synthetic.render import random_severities, render_scalp
     except ImportError:  # the renderer is another stage; seeded random pictures will do
         return [Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) for _ in range(4)]
     return [render_scalp(random_severities(rng), rng, size=(640, 480)) for _ in range(4)]

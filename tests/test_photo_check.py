@@ -22,7 +22,14 @@ import photo_check.check as check_module
 from photo_check import FitConfig, PhotoCheck, PhotoChecker, check_photo, fit, load_checker
 from photo_check.__main__ import main as cli_main
 from photo_check.evaluate import build_eval_set, run_eval, summarise
-from photo_check.fit import FIT_VERSION, code_fingerprint, fit_quality, fitted_problems, load_rules, render_scalps
+from photo_check.fit import (
+    FIT_VERSION,
+    code_fingerprint,
+    fit_quality,
+    fitted_problems,
+    load_rules,
+    render_scalps,
+)
 from photo_check.quality import DEGRADATION_KINDS, degrade, fit_threshold, quality_metrics
 
 REAL_SCALP_SUBDIR = "bo-lim__OhMyHead"

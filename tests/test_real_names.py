@@ -12,8 +12,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from datasets_prep.aihub_names import REGION_LOCATIONS, parse_image_stem
 from datasets_prep.build import carve_test_split, read_label_json, subject_leaks
+from scalp_core.aihub_names import REGION_LOCATIONS, parse_image_stem
 
 pytestmark = pytest.mark.shared
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets_prep.render import (
+from scalp_core.symptoms import SYMPTOM_KEYS
+from synthetic.render import (
     ALL_HEALTHY,
     grade_probabilities,
     random_severities,
     reference_image,
     render_scalp,
 )
-from scalp_core.symptoms import SYMPTOM_KEYS
 
 SEEDS = (11, 12, 13)
 SMALL = (320, 240)  # statistics hold at half size and it is 4× faster

@@ -12,7 +12,7 @@ from scalp_models.reproduce import COLUMNS, ReproduceConfig, main
 
 @pytest.mark.slow
 def test_reproduce_on_simulated_download(tmp_path, capsys):
-    from datasets_prep.simulate import SimulateConfig, run_simulation
+    from synthetic.simulate import SimulateConfig, run_simulation
 
     sim = tmp_path / "sim"
     run_simulation(SimulateConfig(out=str(sim), images=80, seed=3))

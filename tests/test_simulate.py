@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from datasets_prep.__main__ import main as cli_main
-from datasets_prep.aihub_names import (
+from scalp_core.aihub_names import (
     REGION_LOCATIONS,
     SPLITS,
     parse_folder_name,
     parse_image_stem,
     zip_member_name,
 )
-from datasets_prep.simulate import TRUTH_FILE, label_json, simulate
 from scalp_core.symptoms import SYMPTOMS
+from synthetic.simulate import TRUTH_FILE, label_json, simulate
 
 META_KEYS = ["gender", "age", "location"] + [f"{k}{i}" for i in range(1, 8) for k in ("question", "answers")]
 

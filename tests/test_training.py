@@ -217,7 +217,7 @@ def test_training_writes_the_model_folder_contract(trained):
         AutoModelForImageClassification.from_pretrained(folder)
 
     # pipeline() on a colour photo gives the calibrated probabilities of the saved (folded) model.
-    from datasets_prep.render import render_scalp
+    from synthetic.render import render_scalp
 
     photo = render_scalp({"excess_sebum": 3}, np.random.default_rng(5), size=(160, 120))
     clf = pipeline("image-classification", model=str(out / "excess_sebum"), device="cpu")

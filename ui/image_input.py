@@ -29,9 +29,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from scalp_core.images import to_rgb
 from ui.i18n import both, t
 
 MAX_PIXELS = 64_000_000  # header width × height above this is refused before decoding (8000×8000)
@@ -71,33 +71,6 @@ class LoadedImage:
     converted_from: str
     rotated: bool
     frames: int
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16"):
-            arr = arr / 257.0  # 0..65535 → 0..255
-        else:
-            lo, hi = float(arr.min()), float(arr.max())
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        gray = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
-        return gray.convert("RGB")
-    if mode == "P":
-        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
-        mode = img.mode
-        if mode == "RGB":
-            return img
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    # CMYK, YCbCr, L, 1, LAB, HSV: Pillow's own conversions are correct for these.
-    return img.convert("RGB")
 
 
 def load_image(source: str | os.PathLike | bytes, *, max_side: int = MAX_SIDE) -> LoadedImage:
@@ -149,7 +122,7 @@ def load_image(source: str | os.PathLike | bytes, *, max_side: int = MAX_SIDE) -
                 img.load()
                 exif_orientation = img.getexif().get(0x0112, 1)
                 upright = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(upright)
+                rgb = to_rgb(upright)
                 if rgb is img:
                     rgb = img.copy()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

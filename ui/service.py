@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from scalp_core.symptoms import SYMPTOM_KEYS, SYMPTOMS, class_names
+from scalp_core.symptoms import SYMPTOM_KEYS, SYMPTOMS
 from ui.config import AppConfig
 
 log = logging.getLogger("scalp_app")
@@ -283,10 +283,3 @@ def severities_from_diagnosis(diagnosis: dict) -> dict[str, int]:
                              f"got {value!r}")
         severities[key] = value
     return severities
-
-
-def severity_name(class_index: int, lang: str = "ko", scheme: int = 3) -> str:
-    """'경증·중등도' / 'mild–moderate' for a class index of the label scheme."""
-    name = class_names(scheme)[class_index]
-    ko, _, en = name.partition(" (")
-    return ko if lang == "ko" else en.rstrip(")")

@@ -53,7 +53,7 @@ def free_port() -> int:
 
 def scalp_photo(path: str | Path, severities: dict | None = None, seed: int = 0, fmt: str = "JPEG") -> Path:
     """A generated 640×480 scalp close-up saved at ``path``."""
-    from datasets_prep.render import render_scalp
+    from synthetic.render import render_scalp
 
     image = render_scalp(severities or {"excess_sebum": 3}, np.random.default_rng(seed))
     image.save(path, format=fmt)

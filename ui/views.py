@@ -20,9 +20,8 @@ from urllib.parse import urlparse
 
 from PIL import Image
 
-from scalp_core.symptoms import SYMPTOMS
+from scalp_core.symptoms import SYMPTOMS, severity_name
 from ui.i18n import t
-from ui.service import severity_name
 
 CARD_CSS = """
 .scalp-cards {display:flex; flex-wrap:wrap; gap:12px; margin:6px 0 18px 0;}
@@ -159,7 +158,7 @@ def severity_table(diagnosis: Mapping, lang: str) -> str:
         cls = int(entry["predicted"])
         p = float(entry["probabilities"][cls])
         note = t("uncertain", lang) if entry.get("uncertain") else ""
-        rows.append(f"| {symptom_title(spec.key, lang)} | {severity_name(cls, lang)} | {p:.0%} | {note} |")
+        rows.append(f"| {symptom_title(spec.key, lang)} | {severity_name(cls, lang=lang)} | {p:.0%} | {note} |")
     return "\n".join(rows)
 
 

@@ -9,7 +9,7 @@ Two sources, both offline:
 - procedural scenes (rooms, product bottles, face-like ovals, text documents,
   skies/landscapes, solid colours, noise), deterministic for a given generator.
 
-    >>> from photo_check.scenes import package_photos, procedural_scene
+    >>> from synthetic.scenes import package_photos, procedural_scene
     >>> photos = package_photos("fit")          # {"skimage:astronaut": PIL image, ...}
     >>> procedural_scene("room", np.random.default_rng(0))
 """
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from scalp_core.images import to_rgb
 
 SCENE_KINDS = ("room", "bottle", "face", "document", "landscape", "solid", "noise")
 
@@ -44,7 +46,7 @@ HELDOUT_FILES = (
 
 
 def _skimage_photo(name: str) -> Image.Image | None:
-    import skimage.data
+    import skimage.data  # test-only package (requirements-dev.txt): imported only when fitting
 
     try:
         with warnings.catch_warnings():
@@ -57,8 +59,6 @@ def _skimage_photo(name: str) -> Image.Image | None:
     elif arr.dtype != np.uint8:
         arr = (255 * (arr - arr.min()) / max(float(arr.max() - arr.min()), 1e-9)).astype(np.uint8)
     image = Image.fromarray(arr)
-    from photo_check.quality import to_rgb
-
     return to_rgb(image)
 
 
@@ -71,8 +71,6 @@ def _package_file(package: str, rel: str) -> Image.Image | None:
     path = Path(list(spec.submodule_search_locations)[0]) / rel
     if not path.is_file():
         return None
-    from photo_check.quality import to_rgb
-
     with Image.open(path) as im:
         im.load()
         return to_rgb(im).copy()

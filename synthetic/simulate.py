@@ -12,7 +12,7 @@ and the real quirks: the same all-healthy images (all six values "0") sit in eve
 symptom's ``0.양호`` folder; any other image sits in the folder of each symptom k with
 value_k > 0, at grade value_k, so one image can appear in several folders. Subjects
 (first field of the file name) never straddle Training and Validation. Images come
-from :func:`datasets_prep.render.render_scalp`. The same seed gives byte-identical files.
+from :func:`synthetic.render.render_scalp`. The same seed gives byte-identical files.
 
 Zipped folders (``--zip all`` or ``mixed``) hold their files under a top folder of the
 same name (``[원천]비듬_0.양호/<stem>.jpg``), with member names in UTF-8 (flag bit 11)
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets_prep.aihub_names import (
+from scalp_core.aihub_names import (
     LABEL_KIND,
     REGION_LOCATIONS,
     SOURCE_KIND,
@@ -48,8 +48,8 @@ from datasets_prep.aihub_names import (
     ImageName,
     folder_name,
 )
-from datasets_prep.render import random_severities, render_scalp
 from scalp_core.symptoms import SYMPTOMS
+from synthetic.render import random_severities, render_scalp
 
 TRUTH_FILE = "_simulation_truth.csv"
 CONFIG_FILE = "_simulation_config.json"

@@ -16,7 +16,7 @@ not at hand:
 
 Preview every symptom × grade as a grid::
 
-    python -m datasets_prep.render --grid /tmp/render_grid.png
+    python -m synthetic.render --grid /tmp/render_grid.png
 
 The output is deterministic for a given ``numpy.random.Generator`` state, and each
 layer draws from its own stream, so one scalp can be shown at every grade of a symptom
