@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and tests/app_server.py (an in-process app)
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,12 @@ def run(config: BenchConfig) -> dict[str, list[float]]:
     import torch
 
     torch.set_num_threads(config.threads)
+    from app_server import free_port, scalp_photo, write_tiny_models
     from gradio_client import Client, handle_file
 
     import app
     from ui.config import AppConfig
     from ui.image_input import load_image
-    from ui.testing import free_port, scalp_photo, write_tiny_models
 
     models = config.models
     if models == "tiny":

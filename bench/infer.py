@@ -45,6 +45,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 Predict = Callable[[bytes], dict]
+# Each path's setup function imports its own heavy dependencies (torch, transformers, scalp_models), so
+# the RSS worker of one path loads only that path's code and the peak RSS figures stay comparable.
 
 
 @dataclass(frozen=True)

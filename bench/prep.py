@@ -27,9 +27,10 @@ import datasets  # noqa: E402, F401 - imported up front so that import time is n
 import pandas  # noqa: E402, F401
 from PIL import Image  # noqa: E402
 
-from datasets_prep.build import BuildConfig, build, find_split_dirs  # noqa: E402
+from datasets_prep.build import BuildConfig, build  # noqa: E402
+from datasets_prep.discovery import find_split_dirs  # noqa: E402
 from scalp_core.aihub_names import parse_folder_name  # noqa: E402
-from synthetic.simulate import simulate  # noqa: E402
+from synthetic.simulate import TRUTH_FILE, simulate  # noqa: E402
 
 
 def naive_baseline(root: Path, quality: int = 92) -> tuple[int, int, float]:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-prep-"))
     raw = workdir / "raw"
-    if not (raw / "_simulation_truth.csv").is_file():
+    if not (raw / TRUTH_FILE).is_file():
         print(f"simulating {args.images} images into {raw} (not timed) ...", file=sys.stderr)
         simulate(raw, args.images, 0)
 

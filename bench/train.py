@@ -59,6 +59,7 @@ def bench_case(
     channels_last: bool = False,
     warmup: int = 1,
 ) -> dict:
+    # Heavy (torch, transformers): imported when a case runs, so --help and bad arguments answer at once.
     import numpy as np
     import torch
 
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", type=parse_precisions, default=["fp32"], help="fp32,bf16,fp16 (autocast)")
     parser.add_argument("--channels-last", action="store_true", help="also time each case in channels_last layout")
     args = parser.parse_args(argv)
-    import torch
+    import torch  # heavy: only after the arguments are known to be good
 
     torch.set_num_threads(args.threads)
     if args.device.startswith("cuda"):

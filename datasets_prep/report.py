@@ -1,8 +1,9 @@
 """The build report: ``OUT/report.json`` (everything) and ``OUT/report.md`` (the same, readable).
 
-Written by ``python -m datasets_prep build``; lists what was found, class counts per
-split and symptom, duplicates, conflicts, every skipped file with its reason, the
-subject-leakage check and the effective configuration.
+Written by ``python -m datasets_prep build``; lists what was found (and whether it is a
+synthetic ``datasets_prep simulate`` download), class counts per split and symptom,
+duplicates, conflicts, every skipped file with its reason, the subject-leakage check and
+the effective configuration.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from datasets_prep.discovery import Download
+from datasets_prep.splits import OUTPUT_SPLITS
 from scalp_core.symptoms import SYMPTOMS, class_names
 
 MD_LIST_LIMIT = 200  # report.md shortens long lists; report.json always has them all
@@ -19,7 +22,7 @@ MD_LIST_LIMIT = 200  # report.md shortens long lists; report.json always has the
 def make_report(
     config,
     found,
-    sources,
+    download: Download,
     skipped,
     conflicts,
     warnings,
@@ -29,10 +32,10 @@ def make_report(
     metadata_files,
     split_counts=None,
 ) -> dict:
-    """Assemble the report dict (JSON-serialisable)."""
-    from datasets_prep.build import OUTPUT_SPLITS  # avoid an import cycle at module load
-
+    """Assemble the report dict (JSON-serialisable); ``config`` is the build's ``BuildConfig``."""
+    sources = download.sources
     effective = config.to_json()
+    effective["synthetic"] = download.synthetic
     effective["variants"] = {
         spec.key: {"shorter_side": config.variant_for(spec)[0], "grayscale": config.variant_for(spec)[1]}
         for spec in SYMPTOMS
@@ -62,10 +65,11 @@ def make_report(
 
 def render_markdown(report: dict) -> str:
     config = report["config"]
+    synthetic = " (synthetic: written by `datasets_prep simulate`, not AI Hub data)" if config["synthetic"] else ""
     lines = [
         "# AI Hub 유형별 두피 이미지: build report",
         "",
-        f"- source: `{config['aihub_root']}`; protocol **{config['protocol']}**; "
+        f"- source: `{config['aihub_root']}`{synthetic}; protocol **{config['protocol']}**; "
         f"label scheme {config['labels']}; "
         f"seed {config['seed']}; test fraction {config['test_fraction']}",
         f"- Training folders: {report['found']['split_dirs'].get('train') or 'none'}; "

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jinja2
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
 from scalp_core.symptoms import SymptomSpec, get_symptom, split_label
 from scalp_core.terms import AIHUB_DATASET_NAME, AIHUB_TERMS, AIHUB_URL
 
@@ -228,8 +231,6 @@ class ScalpModelCard:
         }
 
     def eval_results(self):
-        from huggingface_hub import EvalResult
-
         results = []
         for protocol, metrics in self.protocols.items():
             for key, metric_type, metric_name, metric_config in CARD_METRICS:
@@ -252,8 +253,6 @@ class ScalpModelCard:
         return results
 
     def card_data(self):
-        from huggingface_hub import ModelCardData
-
         tags = ["image-classification", "scalp", "dermatology", "efficientnet", "aihub-216", self.spec.key]
         if self.synthetic_training_data:
             tags.append("synthetic-data")
@@ -271,8 +270,6 @@ class ScalpModelCard:
         )
 
     def render(self, template_path: Path = TEMPLATE_PATH) -> str:
-        import jinja2
-
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(template_path.parent)),
             undefined=jinja2.StrictUndefined,
@@ -352,8 +349,6 @@ def validate_card(content: str) -> dict:
     that can be checked locally: YAML parses, required keys exist, model-index parses into
     ``EvalResult``s.
     """
-    from huggingface_hub import ModelCard
-
     card = ModelCard(content)  # raises on YAML that does not parse or a model-index that is malformed
     data = card.data.to_dict()
     for key in ("pipeline_tag", "library_name", "license", "tags"):

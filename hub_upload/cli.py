@@ -1,7 +1,8 @@
 """Command line of hub_upload: ``python -m hub_upload {models,dataset,space,pull} ...``.
 
-``main(argv=None)`` parses arguments into the frozen configs of :mod:`hub_upload.push` and
-calls the plain functions there (or :func:`hub_upload.pull.download_models`). All output
+``main(argv=None)`` parses arguments into the frozen configs of :mod:`hub_upload.model_push`,
+:mod:`hub_upload.dataset_push` and :mod:`hub_upload.space_push` and calls the plain push
+functions there (or :func:`hub_upload.pull.download_models`). All output
 passes through the token scrubber, and any failure becomes one line ``error: ...`` on
 stderr with exit status 1 (2 for a refused public dataset push), never a traceback that
 could carry request headers.
@@ -17,7 +18,12 @@ import json
 import sys
 from pathlib import Path
 
+from hub_upload.dataset_push import DatasetPushConfig, PublicPushRefused, push_dataset, refuse_public_dataset
+from hub_upload.model_push import ModelsPushConfig, push_models
+from hub_upload.pull import download_models
 from hub_upload.secrets import HubUploadError, resolve_token, scrub, scrubbed_output
+from hub_upload.space_push import SpacePushConfig, push_space
+from scalp_models.hub_loading import ModelsUnavailableError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--private", action="store_true", help="create the repos private")
     models.add_argument("--revision", help="push to this branch (created if needed) instead of main")
     models.add_argument("--dry-run", action="store_true", help="print files and cards; no network")
-    models.add_argument("--commit-message", default="Upload scalp model with hub_upload")
+    models.add_argument(
+        "--commit-message", help=f"commit title (default: {ModelsPushConfig.commit_message!r})"
+    )
     models.add_argument("--dataset-repo", help="private dataset repo to name in the cards")
     models.add_argument("--pins", type=Path, help="write {repo id: commit sha} JSON here, for pinned pulls")
 
@@ -61,26 +69,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hub_upload import push
-
     if args.command == "dataset":
-        push.refuse_public_dataset(args.public)  # before the token is even looked up
-        config = push.DatasetPushConfig(
+        refuse_public_dataset(args.public)  # before the token is even looked up
+        config = DatasetPushConfig(
             source=args.source, repo=args.repo, public=args.public, dry_run=args.dry_run
         )
-        push.push_dataset(config, token=None if args.dry_run else resolve_token())
+        push_dataset(config, token=None if args.dry_run else resolve_token())
         return 0
     if args.command == "models":
-        config = push.ModelsPushConfig(
+        message = {"commit_message": args.commit_message} if args.commit_message is not None else {}
+        config = ModelsPushConfig(
             source=args.source,
             namespace=args.namespace,
             private=args.private,
             revision=args.revision,
             dry_run=args.dry_run,
-            commit_message=args.commit_message,
             dataset_repo=args.dataset_repo,
+            **message,
         )
-        results = push.push_models(config, token=None if args.dry_run else resolve_token())
+        results = push_models(config, token=None if args.dry_run else resolve_token())
         if args.pins and not args.dry_run:
             args.pins.write_text(
                 json.dumps({r.repo_id: r.commit for r in results}, indent=2) + "\n", encoding="utf-8"
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "space":
         kwargs = {"project_root": args.project_root} if args.project_root else {}
-        config = push.SpacePushConfig(
+        config = SpacePushConfig(
             repo=args.repo,
             models_namespace=args.models_namespace,
             models_revision=args.models_revision,
@@ -97,11 +104,9 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             **kwargs,
         )
-        push.push_space(config, token=None if args.dry_run else resolve_token())
+        push_space(config, token=None if args.dry_run else resolve_token())
         return 0
     if args.command == "pull":
-        from hub_upload.pull import download_models
-
         revision = json.loads(args.pins.read_text(encoding="utf-8")) if args.pins else args.revision
         for key, folder in download_models(
             args.namespace, revision=revision, cache_dir=args.cache_dir, token=resolve_token()
@@ -116,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     with scrubbed_output():
         try:
             return run(args)
-        except HubUploadError as err:
-            from hub_upload.push import PublicPushRefused
-
+        except (HubUploadError, ModelsUnavailableError) as err:
             print(f"error: {scrub(err)}", file=sys.stderr)
             return 2 if isinstance(err, PublicPushRefused) else 1
         except (ValueError, FileNotFoundError, KeyError) as err:

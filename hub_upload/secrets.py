@@ -16,6 +16,9 @@ import re
 import sys
 from collections.abc import Iterator
 
+import huggingface_hub.utils.logging  # noqa: F401  (adds the stderr handler that scrubbed_output filters)
+from huggingface_hub import get_token
+
 MASK = "hf_***"
 # Hub user and org tokens are "hf_" + ~34 letters/digits; 16+ keeps words like hf_transfer readable.
 _TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
@@ -37,8 +40,6 @@ def remember_token(token: str | None) -> None:
 
 def resolve_token() -> str | None:
     """The token from ``HF_TOKEN`` or the saved Hub login, or None when there is none."""
-    from huggingface_hub import get_token
-
     token = get_token()
     remember_token(token)
     return token
@@ -85,8 +86,6 @@ class _ScrubbingStream:
 @contextlib.contextmanager
 def scrubbed_output() -> Iterator[None]:
     """Scrub stdout, stderr and every logging handler (root and huggingface_hub) inside the block."""
-    import huggingface_hub.utils.logging  # noqa: F401  (creates its stderr handler now, so it gets the filter)
-
     scrub_filter = ScrubFilter()
     handlers = list(logging.getLogger().handlers)
     for name in ("huggingface_hub", "transformers", "datasets"):

@@ -85,7 +85,7 @@ class FitConfig:
 # The code whose behaviour a fitted file depends on: a change to any of these (features,
 # metrics, degradations, training pictures, the renderer) makes older fitted files stale.
 FINGERPRINT_MODULES = ("photo_check.category", "photo_check.quality", "photo_check.fit", "synthetic.scenes",
-                       "synthetic.render")
+                       "synthetic.render", "synthetic.layers", "synthetic.raster")
 
 
 @cache

@@ -37,18 +37,16 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-import yaml
-
+from scalp_core.cli import help_field
 from scalp_core.symptoms import get_symptom, severity_name
 
 from .compliance import remove_violations
 from .scalp_type import ScalpTypeResult, determine_scalp_type, type_label
+from .texts import LANGS, read_yaml, symptom_name
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_S = 8.0
 DEFAULT_RETRY_DELAY_S = 0.25
@@ -66,26 +64,18 @@ def _env_timeout() -> float:
 class CareGuideConfig:
     """How to ask OpenAI. ``None`` fields are read from the environment at call time."""
 
-    model: str | None = field(
-        default=None, metadata={"help": "chat model; env SCALP_OPENAI_MODEL, default gpt-4o-mini"}
+    model: str | None = help_field("chat model; env SCALP_OPENAI_MODEL, default gpt-4o-mini", default=None)
+    api_key: str | None = help_field("env OPENAI_API_KEY; empty string = never call OpenAI", default=None)
+    base_url: str | None = help_field("env OPENAI_BASE_URL (read by the openai client)", default=None)
+    timeout_s: float | None = help_field("total time budget for the OpenAI attempt (s)", default=None)
+    max_retries: int = help_field(
+        "retries after a connection error, 429 or 5xx, inside the budget", default=1
     )
-    api_key: str | None = field(
-        default=None, metadata={"help": "env OPENAI_API_KEY; empty string = never call OpenAI"}
-    )
-    base_url: str | None = field(
-        default=None, metadata={"help": "env OPENAI_BASE_URL (read by the openai client)"}
-    )
-    timeout_s: float | None = field(
-        default=None, metadata={"help": "total time budget for the OpenAI attempt (s)"}
-    )
-    max_retries: int = field(
-        default=1, metadata={"help": "retries after a connection error, 429 or 5xx, inside the budget"}
-    )
-    retry_delay_s: float = field(
+    retry_delay_s: float = help_field(
+        "pause before a retry; a server Retry-After longer than this means no retry",
         default=DEFAULT_RETRY_DELAY_S,
-        metadata={"help": "pause before a retry; a server Retry-After longer than this means no retry"},
     )
-    temperature: float = field(default=0.3, metadata={"help": "sampling temperature"})
+    temperature: float = help_field("sampling temperature", default=0.3)
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and not 0 < self.timeout_s <= 120:
@@ -130,10 +120,8 @@ class CareGuide:
         )
 
 
-@cache
 def load_care_texts() -> dict:
-    with open(DATA_DIR / "care_texts.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    return read_yaml("care_texts.yaml")
 
 
 def _focus(result: ScalpTypeResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -143,7 +131,7 @@ def _focus(result: ScalpTypeResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _title(result: ScalpTypeResult, lang: str) -> str:
     texts = load_care_texts()["types"]
     types = " · ".join(texts[t]["title"][lang] if t in texts else type_label(t, lang) for t in result.types)
-    syms = ", ".join(get_symptom(k).ko if lang == "ko" else get_symptom(k).en for k in result.main_findings)
+    syms = ", ".join(symptom_name(k, lang) for k in result.main_findings)
     return f"{types} ({syms})" if syms else types
 
 
@@ -317,7 +305,7 @@ def _chat(client, prompt: str, model: str, temperature: float) -> str:
 
 def care_guide(result: ScalpTypeResult, lang: str = "ko", config: CareGuideConfig | None = None) -> CareGuide:
     """A care guide for ``result``; never raises for network or API problems (falls back instead)."""
-    if lang not in ("ko", "en"):
+    if lang not in LANGS:
         raise ValueError(f"lang must be 'ko' or 'en', got {lang!r}")
     config = config or CareGuideConfig()
     model, key, base_url, budget = config.resolved()

@@ -18,11 +18,8 @@ import argparse
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-import yaml
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from .texts import read_yaml
 
 # A sentence ends at . ! ? 。 or a line break; list markers stay with their sentence.
 _SENTENCE = re.compile(r"[^.!?。\n]+(?:[.!?。]+|$)", re.MULTILINE)
@@ -37,8 +34,7 @@ class Violation:
 
 @cache
 def _rules() -> tuple[list[tuple[re.Pattern, str]], list[tuple[re.Pattern, re.Pattern]]]:
-    with open(DATA_DIR / "mfds_wording.yaml", encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
+    raw = read_yaml("mfds_wording.yaml")
     forbidden = [(re.compile(r["pattern"], re.IGNORECASE), r["reason"]) for r in raw["forbidden"]]
     functional = [
         (re.compile(r["pattern"], re.IGNORECASE), re.compile(r["context"], re.IGNORECASE))

@@ -7,7 +7,8 @@ the app shows three products for every scalp type × category offline; it is not
 a product database and recommends nothing real.
 
 ``python -m recommendation.demo --write`` regenerates the CSV from the recipes
-below (deterministic); ``demo_catalog()`` loads it, validated and tagged.
+below (deterministic); ``python -m recommendation.demo --images OUT_DIR`` renders
+every product's illustration; ``demo_catalog()`` loads the CSV, validated and tagged.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import pandas as pd
 from .catalog import CATALOG_COLUMNS, load_catalog
 from .demo_images import ensure_image
 from .survey import CATEGORY_KEYS
+from .texts import DATA_DIR
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 DEMO_CSV = DATA_DIR / "demo_catalog.csv"
 DEMO_BRAND = "예시 브랜드 (Illustrative)"
 DEMO_NOTICE_KO = "데모용 예시 제품입니다. 실제 판매 제품이 아니며 평점과 리뷰 수도 가상의 값입니다."
@@ -127,12 +128,20 @@ def demo_catalog(render_images: bool = True, image_directory: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate data/demo_catalog.csv (illustrative products).")
+    parser = argparse.ArgumentParser(
+        description="Regenerate data/demo_catalog.csv (illustrative products) or render their illustrations."
+    )
     parser.add_argument("--write", action="store_true", help="overwrite data/demo_catalog.csv")
+    parser.add_argument(
+        "--images", type=Path, metavar="OUT_DIR", help="render every product's illustration here"
+    )
     args = parser.parse_args(argv)
     if args.write:
         print(f"wrote {write_demo_csv()}")
-    else:
+    if args.images:
+        df = demo_catalog(image_directory=args.images)
+        print(f"rendered {len(df)} images into {args.images}")
+    if not (args.write or args.images):
         print(pd.DataFrame(build_demo_rows()).head(10).to_string())
     return 0
 

@@ -4,19 +4,20 @@ No network and no real product photos: each image is a flat bottle, tube, jar,
 dropper or spray drawn in a colour chosen from the product id, with "SAMPLE"
 on the label, so nobody mistakes it for a real product. Rendering is
 deterministic and cached in ``SCALP_DEMO_IMAGE_DIR`` (default
-``~/.cache/scalp-care/demo_images``).
+``demo_images`` in the project's cache, ``scalp_core.paths.cache_dir()``).
 
-Run ``python -m recommendation.demo_images OUT_DIR`` to render all demo images.
+Run ``python -m recommendation.demo --images OUT_DIR`` to render all demo images.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from scalp_core.paths import cache_dir
 
 SIZE = (240, 240)
 # Shape per category key (see data/categories.yaml).
@@ -33,7 +34,8 @@ PALETTE = ["#7fb3d5", "#f5b7b1", "#a9dfbf", "#f9e79f", "#d7bde2", "#f0b27a", "#a
 
 
 def image_dir() -> Path:
-    return Path(os.environ.get("SCALP_DEMO_IMAGE_DIR", Path.home() / ".cache" / "scalp-care" / "demo_images"))
+    """``$SCALP_DEMO_IMAGE_DIR``, else ``demo_images`` in the project's cache."""
+    return Path(os.environ.get("SCALP_DEMO_IMAGE_DIR", cache_dir() / "demo_images"))
 
 
 def render_product_image(product_id: str, category: str) -> Image.Image:
@@ -80,18 +82,3 @@ def ensure_image(product_id: str, category: str, directory: Path | None = None) 
         render_product_image(product_id, category).save(tmp, format="PNG")
         os.replace(tmp, path)
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render every demo-catalog illustration.")
-    parser.add_argument("out_dir", type=Path)
-    args = parser.parse_args(argv)
-    from .demo import demo_catalog
-
-    df = demo_catalog(image_directory=args.out_dir)
-    print(f"rendered {len(df)} images into {args.out_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

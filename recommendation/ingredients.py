@@ -27,9 +27,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from .texts import DATA_DIR
 
 # Separators between ingredients. "/" is handled separately because it is also
 # part of names such as "Aqua/Water/Eau" or "Caprylic/Capric Triglyceride".

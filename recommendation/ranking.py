@@ -14,7 +14,9 @@ Scores:
   Unrated products score C. A 5.0 with 3 reviews no longer beats a 4.8 with 3,000.
 - ``"seed"``: the seed's order, stars first, then review count.
 
-    >>> from recommendation import demo_catalog, recommend
+The explanations and notes are templates in ``data/product_texts.yaml``.
+
+    >>> from recommendation.demo import demo_catalog
     >>> recommend(demo_catalog(), ["지성"], ["샴푸"]).shape[0]
     3
 """
@@ -27,11 +29,12 @@ import pandas as pd
 
 from .catalog import tag_catalog
 from .ingredients import load_ingredients, load_type_ingredients, lookup
-from .scalp_type import type_label, type_order
+from .scalp_type import healthy_type, join_type_labels, type_label, type_order
 from .survey import CATEGORY_KEYS, category_info, resolve_category
+from .texts import LANGS, phrase
 
 SCORES = ("bayesian", "seed")
-HEALTHY = "양호"
+PRODUCT_TEXTS = "product_texts.yaml"
 
 
 def bayesian_prior(df: pd.DataFrame, m: float | None = None) -> tuple[float, float]:
@@ -68,17 +71,14 @@ def _why(ing_key: str, scalp_type: str, lang: str) -> str:
 
 
 def _explain(matched: dict, types: Iterable[str], has_ingredients: bool, lang: str) -> str:
+    """Why a product is recommended: per matched type, its ingredients and what each does."""
     if not has_ingredients:
-        return "성분 정보가 없습니다." if lang == "ko" else "No ingredient data."
+        return phrase(PRODUCT_TEXTS, "explanation.no_ingredient_data", lang)
     known = load_ingredients()
     parts = []
     for t in types:
-        if t == HEALTHY:
-            parts.append(
-                "양호한 두피에는 특정 기능 성분이 필요하지 않아 평점 순으로 골랐습니다."
-                if lang == "ko"
-                else "A healthy scalp needs no particular active, so this is ranked by rating."
-            )
+        if t == healthy_type():
+            parts.append(phrase(PRODUCT_TEXTS, "explanation.healthy", lang))
             continue
         if t not in matched:
             continue
@@ -87,15 +87,38 @@ def _explain(matched: dict, types: Iterable[str], has_ingredients: bool, lang: s
             key = lookup(raw)
             name = known[key].display(lang) if key else raw
             items.append(
-                f"{name}({_why(key, t, lang)})" if lang == "ko" else f"{name} ({_why(key, t, lang)})"
+                phrase(PRODUCT_TEXTS, "explanation.ingredient", lang, name=name, why=_why(key, t, lang))
             )
-        label = type_label(t, lang)
         parts.append(
-            f"{label} 두피에 맞는 성분: {', '.join(items)}"
-            if lang == "ko"
-            else f"Suits {label} scalps: {', '.join(items)}"
+            phrase(
+                PRODUCT_TEXTS,
+                "explanation.suits_type",
+                lang,
+                type=type_label(t, lang),
+                ingredients=", ".join(items),
+            )
         )
     return " / ".join(parts)
+
+
+def _category_notes(
+    types: list[str], category: str, matching: int, top_k: int, unknown: int, lang: str
+) -> list[str]:
+    """The notes above one category: how many products match, and how many lack an ingredient list."""
+    values = {
+        "types": join_type_labels(types, lang),
+        "category": category if lang == "ko" else category_info(category).en,
+        "top_k": top_k,
+    }
+    if not matching:
+        notes = [phrase(PRODUCT_TEXTS, "notes.none_match", lang, **values)]
+    elif matching < top_k:
+        notes = [phrase(PRODUCT_TEXTS, "notes.few_match", lang, count=matching, **values)]
+    else:
+        notes = [phrase(PRODUCT_TEXTS, "notes.top_k", lang, count=matching, **values)]
+    if unknown:
+        notes.append(phrase(PRODUCT_TEXTS, "notes.no_ingredient_data", lang, count=unknown, **values))
+    return notes
 
 
 def recommend(
@@ -134,21 +157,24 @@ def recommend(
     df = catalog_df if "types" in catalog_df.columns else tag_catalog(catalog_df)
     df = add_scores(df, score, m)
 
+    healthy = healthy_type()
+
     def matching_types(row) -> tuple[str, ...]:
         hits = [t for t in types if t in row["types"]]
-        if HEALTHY in types and row["has_ingredients"]:
-            hits.append(HEALTHY)
+        if healthy in types and row["has_ingredients"]:
+            hits.append(healthy)
         return tuple(hits)
 
     df["matched_types"] = df.apply(matching_types, axis=1) if len(df) else pd.Series(dtype=object)
     df["matched_ingredients"] = [
-        tuple(dict.fromkeys(i for t in mt if t != HEALTHY for i in matched.get(t, ())))
+        tuple(dict.fromkeys(i for t in mt if t != healthy for i in matched.get(t, ())))
         for mt, matched in zip(df["matched_types"], df["matched"])
     ]
     sort_cols = (
         ["score", "review_count", "bayesian_score"] if score == "seed" else ["score", "review_count", "star"]
     )
-    out, candidates, shortfalls, notes_ko, notes_en = [], {}, {}, [], []
+    out, candidates, shortfalls = [], {}, {}
+    notes: dict[str, list[str]] = {lang: [] for lang in LANGS}
     no_data: dict[str, int] = {}
     for cat in dict.fromkeys(wanted):
         pool = df[(df["category"] == cat) & (df["matched_types"].map(len) > 0)]
@@ -156,38 +182,17 @@ def recommend(
         candidates[cat] = len(pool)
         top = pool.sort_values(sort_cols, ascending=False, kind="mergesort").head(top_k).copy()
         top["rank"] = range(1, len(top) + 1)
-        for lang in ("ko", "en"):
+        for lang in LANGS:
             top[f"explanation_{lang}"] = [
                 _explain(r["matched"], r["matched_types"], r["has_ingredients"], lang)
                 for _, r in top.iterrows()
             ]
+            notes[lang].extend(_category_notes(types, cat, len(pool), top_k, unknown, lang))
         out.append(top)
-        labels_ko = ", ".join(types)
-        labels_en = ", ".join(type_label(t, "en") for t in types)
-        cat_en = category_info(cat).en
-        if not len(pool):
-            shortfalls[cat] = 0
-            notes_ko.append(f"{labels_ko} 두피에 맞는 {cat} 제품이 카탈로그에 없습니다.")
-            notes_en.append(f"No {cat_en} product in the catalog matches a {labels_en} scalp.")
-        elif len(pool) < top_k:
+        if len(pool) < top_k:
             shortfalls[cat] = len(pool)
-            notes_ko.append(
-                f"{labels_ko} 두피에 맞는 {cat} 제품이 {len(pool)}개뿐이라 {len(pool)}개만 보여드립니다."
-            )
-            notes_en.append(
-                f"Only {len(pool)} {cat_en} product(s) match a {labels_en} scalp, so only {len(pool)} are shown."
-            )
-        else:
-            notes_ko.append(
-                f"{labels_ko} 두피타입에 맞는 {cat} 제품을 {len(pool)}개 중 {top_k}개 추천해드립니다."
-            )
-            notes_en.append(f"Top {top_k} of {len(pool)} {cat_en} products that suit a {labels_en} scalp.")
         if unknown:
             no_data[cat] = unknown
-            notes_ko.append(f"{cat} 제품 {unknown}개는 성분 정보가 없어 추천에서 제외했습니다.")
-            notes_en.append(
-                f"{unknown} {cat_en} product(s) have no ingredient data, so they were not considered."
-            )
     result = pd.concat(out, ignore_index=True) if out else df.head(0).assign(rank=[])
     lead = [
         "category",
@@ -213,7 +218,7 @@ def recommend(
         candidates=candidates,
         shortfalls=shortfalls,
         no_ingredient_data=no_data,
-        notes_ko=notes_ko,
-        notes_en=notes_en,
+        notes_ko=notes["ko"],
+        notes_en=notes["en"],
     )
     return result

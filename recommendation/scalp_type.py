@@ -17,7 +17,9 @@ highest severity over the six symptoms (missing symptoms count as 0 양호):
 
 Severities are AI Hub grades 0..3 (``scheme=4``) or 3-class indices 0..2
 (``scheme=3``: 0 양호, 1 경증·중등도, 2 중증); the rules only compare order, so
-both give the same types, and names come from ``scalp_core.symptoms``.
+both give the same types, and names come from ``scalp_core.symptoms``. The analysis
+note's sentences are templates in ``data/analysis_note.yaml``; this module only picks
+the ones that apply and fills them.
 
     >>> r = determine_scalp_type({"excess_sebum": 3, "dandruff": 1})
     >>> r.types, r.rule, r.main_finding_ko
@@ -27,25 +29,21 @@ both give the same types, and names come from ``scalp_core.symptoms``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
-
-import yaml
 
 from scalp_core.symptoms import SYMPTOMS, get_symptom, severity_name
 
-from .survey import Survey, scalp_type_label
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from .survey import Survey, scalp_type_label, scalp_type_options
+from .texts import phrase, read_yaml, symptom_in_sentence, symptom_name
 
 RULES = ("all_normal", "all_equal", "single_highest", "tie_union")
+NOTE_TEXTS = "analysis_note.yaml"
 
 
 @cache
 def load_rules() -> dict:
-    with open(DATA_DIR / "scalp_type_rules.yaml", encoding="utf-8") as f:
-        rules = yaml.safe_load(f)
+    rules = read_yaml("scalp_type_rules.yaml")
     type_keys = [t["key"] for t in rules["types"]]
     keys = {s.key for s in SYMPTOMS}
     for section in ("base_table", "single_highest"):
@@ -57,11 +55,39 @@ def load_rules() -> dict:
         for t in types:
             if t not in type_keys:
                 raise ValueError(f"scalp_type_rules.yaml: base_table.{sym} names unknown type {t!r}")
+    survey_choices = {t["key"] for t in rules["types"] if t.get("survey_choice")}
+    q1_keys = {o["key"] for o in scalp_type_options()}
+    if survey_choices != q1_keys:
+        raise ValueError(
+            f"scalp_type_rules.yaml: the types marked survey_choice {sorted(survey_choices)} must be "
+            f"the options of survey.yaml's q1_scalp_type {sorted(q1_keys)}"
+        )
+    lean = rules["image_lean"]
+    if set(lean["signs"]) != survey_choices or lean["default"] not in survey_choices:
+        raise ValueError(
+            f"scalp_type_rules.yaml: image_lean.signs and image_lean.default must name the survey_choice "
+            f"types {sorted(survey_choices)}"
+        )
+    for t, signs in lean["signs"].items():
+        if not signs or set(signs) - keys:
+            raise ValueError(
+                f"scalp_type_rules.yaml: image_lean.signs.{t} must list symptoms of {sorted(keys)}"
+            )
     return rules
 
 
 def type_order() -> list[str]:
     return [t["key"] for t in load_rules()["types"]]
+
+
+def survey_types() -> tuple[str, ...]:
+    """The types survey question 1 can name (``survey_choice`` in the rules), in display order."""
+    return tuple(t["key"] for t in load_rules()["types"] if t.get("survey_choice"))
+
+
+def healthy_type() -> str:
+    """The type of a scalp whose six symptoms are all 양호."""
+    return load_rules()["all_normal"]
 
 
 def type_label(scalp_type: str, lang: str = "ko") -> str:
@@ -71,6 +97,11 @@ def type_label(scalp_type: str, lang: str = "ko") -> str:
         if t["key"] == scalp_type:
             return t["en"]
     return scalp_type
+
+
+def join_type_labels(types, lang: str = "ko") -> str:
+    """The types' labels joined, e.g. "건성, 지성" / "dry, oily"."""
+    return ", ".join(type_label(t, lang) for t in types)
 
 
 @dataclass(frozen=True)
@@ -121,19 +152,28 @@ def _normalise_severities(severities: Mapping[str, int], scheme: int) -> dict[st
 
 
 def _image_lean(levels: Mapping[str, int]) -> str | None:
-    lean = load_rules()["image_lean"]
-    oily = max(levels[k] for k in lean["oily"])
-    dry = max(levels[k] for k in lean["dry"])
-    if oily > dry:
-        return "지성"
-    if dry > oily:
-        return "건성"
-    return None
+    """The survey type whose signs are strictly the most severe in the image, else None (neutral)."""
+    signs = load_rules()["image_lean"]["signs"]
+    strength = {t: max(levels[k] for k in keys) for t, keys in signs.items()}
+    strongest = max(strength.values())
+    leaders = [t for t, level in strength.items() if level == strongest]
+    return leaders[0] if len(leaders) == 1 else None
 
 
 def _ordered(types) -> tuple[str, ...]:
     wanted = set(types)
     return tuple(t for t in type_order() if t in wanted)
+
+
+def _main_finding(at_top: tuple[str, ...], top: int, scheme: int, lang: str) -> str:
+    """Every symptom at the highest severity, e.g. "피지과다: 중증" / "Excess sebum: severe"."""
+    if not at_top:
+        return phrase(NOTE_TEXTS, "main_finding_all_normal", lang)
+    severity = severity_name(top, scheme=scheme, lang=lang)
+    return ", ".join(
+        phrase(NOTE_TEXTS, "main_finding", lang, symptom=symptom_name(k, lang), severity=severity)
+        for k in at_top
+    )
 
 
 def determine_scalp_type(
@@ -165,11 +205,11 @@ def determine_scalp_type(
         rule = "tie_union"
         types = _ordered(t for k in at_top for t in rules["base_table"][k])
 
-    # The survey only speaks about 건성 vs 지성: it agrees when its type was chosen,
-    # disagrees when the image chose the other one, and is not judged otherwise.
+    # The survey only speaks about its own types (건성 vs 지성): it agrees when its type was
+    # chosen, disagrees when the image chose another of them, and is not judged otherwise.
     survey_agrees = None
     if survey_type:
-        image_survey_types = [t for t in types if t in ("건성", "지성")]
+        image_survey_types = [t for t in types if t in survey_types()]
         if survey_type in types:
             survey_agrees = True
         elif image_survey_types:
@@ -180,125 +220,51 @@ def determine_scalp_type(
     unconfirmed = tuple(k for k in levels if k in chosen and levels[k] == 0)
     unreported = tuple(k for k in levels if levels[k] > 0 and k not in chosen) if survey else ()
 
-    def finding(lang: str) -> str:
-        if not at_top:
-            return "모든 증상: 양호" if lang == "ko" else "all symptoms: normal"
-        sev = severity_name(top, scheme=scheme, lang=lang)
-        return ", ".join(f"{get_symptom(k).ko if lang == 'ko' else get_symptom(k).en}: {sev}" for k in at_top)
-
-    result_kwargs = {
-        "types": types,
-        "rule": rule,
-        "severities": levels,
-        "scheme": scheme,
-        "main_findings": at_top,
-        "survey_type": survey_type,
-        "image_type": image_type,
-        "survey_agrees": survey_agrees,
-        "unconfirmed_symptoms": unconfirmed,
-        "unreported_symptoms": unreported,
-        "main_finding_ko": finding("ko"),
-        "main_finding_en": finding("en"),
-    }
-    note_ko = _note(result_kwargs, "ko")
-    note_en = _note(result_kwargs, "en")
-    return ScalpTypeResult(note_ko=note_ko, note_en=note_en, **result_kwargs)
-
-
-def _has_final_consonant(word: str) -> bool:
-    """Whether the last Hangul syllable of ``word`` (ignoring a trailing "(…)") has a 받침."""
-    head = word.rsplit("(", 1)[0].rstrip() if word.endswith(")") else word
-    for ch in reversed(head):
-        if "가" <= ch <= "힣":
-            return (ord(ch) - 0xAC00) % 28 != 0
-    return False
-
-
-def _euro(word: str) -> str:
-    """``word`` + 으로/로 (a final ㄹ takes 로)."""
-    head = word.rsplit("(", 1)[0].rstrip() if word.endswith(")") else word
-    last = next((ch for ch in reversed(head) if "가" <= ch <= "힣"), "")
-    rieul = bool(last) and (ord(last) - 0xAC00) % 28 == 8
-    return f"{word}{'으로' if _has_final_consonant(word) and not rieul else '로'}"
-
-
-def _iga(word: str) -> str:
-    return f"{word}{'이' if _has_final_consonant(word) else '가'}"
-
-
-def _join_types(types, lang: str) -> str:
-    return ", ".join(type_label(t, lang) for t in types)
-
-
-def _sym(key: str, lang: str) -> str:
-    return get_symptom(key).ko if lang == "ko" else get_symptom(key).en.lower()
-
-
-def _a(word: str) -> str:
-    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
-
-
-def _note(r: dict, lang: str) -> str:
-    """The seed-style 상태분석 노트, one sentence per line."""
-    lines = []
-    types, survey_type, levels, scheme = r["types"], r["survey_type"], r["severities"], r["scheme"]
-    ko = lang == "ko"
-    if survey_type:
-        s_label = scalp_type_label(survey_type, lang)
-        if r["survey_agrees"] is False:
-            shown = r["image_type"] or types[0]
-            lines.append(
-                f"설문조사에서 당신은 {s_label} 타입이라고 선택하셨습니다. 그러나 두피이미지 분석 결과 "
-                f"{_join_types([shown], lang)} 타입으로 판단됩니다."
-                if ko
-                else f"In the survey you chose {_a(s_label)} scalp. However, the scalp image analysis points to "
-                f"{_a(_join_types([shown], lang))} scalp."
-            )
-        elif survey_type in types and r["rule"] != "all_equal":
-            lines.append(
-                f"설문조사에서 선택하신 {s_label} 타입이 두피이미지 분석 결과와 일치합니다."
-                if ko
-                else f"The scalp image analysis agrees with the {s_label} scalp you chose in the survey."
-            )
-    if r["rule"] == "all_normal":
-        lines.append(
-            "두피 이미지 분석 결과 여섯 가지 증상이 모두 양호로 판단됩니다."
-            if ko
-            else "The scalp image analysis finds all six symptoms normal."
-        )
-    else:
-        finding = r["main_finding_ko"] if ko else r["main_finding_en"]
-        lines.append(
-            f"두피 이미지 분석 결과 당신은 {_euro(finding)} 판단됩니다."
-            if ko
-            else f"The scalp image analysis finds {finding}."
-        )
-    if r["rule"] == "all_equal":
-        lines.append(
-            "여섯 가지 증상의 중증도가 모두 같아 설문조사의 두피 타입을 따랐습니다."
-            if ko
-            else "All six symptoms have the same severity, so the survey's scalp type decides."
-        )
-    elif r["rule"] == "tie_union":
-        lines.append(
-            "가장 높은 중증도의 증상이 여러 개여서 관련된 모든 타입을 함께 고려합니다."
-            if ko
-            else "Several symptoms share the highest severity, so every related type is considered."
-        )
-    for key in r["unconfirmed_symptoms"]:
-        lines.append(
-            f"설문에서 선택하신 {_sym(key, lang)} 증상은 두피 이미지에서 보이지 않았습니다."
-            if ko
-            else f"You chose {_sym(key, lang)} in the survey, but the image does not show it."
-        )
-    for key in r["unreported_symptoms"]:
-        sev = severity_name(levels[key], scheme=scheme, lang=lang)
-        lines.append(
-            f"설문에서 선택하지 않으셨지만 두피 이미지에서 {_iga(_sym(key, lang) + f'({sev})')} 보입니다."
-            if ko
-            else f"You did not choose {_sym(key, lang)}, but the image shows it ({sev})."
-        )
-    lines.append(
-        f"최종 두피 타입: {_join_types(types, lang)}" if ko else f"Scalp type: {_join_types(types, lang)}"
+    result = ScalpTypeResult(
+        types=types,
+        rule=rule,
+        severities=levels,
+        scheme=scheme,
+        main_findings=at_top,
+        survey_type=survey_type,
+        image_type=image_type,
+        survey_agrees=survey_agrees,
+        note_ko="",
+        note_en="",
+        unconfirmed_symptoms=unconfirmed,
+        unreported_symptoms=unreported,
+        main_finding_ko=_main_finding(at_top, top, scheme, "ko"),
+        main_finding_en=_main_finding(at_top, top, scheme, "en"),
     )
+    return replace(result, note_ko=_note(result, "ko"), note_en=_note(result, "en"))
+
+
+def _note(result: ScalpTypeResult, lang: str) -> str:
+    """The seed-style 상태분석 노트, one sentence per line; the wording is ``data/analysis_note.yaml``."""
+    lines = []
+
+    def say(key: str, **values) -> None:
+        lines.append(phrase(NOTE_TEXTS, key, lang, **values))
+
+    if result.survey_type:
+        survey_type = scalp_type_label(result.survey_type, lang)
+        if result.survey_agrees is False:
+            shown = result.image_type or result.types[0]
+            say("survey_disagrees", survey_type=survey_type, image_type=type_label(shown, lang))
+        elif result.survey_type in result.types and result.rule != "all_equal":
+            say("survey_agrees", survey_type=survey_type)
+    if result.rule == "all_normal":
+        say("all_normal")
+    else:
+        say("finding", finding=result.main_finding_ko if lang == "ko" else result.main_finding_en)
+    if result.rule in ("all_equal", "tie_union"):
+        say(result.rule)
+    for key in result.unconfirmed_symptoms:
+        say("symptom_not_seen", symptom=symptom_in_sentence(key, lang))
+    for key in result.unreported_symptoms:
+        symptom = symptom_in_sentence(key, lang)
+        severity = severity_name(result.severities[key], scheme=result.scheme, lang=lang)
+        both = phrase(NOTE_TEXTS, "symptom_with_severity", lang, symptom=symptom, severity=severity)
+        say("symptom_not_chosen", symptom=symptom, severity=severity, symptom_with_severity=both)
+    say("scalp_type", types=join_type_labels(result.types, lang))
     return "\n".join(lines)

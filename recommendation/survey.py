@@ -16,19 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-
-import yaml
 
 from scalp_core.symptoms import SYMPTOMS, get_symptom
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from .texts import phrase, read_yaml, symptom_in_sentence, symptom_name
 
-
-@cache
-def _survey_data() -> dict:
-    with open(DATA_DIR / "survey.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+SURVEY_TEXTS = "survey.yaml"
 
 
 @dataclass(frozen=True)
@@ -41,8 +34,7 @@ class Category:
 
 @cache
 def load_categories() -> tuple[Category, ...]:
-    with open(DATA_DIR / "categories.yaml", encoding="utf-8") as f:
-        raw = yaml.safe_load(f)["categories"]
+    raw = read_yaml("categories.yaml")["categories"]
     return tuple(Category(c["key"], c["en"], bool(c["rinse_off"]), tuple(c.get("aliases", ()))) for c in raw)
 
 
@@ -75,11 +67,11 @@ def category_info(key: str) -> Category:
 
 
 def scalp_type_options() -> list[dict]:
-    return list(_survey_data()["q1_scalp_type"]["options"])
+    return list(read_yaml(SURVEY_TEXTS)["q1_scalp_type"]["options"])
 
 
 def question_titles(lang: str = "ko") -> tuple[str, str, str]:
-    d = _survey_data()
+    d = read_yaml(SURVEY_TEXTS)
     return tuple(d[q][f"title_{lang}"] for q in ("q1_scalp_type", "q2_symptoms", "q3_categories"))
 
 
@@ -87,7 +79,7 @@ def option_labels(lang: str = "ko") -> dict[str, list[str]]:
     """Display labels for the three questions, for building UI widgets."""
     return {
         "q1": [o[lang] for o in scalp_type_options()],
-        "q2": [s.ko if lang == "ko" else s.en for s in SYMPTOMS],
+        "q2": [symptom_name(s.key, lang) for s in SYMPTOMS],
         "q3": [c.key if lang == "ko" else c.en for c in load_categories()],
     }
 
@@ -97,8 +89,10 @@ def _resolve_scalp_type(answer: str) -> str:
     for o in scalp_type_options():
         if wanted in {_fold(o[k]) for k in ("key", "ko", "en", "short_ko", "short_en")}:
             return o["key"]
-    allowed = [o["ko"] for o in scalp_type_options()] + [o["en"] for o in scalp_type_options()]
-    raise ValueError(f"Q1 scalp type: unknown option {answer!r}; allowed: {allowed} (or 건성/지성/dry/oily)")
+    options = scalp_type_options()
+    allowed = [o["ko"] for o in options] + [o["en"] for o in options]
+    short = "/".join([o["key"] for o in options] + [o["short_en"] for o in options])
+    raise ValueError(f"Q1 scalp type: unknown option {answer!r}; allowed: {allowed} (or {short})")
 
 
 def _as_list(answers: str | Iterable[str] | None) -> list[str]:
@@ -118,8 +112,9 @@ class Survey:
     categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.scalp_type not in {o["key"] for o in scalp_type_options()}:
-            raise ValueError(f"Survey.scalp_type must be 건성 or 지성, got {self.scalp_type!r}")
+        q1_keys = [o["key"] for o in scalp_type_options()]
+        if self.scalp_type not in q1_keys:
+            raise ValueError(f"Survey.scalp_type must be {' or '.join(q1_keys)}, got {self.scalp_type!r}")
         for key in self.symptoms:
             try:
                 get_symptom(key)
@@ -165,11 +160,11 @@ def scalp_type_label(scalp_type: str, lang: str = "ko") -> str:
 
 def survey_summary(survey: Survey, lang: str = "ko") -> str:
     """The seed's echo line, e.g. '당신의 두피가 🌟 건성 타입의 👤 탈모, 모낭사이홍반 증상이 있다고 선택하셨습니다.'"""
-    if lang not in ("ko", "en"):
-        raise ValueError(f"lang must be 'ko' or 'en', got {lang!r}")
-    templates = _survey_data()["summary"]
-    names = [get_symptom(k).ko if lang == "ko" else get_symptom(k).en.lower() for k in survey.symptoms]
-    key = lang if names else f"{lang}_no_symptoms"
-    return templates[key].format(
-        scalp_type=scalp_type_label(survey.scalp_type, lang), symptoms=", ".join(names)
+    names = [symptom_in_sentence(k, lang) for k in survey.symptoms]
+    return phrase(
+        SURVEY_TEXTS,
+        "summary" if names else "summary_no_symptoms",
+        lang,
+        scalp_type=scalp_type_label(survey.scalp_type, lang),
+        symptoms=", ".join(names),
     )

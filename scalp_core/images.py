@@ -28,7 +28,7 @@ def to_gray8(image: Image.Image) -> Image.Image:
         wide = np.asarray(image, dtype=np.uint32)
         return Image.fromarray(((wide + 128) // 257).astype(np.uint8), mode="L")
     if image.mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float32)
+        values = np.array(image, dtype=np.float32)  # a writable copy (asarray may share read-only memory)
         lo, hi = float(values.min()), float(values.max())
         if hi <= lo:
             return Image.new("L", image.size, 0)

@@ -1,47 +1,19 @@
-"""Model creation, training and inference for the six scalp symptoms.
+"""Model creation, training, evaluation and serving for the six scalp symptoms.
 
-Importing the package is cheap (no torch); the public names load on first use:
+Importing the package is cheap (no torch); import what you need from the module that holds it:
 
-    >>> import scalp_models
-    >>> scalp_models.create_model          # doctest: +ELLIPSIS
-    <function create_model at ...>
-
-See ``scalp_models.modeling`` (``create_model``, ``fold_grayscale``), ``scalp_models.processing``
-(``create_image_processor``), ``scalp_models.lite0`` (offline ImageNet weights) and
-``scalp_models.diagnoser`` (``ScalpDiagnoser``: six models, one call per image).
+- ``scalp_models.diagnoser.ScalpDiagnoser``: the six models behind one call per image
+  (``from_source``: a Hub namespace, a local models folder or ``"demo"``);
+- ``scalp_models.diagnosis.Diagnosis`` and ``scalp_models.diagnosis.SymptomResult``: what it answers;
+- ``scalp_models.hub_loading.ModelsUnavailableError`` and
+  ``scalp_models.hub_loading.download_model_snapshots``: the one Hub download loop and its error;
+- ``scalp_models.shared_preprocessing.decode_image``: any image input → upright RGB;
+- ``scalp_models.onnx_backend.OnnxRunner``: the ONNX Runtime backend the diagnoser uses by default;
+- ``scalp_models.modeling.create_model`` and ``scalp_models.modeling.fold_grayscale``: one image
+  classifier per symptom spec;
+- ``scalp_models.processing.create_image_processor``: the matching image processor;
+- ``scalp_models.bases.resolve_base``: the starting weights (``DEFAULT_BASE``, ``OFFLINE_BASE``);
+- ``scalp_models.lite0.lite0_imagenet_model``: offline ImageNet EfficientNet-Lite0 weights;
+- ``python -m scalp_models {train,evaluate,calibrate,demo}``: the training side's command line;
+  ``python -m scalp_models.diagnoser --source demo scalp.jpg``: diagnose photos from a shell.
 """
-
-from __future__ import annotations
-
-import importlib
-
-_LAZY = {
-    "DEFAULT_BASE": "scalp_models.bases",
-    "OFFLINE_BASE": "scalp_models.bases",
-    "create_model": "scalp_models.modeling",
-    "fold_grayscale": "scalp_models.modeling",
-    "resolve_base": "scalp_models.bases",
-    "create_image_processor": "scalp_models.processing",
-    "lite0_imagenet_model": "scalp_models.lite0",
-    "lite0_feature_extractor": "scalp_models.lite0",
-    "lite0_image_processor": "scalp_models.lite0",
-    "ScalpDiagnoser": "scalp_models.diagnoser",
-    "Diagnosis": "scalp_models.diagnoser",
-    "SymptomResult": "scalp_models.diagnoser",
-    "ModelsUnavailableError": "scalp_models.diagnoser",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scalp_models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))

@@ -2,8 +2,8 @@
 
 transformers' ``EfficientNetConfig`` holds the architecture; this module sizes it for an input
 side (TensorFlow "SAME" padding of the stride-2 blocks) and sets a fine-tuning BatchNorm momentum.
-Used by ``scalp_models.modeling`` (random-init models) and ``scalp_models.lite0`` (the converted
-ImageNet Lite0).
+Used by ``scalp_models.modeling`` (random-init models, and the padding and momentum of Hub
+EfficientNets) and ``scalp_models.lite0`` (the converted ImageNet Lite0).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from transformers import EfficientNetConfig
+from transformers.models.efficientnet.modeling_efficientnet import round_filters
 
 # transformers copies the TF checkpoints' batch_norm_momentum=0.99 straight into nn.BatchNorm2d,
 # whose momentum means the opposite (weight of the NEW batch), so running statistics would be
@@ -42,12 +43,6 @@ def same_padding_blocks(config: EfficientNetConfig, image_size: int) -> list[int
                 side = (side + 1) // 2
             block += 1
     return odd_blocks
-
-
-def round_filters(config: EfficientNetConfig, channels: int) -> int:
-    from transformers.models.efficientnet.modeling_efficientnet import round_filters as _round
-
-    return _round(config, channels)
 
 
 # The tiny test model keeps the first four b0 stages, one block each (at width 0.25 that is

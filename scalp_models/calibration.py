@@ -16,12 +16,17 @@ any temperature already folded in.)
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 
+from scalp_models.evaluate import load_model_and_data, predict_logits
 from scalp_models.metrics import expected_calibration_error, nll, softmax
 
 
@@ -39,8 +44,6 @@ class TemperatureFit:
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds=(0.05, 20.0)) -> TemperatureFit:
     """Temperature minimising NLL of ``labels`` (validation) under softmax(logits / T)."""
-    from scipy.optimize import minimize_scalar
-
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=int)
     if logits.ndim != 2 or len(logits) != len(labels):
@@ -102,10 +105,6 @@ def fold_temperature(model, temperature: float) -> float:
 
 def calibrate_model_folder(model_dir, data_dir) -> TemperatureFit:
     """Refit T on the validation split of ``data_dir`` for a saved model and refold it in place."""
-    from pathlib import Path
-
-    from scalp_models.evaluate import load_model_and_data, predict_logits
-
     model, processor, _, spec, dd = load_model_and_data(model_dir, data_dir)
     logits, labels = predict_logits(model, processor, dd["validation"], spec)
     fit = fit_temperature(logits, labels)
@@ -115,9 +114,6 @@ def calibrate_model_folder(model_dir, data_dir) -> TemperatureFit:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(prog="python -m scalp_models calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="Model folder to recalibrate in place.")
     parser.add_argument("--data", required=True, help="Build output folder whose validation split is used.")

@@ -17,7 +17,6 @@ trained on them sees exactly what the grayscale-folded saved model computes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,8 @@ SPLITS = ("train", "validation", "test")
 
 def load_symptom_dataset(data_dir: str | Path, key: str):
     """``datasets.load_from_disk(data_dir / key)``, checked against the contract."""
+    # Heavy (pyarrow, pandas) and needed only here: the demo build, which the app may run on its
+    # first start, imports this module for to_model_input alone.
     from datasets import DatasetDict, load_from_disk
 
     path = Path(data_dir) / key
@@ -60,17 +61,6 @@ def label_scheme_of(dataset) -> int:
         if names == class_names(scheme):
             return scheme
     raise ValueError(f"label names {names} match neither label scheme {LABEL_SCHEMES}")
-
-
-def read_protocol(data_dir: str | Path) -> str:
-    """The build protocol (``full``/``folder``) from ``prep_config.json``; ``full`` when absent."""
-    path = Path(data_dir) / "prep_config.json"
-    if path.is_file():
-        try:
-            return str(json.loads(path.read_text(encoding="utf-8")).get("protocol", "full"))
-        except json.JSONDecodeError:
-            pass
-    return "full"
 
 
 def to_model_input(image: Image.Image, spec: SymptomSpec) -> Image.Image:

@@ -5,8 +5,9 @@ Each demo model is the real ImageNet-pretrained EfficientNet-Lite0 backbone (``c
 of images drawn by :func:`synthetic.render.render_scalp` (in memory, deterministic seeds).
 The head is a multinomial logistic regression (scikit-learn, L-BFGS) whose weights are copied
 into the classifier; a temperature is then fitted on a held-out generated split and folded in.
-Inputs are reduced to :data:`DEMO_INPUT_SIZE` px for speed; this is recorded in ``config.scalp``
-and in each model card.
+Inputs are reduced to :data:`DEMO_INPUT_SIZE` px for speed; this is recorded in ``config.scalp``.
+Each folder holds what a trained model folder holds (``eval_report.json``, ``confusion_matrix.png``,
+``training_config.json``); its model card is rendered by ``hub_upload`` like every other.
 
 THESE MODELS HAVE NEVER SEEN A REAL SCALP PHOTO. They show the app working; they are not for
 diagnosis.
@@ -32,14 +33,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
 
 from scalp_core.cli import help_field
 from scalp_core.paths import cache_dir
 from scalp_core.symptoms import SYMPTOMS, SymptomSpec, class_names, grade_to_class
+from scalp_models.calibration import classifier_layer, fit_temperature, fold_temperature
+from scalp_models.data import to_model_input
+from scalp_models.evaluate import plot_confusion_matrix
+from scalp_models.metrics import classification_metrics
+from scalp_models.modeling import create_model, fold_grayscale
+from scalp_models.onnx_backend import INPUT_NAME, check_export, create_session, torch_to_onnx
+from scalp_models.processing import create_image_processor, pixel_values
+from synthetic.render import random_severities, render_scalp
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = "1"
+# 2: a model folder holds confusion_matrix.png and no README.md (hub_upload renders every card),
+# so caches built by version 1 are rebuilt.
+DEMO_VERSION = "2"
 DEMO_INPUT_SIZE = 224
 STAMP_FILE = "demo_stamp.json"
 NOTICE = (
@@ -93,10 +106,6 @@ def render_symptom_examples(
     The target symptom's grade is drawn per class; the other five symptoms follow
     ``random_severities`` (realistic background variation). Deterministic for ``seed``.
     """
-    from PIL import Image
-
-    from synthetic.render import random_severities, render_scalp
-
     rng = np.random.default_rng(seed)
     images, labels, grades = [], [], []
     k = len(class_names(scheme))
@@ -126,12 +135,17 @@ def render_symptom_dataset_dict(
     scheme: int = 3,
     out_short_side: int | None = None,
 ):
-    """A ``DatasetDict`` shaped like ``datasets_prep build`` output, from generated images (tests, demos)."""
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
+    """A ``DatasetDict`` shaped like ``datasets_prep build`` output, from generated images (tests, demos).
+
+    It has no ``prep_config.json``: whoever saves it as a prepared folder writes one with
+    ``scalp_core.contracts.write_prep_config``."""
+    # Heavy (pyarrow, pandas); only tests and benchmarks build datasets, the demo build does not.
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+    from datasets import Image as ImageFeature
 
     features = Features(
         {
-            "image": Image(),
+            "image": ImageFeature(),
             "label": ClassLabel(names=list(class_names(scheme))),
             "grade": Value("int64"),
             "image_id": Value("string"),
@@ -154,53 +168,6 @@ def render_symptom_dataset_dict(
     return DatasetDict(splits)
 
 
-# --------------------------------------------------------------------------- model card
-
-
-def write_model_card(out_dir: Path, spec: SymptomSpec, scalp: dict, metrics: dict | None, *, synthetic: bool, base: str) -> Path:
-    """A short plain model card (hub_upload writes the full one for real models)."""
-    lines = [
-        "---",
-        "pipeline_tag: image-classification",
-        "library_name: transformers",
-        "tags: [scalp, synthetic-data]" if synthetic else "tags: [scalp]",
-        "---",
-        "",
-        f"# scalp-{spec.repo_suffix}: {spec.display_name}",
-        "",
-    ]
-    if synthetic:
-        lines += [
-            "> **Synthetic demo model.** It was trained only on synthetic, computer-generated scalp images",
-            "> (`synthetic.render`), never on real photos. It is **not for diagnosis** of any real scalp",
-            "> and is not a medical device; it only lets the app run without the licensed AI Hub data.",
-            "",
-        ]
-    else:
-        lines += ["> Not a medical device; not a medical diagnosis. See a dermatologist for scalp problems.", ""]
-    lines += [
-        f"- Labels: {', '.join(class_names(int(scalp.get('label_scheme', 3))))}",
-        f"- Input: {scalp.get('input_size')}×{scalp.get('input_size')} px, "
-        + ("grayscale (luminance only)" if scalp.get("grayscale") else "colour"),
-        f"- Starting weights: {base}",
-        f"- Temperature (folded into the classifier): {float(scalp.get('temperature', 1.0)):.3f}",
-    ]
-    if metrics:
-        lines += [
-            "",
-            "| split | n | accuracy | macro-F1 | QWK | ECE | majority-baseline acc | majority-baseline macro-F1 |",
-            "|---|---|---|---|---|---|---|---|",
-            f"| {metrics.get('split')}{' (synthetic)' if synthetic else ''} | {metrics.get('n')} | "
-            f"{metrics.get('accuracy', float('nan')):.3f} | {metrics.get('macro_f1', float('nan')):.3f} | "
-            f"{metrics.get('qwk', float('nan')):.3f} | {metrics.get('ece', float('nan')):.3f} | "
-            f"{metrics.get('majority_baseline_accuracy', float('nan')):.3f} | "
-            f"{metrics.get('majority_baseline_macro_f1', float('nan')):.3f} |",
-        ]
-    path = Path(out_dir) / "README.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 # --------------------------------------------------------------------------- building
 
 
@@ -211,8 +178,6 @@ def _feature_runner(model, input_size: int):
     build is this forward pass); the export is checked against PyTorch and any failure falls
     back to PyTorch, so the features are the same either way (max |Δ| ~1e-5).
     """
-    import torch
-
     class Pooled(torch.nn.Module):
         def __init__(self, backbone):
             super().__init__()
@@ -223,8 +188,6 @@ def _feature_runner(model, input_size: int):
 
     pooled = Pooled(model.base_model).eval()
     try:
-        from scalp_models.onnx_backend import INPUT_NAME, check_export, create_session, torch_to_onnx
-
         with tempfile.TemporaryDirectory(prefix="scalp-demo-onnx-") as tmp:
             path = Path(tmp) / "backbone.onnx"
             torch_to_onnx(pooled, input_size, path, output_name="features")
@@ -247,9 +210,6 @@ def _feature_runner(model, input_size: int):
 
 def _features(run, processor, images, spec, batch_size: int = 32) -> np.ndarray:
     """Pooled backbone features (what the classifier sees) of ``images``; ``run`` from ``_feature_runner``."""
-    from scalp_models.data import to_model_input
-    from scalp_models.processing import pixel_values
-
     feats = []
     for start in range(0, len(images), batch_size):
         chunk = [to_model_input(im, spec) for im in images[start : start + batch_size]]
@@ -259,14 +219,10 @@ def _features(run, processor, images, spec, batch_size: int = 32) -> np.ndarray:
 
 def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> dict:
     """Build, calibrate, evaluate and save one demo model; returns its test metrics."""
-    import torch
+    # scikit-learn is heavy and only fits the heads: the app importing this module for a fresh
+    # cache never loads it.
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-
-    from scalp_models.calibration import fit_temperature, fold_temperature
-    from scalp_models.metrics import classification_metrics
-    from scalp_models.modeling import create_model, fold_grayscale
-    from scalp_models.processing import create_image_processor
 
     torch.manual_seed(config.seed)
     scheme = config.label_scheme
@@ -293,8 +249,6 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
     # Fold the standardisation into the linear layer: w' = w / s, b' = b − Σ w·m / s.
     weight = head.coef_ / scaler.scale_[None, :]
     bias = head.intercept_ - (head.coef_ * (scaler.mean_ / scaler.scale_)[None, :]).sum(axis=1)
-    from scalp_models.calibration import classifier_layer
-
     linear = classifier_layer(model)
     with torch.no_grad():
         linear.weight.copy_(torch.tensor(weight, dtype=linear.weight.dtype))
@@ -333,7 +287,10 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
         json.dumps({"demo_config": asdict(config), "calibration": fit.to_dict()}, ensure_ascii=False, indent=2, default=list),
         encoding="utf-8",
     )
-    write_model_card(out_dir, spec, model.config.scalp, metrics, synthetic=True, base=config.base)
+    plot_confusion_matrix(
+        metrics["confusion_matrix"], names, out_dir / "confusion_matrix.png",
+        title=f"{spec.display_name} · synthetic · test",
+    )
     return metrics
 
 

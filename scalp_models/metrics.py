@@ -57,6 +57,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
 
 def majority_baseline(train_labels, test_labels, num_classes: int) -> dict:
     """Accuracy and macro-F1 of predicting the most frequent train class for every test item."""
+    # scikit-learn is heavy; softmax/nll/ECE users (calibration, the demo cache check) never need it.
     from sklearn.metrics import accuracy_score, f1_score
 
     train_labels = np.asarray(train_labels, dtype=int)
@@ -88,7 +89,7 @@ def classification_metrics(
     ``temperature`` is the one already folded into ``logits``: the uncalibrated logits are
     ``logits × temperature`` (used for ``ece_uncalibrated``/``nll_uncalibrated``).
     """
-    from sklearn.metrics import (
+    from sklearn.metrics import (  # heavy: see majority_baseline
         accuracy_score,
         cohen_kappa_score,
         confusion_matrix,

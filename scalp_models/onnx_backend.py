@@ -17,8 +17,8 @@ other, which beats intra-op threading: batch-1 depthwise convolutions scale poor
     >>> diagnoser.backend
     'onnx'
 
-``python -m scalp_models.onnx_backend --source demo`` exports (or finds) the six files and
-prints where they are.
+``python -m scalp_models.diagnoser --source demo --export-onnx`` exports (or finds) the six files
+and prints where they are.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scalp_core.cli import help_field
 from scalp_core.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -58,15 +59,12 @@ class OnnxExportError(RuntimeError):
 class OnnxOptions:
     """How the ONNX backend runs the models."""
 
-    threads: int = field(default=2, metadata={"help": "CPU threads in all (cores to use)"})
-    parallel_models: bool = field(
+    threads: int = help_field("CPU threads in all (cores to use)", default=2)
+    parallel_models: bool = help_field(
+        "run model groups concurrently, one thread each (else one model at a time, intra-op threads)",
         default=True,
-        metadata={"help": "run model groups concurrently, one thread each (else one model at a time, "
-                          "intra-op threads)"},
     )
-    cache: Path | None = field(
-        default=None, metadata={"help": "folder for .onnx files (default $SCALP_CACHE/onnx)"}
-    )
+    cache: Path | None = help_field("folder for .onnx files (default $SCALP_CACHE/onnx)", default=None)
 
     def __post_init__(self):
         if self.threads < 1:
@@ -170,7 +168,7 @@ def ensure_onnx(model: torch.nn.Module, input_size: int, cache: Path | None = No
 
 
 def create_session(path: Path, threads: int = 1):
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy, and optional: the diagnoser falls back to PyTorch without it
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -240,25 +238,3 @@ class OnnxRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from scalp_models.diagnoser import ScalpDiagnoser
-
-    parser = argparse.ArgumentParser(description="Export (or find) the ONNX files of the six models.")
-    parser.add_argument("--source", default="demo", help="Hub namespace, local models folder, or 'demo'")
-    parser.add_argument("--revision", help="Hub revision")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    diagnoser = ScalpDiagnoser.from_source(args.source, revision=args.revision, backend="onnx")
-    if diagnoser.backend != "onnx":
-        print("ONNX export failed; see the warning above", flush=True)
-        return 1
-    for key, path in diagnoser.onnx_paths.items():
-        print(f"{key}\t{path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,9 +1,10 @@
 """Fine-tune one image classifier per symptom with the transformers ``Trainer``, calibrate, evaluate.
 
-Reads ``DATA/<symptom key>/`` (a DatasetDict written by ``datasets_prep build``) and writes
-``OUT/<symptom key>/``: the model (``save_pretrained``), its image processor,
-``training_config.json``, ``eval_report.json`` (docs/ARCHITECTURE.md), ``eval_validation.json``,
-``confusion_matrix.png`` and a short ``README.md``.
+Reads ``DATA/<symptom key>/`` (a DatasetDict written by ``datasets_prep build``) and
+``DATA/prep_config.json`` (protocol, synthetic or not) and writes ``OUT/<symptom key>/``: the model
+(``save_pretrained``), its image processor, ``training_config.json``, ``eval_report.json``
+(docs/ARCHITECTURE.md), ``eval_validation.json`` and ``confusion_matrix.png``. The model card is
+rendered by ``hub_upload`` from these files.
 
 Training: AdamW, cosine schedule with linear warmup, focal loss (``--focal-gamma``, 0 = plain
 cross-entropy) and optional "dynamic" class weights from the train split's class frequencies
@@ -31,12 +32,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-from scalp_core.cli import help_field
+from scalp_core.cli import help_field, parse_dataclass_args
+from scalp_core.contracts import PrepConfig, read_prep_config
 from scalp_core.symptoms import SYMPTOM_KEYS, SymptomSpec, get_symptom
+from scalp_models.augment import augment_policy
+from scalp_models.bases import resolve_base
+from scalp_models.calibration import fit_temperature, fold_temperature
+from scalp_models.data import class_counts, collate, label_scheme_of, load_symptom_dataset, make_transform
+from scalp_models.evaluate import plot_confusion_matrix
+from scalp_models.metrics import classification_metrics
+from scalp_models.modeling import create_model, fold_grayscale
+from scalp_models.processing import create_image_processor
 
 CLASS_WEIGHT_CHOICES = ("none", "dynamic", "auto")
-
 
 
 @dataclass(frozen=True)
@@ -134,29 +145,22 @@ def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 0.0, w
     return (loss * w).sum() / w.sum().clamp(min=1e-12)
 
 
-def _make_trainer_class():
-    from transformers import Trainer
+class ScalpTrainer(Trainer):
+    """``Trainer`` with focal loss and optional class weights."""
 
-    class ScalpTrainer(Trainer):
-        """``Trainer`` with focal loss and optional class weights."""
+    def __init__(self, *args, focal_gamma: float = 0.0, class_weight: torch.Tensor | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.focal_gamma = focal_gamma
+        self.class_weight = class_weight
 
-        def __init__(self, *args, focal_gamma: float = 0.0, class_weight: torch.Tensor | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.focal_gamma = focal_gamma
-            self.class_weight = class_weight
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            loss = focal_loss(outputs.logits, labels, self.focal_gamma, self.class_weight)
-            return (loss, outputs) if return_outputs else loss
-
-    return ScalpTrainer
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = focal_loss(outputs.logits, labels, self.focal_gamma, self.class_weight)
+        return (loss, outputs) if return_outputs else loss
 
 
 def compute_eval_metrics(eval_pred) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
-
     logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
     labels = np.asarray(eval_pred.label_ids, dtype=int)
     pred = np.asarray(logits).argmax(axis=1)
@@ -213,16 +217,6 @@ def symptoms_to_train(config: TrainConfig) -> list[SymptomSpec]:
     return found
 
 
-def is_synthetic_source(data_dir: str | Path) -> bool:
-    """True when ``prep_config.json`` points at a ``datasets_prep simulate`` output."""
-    path = Path(data_dir) / "prep_config.json"
-    try:
-        root = json.loads(path.read_text(encoding="utf-8")).get("aihub_root")
-    except (OSError, json.JSONDecodeError):
-        return False
-    return bool(root) and any((Path(root) / name).exists() for name in ("_simulation_config.json", "_simulation_truth.csv"))
-
-
 def _predict(trainer, dataset, num_classes: int) -> np.ndarray:
     """Logits of a split (gathered across processes); an empty split gives an empty array."""
     if len(dataset) == 0:
@@ -231,27 +225,11 @@ def _predict(trainer, dataset, num_classes: int) -> np.ndarray:
     return np.asarray(predictions[0] if isinstance(predictions, tuple) else predictions, dtype=np.float32)
 
 
-def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
-    """Train, calibrate, fold and evaluate one symptom's model; returns its results."""
-    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
+def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) -> dict:
+    """Train, calibrate, fold and evaluate one symptom's model on its DatasetDict ``dd``; returns its results.
 
-    from scalp_models.augment import augment_policy
-    from scalp_models.bases import resolve_base
-    from scalp_models.calibration import fit_temperature, fold_temperature
-    from scalp_models.data import (
-        class_counts,
-        collate,
-        label_scheme_of,
-        load_symptom_dataset,
-        make_transform,
-        read_protocol,
-    )
-    from scalp_models.evaluate import plot_confusion_matrix
-    from scalp_models.metrics import classification_metrics
-    from scalp_models.modeling import create_model, fold_grayscale
-    from scalp_models.processing import create_image_processor
-
-    dd = load_symptom_dataset(config.data, spec.key)
+    ``prep`` is what ``config.data`` says about itself (its ``prep_config.json``): the protocol
+    the test metrics are filed under and whether the pictures were synthetic."""
     scheme = label_scheme_of(dd["train"])
     names = list(dd["train"].features["label"].names)
     counts = class_counts(dd["train"], len(names))
@@ -316,7 +294,7 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
         **mixed_precision(),
         **launcher_settings(),
     )
-    trainer = _make_trainer_class()(
+    trainer = ScalpTrainer(
         model=model,
         args=args,
         data_collator=collate,
@@ -338,13 +316,13 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
     temperature = fold_temperature(model, fit.temperature)
     if spec.grayscale:
         fold_grayscale(model)
-    synthetic = is_synthetic_source(config.data)
+    synthetic = prep.synthetic
     model.config.scalp = {**model.config.scalp, "synthetic_training_data": synthetic}
 
     test_logits = _predict(trainer, test_ds, len(names))
     val_logits_cal = _predict(trainer, val_ds, len(names))
     test_labels = np.asarray(dd["test"]["label"], dtype=int)
-    protocol = read_protocol(config.data)
+    protocol = prep.protocol
     test_metrics = classification_metrics(
         test_logits, test_labels, names, train_labels=train_labels, temperature=temperature, split="test"
     )
@@ -396,10 +374,6 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec) -> dict:
             test_metrics["confusion_matrix"], names, out_dir / "confusion_matrix.png",
             title=f"{spec.display_name} · {protocol} · test",
         )
-        if not (out_dir / "README.md").exists():
-            from scalp_models.demo import write_model_card
-
-            write_model_card(out_dir, spec, model.config.scalp, test_metrics, synthetic=synthetic, base=base)
         if not config.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
@@ -433,16 +407,19 @@ def portable_paths(value, root: Path):
 
 
 def train(config: TrainConfig) -> dict:
-    """Train every requested symptom; returns ``{symptom key: results}``."""
-    return {spec.key: train_symptom(config, spec) for spec in symptoms_to_train(config)}
+    """Train every requested symptom; returns ``{symptom key: results}``.
+
+    Every dataset and ``prep_config.json`` are opened before the first model trains, so a missing
+    or stale build fails at once (``load_from_disk`` maps the files; nothing is decoded yet)."""
+    specs = symptoms_to_train(config)
+    datasets = {spec.key: load_symptom_dataset(config.data, spec.key) for spec in specs}
+    prep = read_prep_config(config.data)
+    return {spec.key: train_symptom(config, spec, datasets[spec.key], prep) for spec in specs}
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(TrainConfig, prog="python -m scalp_models train", description=__doc__.split("\n\n")[0])
-    (config,) = parser.parse_args_into_dataclasses(args=argv)
-    return config
+    return parse_dataclass_args(TrainConfig, argv, prog="python -m scalp_models train",
+                                description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

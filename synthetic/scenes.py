@@ -1,6 +1,7 @@
-"""Non-scalp pictures for fitting and testing the stage-1 "is this a scalp close-up?" check.
+"""Non-scalp pictures for fitting and testing the photo check's stage 1, "is this a scalp close-up?".
 
-Two sources, both offline:
+The photo check (``photo_check.fit`` and ``photo_check.evaluate``) takes its negatives from
+two sources, both offline:
 
 - photos shipped inside installed packages (scikit-image's ``skimage.data``,
   scikit-learn's sample images, matplotlib's sample data, gradio's media assets),
@@ -9,13 +10,15 @@ Two sources, both offline:
 - procedural scenes (rooms, product bottles, face-like ovals, text documents,
   skies/landscapes, solid colours, noise), deterministic for a given generator.
 
+    >>> import numpy as np
     >>> from synthetic.scenes import package_photos, procedural_scene
     >>> photos = package_photos("fit")          # {"skimage:astronaut": PIL image, ...}
-    >>> procedural_scene("room", np.random.default_rng(0))
+    >>> room = procedural_scene("room", np.random.default_rng(0))  # a 640×480 RGB picture
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from functools import cache
 from pathlib import Path
@@ -24,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from scalp_core.images import to_rgb
+from synthetic.render import DEFAULT_SIZE
 
 SCENE_KINDS = ("room", "bottle", "face", "document", "landscape", "solid", "noise")
 
@@ -46,6 +50,7 @@ HELDOUT_FILES = (
 
 
 def _skimage_photo(name: str) -> Image.Image | None:
+    """``skimage.data.<name>()`` as RGB, or None where this scikit-image version lacks it."""
     import skimage.data  # test-only package (requirements-dev.txt): imported only when fitting
 
     try:
@@ -63,12 +68,11 @@ def _skimage_photo(name: str) -> Image.Image | None:
 
 
 def _package_file(package: str, rel: str) -> Image.Image | None:
-    import importlib.util
-
+    """The picture at ``rel`` inside an installed ``package`` as RGB, or None where it is not there."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    path = Path(next(iter(spec.submodule_search_locations))) / rel
     if not path.is_file():
         return None
     with Image.open(path) as im:
@@ -78,6 +82,7 @@ def _package_file(package: str, rel: str) -> Image.Image | None:
 
 @cache
 def _package_photos_cached(group: str) -> tuple[tuple[str, Image.Image], ...]:
+    """Read once per process; :func:`package_photos` hands out copies."""
     if group == "fit":
         items = [(f"skimage:{n}", _skimage_photo(n)) for n in FIT_SKIMAGE]
     elif group == "heldout":
@@ -93,7 +98,9 @@ def package_photos(group: str) -> dict[str, Image.Image]:
     return {name: im.copy() for name, im in _package_photos_cached(group)}
 
 
-def random_view(image: Image.Image, rng: np.random.Generator, size: tuple[int, int] = (640, 480)) -> Image.Image:
+def random_view(
+    image: Image.Image, rng: np.random.Generator, size: tuple[int, int] = DEFAULT_SIZE
+) -> Image.Image:
     """A random crop (30–100 % of the side), flip and rescale to ``size``: one 'photo' of a source."""
     w, h = image.size
     frac = float(rng.uniform(0.3, 1.0))
@@ -110,10 +117,12 @@ def random_view(image: Image.Image, rng: np.random.Generator, size: tuple[int, i
 
 
 def _colour(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, int, int]:
+    """A random RGB colour, each channel in [lo, hi)."""
     return tuple(int(v) for v in rng.integers(lo, hi, 3))
 
 
 def _gradient(size: tuple[int, int], top, bottom) -> Image.Image:
+    """An RGB picture fading from colour ``top`` to colour ``bottom``."""
     w, h = size
     t = np.linspace(0.0, 1.0, h)[:, None, None]
     arr = (1 - t) * np.asarray(top, float) + t * np.asarray(bottom, float)
@@ -121,6 +130,7 @@ def _gradient(size: tuple[int, int], top, bottom) -> Image.Image:
 
 
 def _room(rng, size):
+    """A wall, a floor and a few rectangles: windows, shelves, furniture, frames."""
     w, h = size
     horizon = int(h * rng.uniform(0.55, 0.8))
     img = _gradient(size, _colour(rng, 150, 250), _colour(rng, 120, 230))
@@ -136,6 +146,7 @@ def _room(rng, size):
 
 
 def _bottle(rng, size):
+    """A labelled product bottle on a plain background."""
     w, h = size
     img = _gradient(size, _colour(rng, 180, 256), _colour(rng, 150, 256))
     draw = ImageDraw.Draw(img)
@@ -155,6 +166,7 @@ def _bottle(rng, size):
 
 
 def _face(rng, size):
+    """A face-like oval with hair, eyes, brows, nose and mouth."""
     w, h = size
     img = _gradient(size, _colour(rng, 60, 240), _colour(rng, 60, 240))
     draw = ImageDraw.Draw(img)
@@ -174,8 +186,9 @@ def _face(rng, size):
 
 
 def _document(rng, size):
+    """A slightly rotated page of words, Korean and English."""
     w, h = size
-    paper = tuple(int(v) for v in rng.integers(225, 256, 3))
+    paper = _colour(rng, 225, 256)
     img = Image.new("RGB", size, paper)
     draw = ImageDraw.Draw(img)
     ink = _colour(rng, 0, 70)
@@ -194,6 +207,7 @@ def _document(rng, size):
 
 
 def _landscape(rng, size):
+    """Sky with clouds over a hilly, grainy ground."""
     w, h = size
     horizon = int(h * rng.uniform(0.35, 0.7))
     img = _gradient(size, (int(rng.integers(40, 120)), int(rng.integers(100, 180)), int(rng.integers(180, 256))),
@@ -211,6 +225,7 @@ def _landscape(rng, size):
 
 
 def _solid(rng, size):
+    """One colour with faint sensor noise."""
     arr = np.empty((size[1], size[0], 3), np.int16)
     arr[:] = _colour(rng)
     arr += rng.integers(-4, 5, arr.shape[:2] + (1,), dtype=np.int16)
@@ -218,6 +233,7 @@ def _solid(rng, size):
 
 
 def _noise(rng, size):
+    """Random colour (sometimes grey) blocks of 1 to 64 pixels, smoothed."""
     w, h = size
     cells = int(rng.choice([1, 4, 16, 64]))
     small = rng.integers(0, 256, (max(1, h // cells), max(1, w // cells), 3), dtype=np.uint8)
@@ -230,7 +246,9 @@ _SCENES = {"room": _room, "bottle": _bottle, "face": _face, "document": _documen
            "landscape": _landscape, "solid": _solid, "noise": _noise}
 
 
-def procedural_scene(kind: str, rng: np.random.Generator, size: tuple[int, int] = (640, 480)) -> Image.Image:
+def procedural_scene(
+    kind: str, rng: np.random.Generator, size: tuple[int, int] = DEFAULT_SIZE
+) -> Image.Image:
     """One procedural non-scalp picture of ``kind`` (see :data:`SCENE_KINDS`)."""
     if kind not in _SCENES:
         raise ValueError(f"unknown scene kind {kind!r}; expected one of {SCENE_KINDS}")

@@ -26,7 +26,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -35,7 +34,7 @@ import sys
 import time
 import zipfile
 from collections import defaultdict
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ from scalp_core.aihub_names import (
     ImageName,
     folder_name,
 )
+from scalp_core.cli import help_field, parse_dataclass_args
 from scalp_core.symptoms import SYMPTOMS
 from synthetic.render import random_severities, render_scalp
 
@@ -82,26 +82,25 @@ _AGES = ("10대", "20대", "30대", "40대", "50대", "60대")
 class SimulateConfig:
     """Options of ``python -m datasets_prep simulate``."""
 
-    out: str = field(metadata={"help": "folder to write the simulated download into (must be empty or new)"})
-    images: int = field(default=300, metadata={"help": "number of unique images to render"})
-    seed: int = field(default=0, metadata={"help": "random seed; the same seed gives byte-identical files"})
-    zip: str = field(
+    out: str = help_field("folder to write the simulated download into (must be empty or new)")
+    images: int = help_field("number of unique images to render", default=300)
+    seed: int = help_field("random seed; the same seed gives byte-identical files", default=0)
+    zip: str = help_field(
+        "none (unzipped folders), all (every folder as .zip) or mixed (some zipped, some not)",
         default="none",
-        metadata={"help": "none: unzipped folders; all: every folder as .zip; mixed: some zipped, some not"},
     )
-    zip_encoding: str = field(
+    zip_encoding: str = help_field(
+        "zip member names in utf-8 (flag bit 11) or cp949 (no flag, as Korean Windows writes them)",
         default="utf-8",
-        metadata={"help": "zip member names in utf-8 (flag bit 11) or cp949 (Korean Windows)"},
     )
-    validation_fraction: float = field(
-        default=0.25, metadata={"help": "share of images (whole subjects) that go to Validation"}
+    validation_fraction: float = help_field(
+        "share of images (whole subjects) that go to Validation", default=0.25
     )
-    healthy_fraction: float = field(
-        default=0.1, metadata={"help": "share of images drawn all-healthy (they fill every 0.양호 folder)"}
+    healthy_fraction: float = help_field(
+        "share of images drawn all-healthy (they fill every 0.양호 folder)", default=0.1
     )
-    overwrite: bool = field(
-        default=False,
-        metadata={"help": "replace OUT if it holds an earlier simulation (never anything else)"},
+    overwrite: bool = help_field(
+        "replace OUT if it holds an earlier simulation (never anything else)", default=False
     )
 
     def __post_init__(self):
@@ -397,38 +396,16 @@ def simulate(
     return run_simulation(config)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m datasets_prep simulate",
-        description="Write a miniature synthetic AI Hub '유형별 두피 이미지' download.",
-    )
-    for f in fields(SimulateConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata["help"]
-        if f.type in (bool, "bool"):
-            parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
-            continue
-        type_name = f.type if isinstance(f.type, str) else f.type.__name__
-        kind = {"int": int, "float": float, "str": str}[type_name]
-        kwargs = {"type": kind, "help": help_text, "dest": f.name}
-        if f.default is MISSING:
-            kwargs["required"] = True
-        else:
-            kwargs["default"] = f.default
-            kwargs["help"] += f" (default: {f.default})"
-        if f.name == "zip":
-            kwargs["choices"] = ZIP_MODES
-        if f.name == "zip_encoding":
-            kwargs["choices"] = ZIP_ENCODINGS
-        parser.add_argument(flag, **kwargs)
-    return parser
+def parse_config(argv: list[str] | None = None) -> SimulateConfig:
+    """The :class:`SimulateConfig` of a command line; ``ValueError`` (from its checks) for bad values."""
+    return parse_dataclass_args(
+        SimulateConfig, argv, prog="python -m datasets_prep simulate",
+        description="Write a miniature synthetic AI Hub '유형별 두피 이미지' download.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        config = SimulateConfig(**vars(args))
-        summary = run_simulation(config)
+        summary = run_simulation(parse_config(argv))
     except (ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -40,3 +40,14 @@ def shared_reference() -> Path:
 @pytest.fixture(scope="session")
 def session_tmp() -> Path:
     return _SESSION_TMP
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and OpenMP spinning hurts on a shared 2-core runner."""
+    import torch  # only the tests that ask for this fixture load torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -320,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, repo_type: str, repo_id: str, rest: list[str]):
         m, store = self.command, self.store
-        if not rest and m in ("GET", "HEAD"):  # HEAD: scalp_models.bases.hub_reachable() probes this
+        if not rest and m in ("GET", "HEAD"):  # HEAD: scalp_models.hub_loading.hub_reachable() probes this
             return self._info(store.get_repo(repo_type, repo_id, self._log_user), "main")
         if not rest and m == "DELETE" or rest == ["delete"]:
             raise HubError(405, "Deleting repos is not supported by this test server")

@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("gradio_client")
 
+from app_server import running_app, scalp_photo  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from scalp_core.symptoms import SYMPTOM_KEYS  # noqa: E402
-from ui.testing import running_app, scalp_photo  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,13 @@ import pytest
 
 pytest.importorskip("gradio_client")
 
+from app_server import running_app, scalp_photo  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from scalp_core.symptoms import SYMPTOM_KEYS  # noqa: E402
-from ui.testing import running_app, scalp_photo  # noqa: E402
+from ui.session import Session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +181,13 @@ def test_refused_upload_keeps_the_session_answers(tmp_path):
     import app
 
     running_app()
-    state = app.new_session()
-    state["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+    state = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
     bad = tmp_path / "bad.jpg"
     bad.write_text("nope")
-    outputs = app.on_upload(str(bad), state, "한국어")
+    outputs = app.EVENTS.on_upload(str(bad), state, "한국어")
     new_state = outputs[0]
-    assert new_state["q"] == ("지성", ["excess_sebum"], ["샴푸"])
-    assert new_state["upload_error"][0] == "not_image"
+    assert new_state.answers == ("지성", ("excess_sebum",), ("샴푸",))
+    assert new_state.upload_error[0] == "not_image"
     assert not bad.exists(), "the refused upload's temp file is deleted too"
     status = outputs[2]
     assert "이미지 파일이 아닙니다" in status
@@ -197,7 +197,7 @@ def test_refused_upload_keeps_the_session_answers(tmp_path):
 
 # ---- photo-check warnings: nothing is diagnosed until the user insists ------------------------------
 def _ui_outputs(outputs, offset):
-    """Name the parts of ``app.render_all`` in a handler's outputs (``offset`` = outputs before them)."""
+    """Name the parts of ``ui.render.render_all`` in a handler's outputs (``offset`` = outputs before them)."""
     rendered = outputs[offset:]
     return {"status": rendered[0], "summary": rendered[2], "header": rendered[3], "table": rendered[-6],
             "insist": rendered[-1]}
@@ -225,37 +225,36 @@ def test_non_scalp_photo_is_diagnosed_only_after_insisting_and_marked_low_confid
     app = ui_app
     path = _upload_path(tmp_path, "astronaut.png")
     Image.fromarray(data.astronaut()).save(path)
-    state = app.new_session()
-    state["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+    state = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
 
-    outputs = app.on_upload(str(path), state, "한국어")
+    outputs = app.EVENTS.on_upload(str(path), state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
-    assert state["photo_check"]["verdict"] == "not_scalp"
-    assert state["diagnosis"] is None, "a flagged photo waits for the user's choice"
+    assert state.photo_check["verdict"] == "not_scalp"
+    assert state.diagnosis is None, "a flagged photo waits for the user's choice"
     assert ui["insist"]["visible"] is True and ui["insist"]["value"] == "그래도 진단하기 (Diagnose anyway)"
     assert "그래도 진단하기" in ui["status"] and "두피 확대 사진이 아닌 것 같습니다" in ui["status"]
     assert "아직 진단하지 않았습니다" in ui["header"] and "낮은 신뢰도 (low confidence)" not in ui["header"]
 
-    outputs = app.on_insist(state, "한국어")
+    outputs = app.EVENTS.on_insist(state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 1)
-    assert set(state["diagnosis"]["symptoms"]) == set(SYMPTOM_KEYS)
-    assert state["low_confidence"] is True and state["pending"] is None
+    assert {r.symptom for r in state.diagnosis} == set(SYMPTOM_KEYS)
+    assert state.low_confidence is True and state.pending is None
     assert "낮은 신뢰도 (low confidence)" in ui["header"] and "두피 확대 사진이 아닌" in ui["header"]
     assert ui["insist"]["visible"] is False
     assert "%" in ui["table"]
-    assert state["q"] == ("지성", ["excess_sebum"], ["샴푸"]), "insisting keeps the survey answers"
+    assert state.answers == ("지성", ("excess_sebum",), ("샴푸",)), "insisting keeps the survey answers"
     assert "지성" in ui["summary"] and "피지과다" in ui["summary"]
 
     # the banner follows the language; a new good photo clears it and is diagnosed at once
-    english = app.render_all(state, "English")
+    english = app.EVENTS.render_all(state, "English")
     assert "Low confidence" in english[3] and english[-1]["value"] == "Diagnose anyway"
-    outputs = app.on_upload(str(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})),
-                            state, "한국어")
+    outputs = app.EVENTS.on_upload(
+        str(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})), state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
-    assert state["photo_check"]["verdict"] == "ok" and state["diagnosis"] is not None
-    assert state["low_confidence"] is False and "낮은 신뢰도" not in ui["header"]
+    assert state.photo_check["verdict"] == "ok" and state.diagnosis is not None
+    assert state.low_confidence is False and "낮은 신뢰도" not in ui["header"]
     assert ui["insist"]["visible"] is False
-    assert state["q"] == ("지성", ["excess_sebum"], ["샴푸"])
+    assert state.answers == ("지성", ("excess_sebum",), ("샴푸",))
 
 
 def test_retake_photo_waits_too_and_the_banner_names_the_reason(ui_app, tmp_path, scalp_rgb):
@@ -263,12 +262,12 @@ def test_retake_photo_waits_too_and_the_banner_names_the_reason(ui_app, tmp_path
     dark = Image.fromarray((np.asarray(scalp_rgb, dtype=np.float32) * 0.3).astype(np.uint8))  # exposure ×0.3
     path = _upload_path(tmp_path, "dark.png")
     dark.save(path)
-    outputs = app.on_upload(str(path), app.new_session(), "한국어")
+    outputs = app.EVENTS.on_upload(str(path), Session(), "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
-    assert state["photo_check"]["verdict"] == "retake" and "too_dark" in state["photo_check"]["reasons"]
-    assert state["diagnosis"] is None and ui["insist"]["visible"] is True
+    assert state.photo_check["verdict"] == "retake" and "too_dark" in state.photo_check["reasons"]
+    assert state.diagnosis is None and ui["insist"]["visible"] is True
     assert "이 사진으로 진단하면 결과의 신뢰도가 낮습니다" in ui["status"]
-    outputs = app.on_insist(state, "한국어")
+    outputs = app.EVENTS.on_insist(state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 1)
-    assert state["diagnosis"] is not None and state["low_confidence"] is True
+    assert state.diagnosis is not None and state.low_confidence is True
     assert "낮은 신뢰도" in ui["header"] and "너무 어두움" in ui["header"]

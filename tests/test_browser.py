@@ -33,7 +33,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def app_url():
-    from ui.testing import running_app
+    from app_server import running_app
 
     return running_app().url
 
@@ -49,7 +49,7 @@ def _select_options(page, label_text: str, options: list[str]):
 
 @pytest.mark.slow
 def test_upload_survey_diagnosis_products(browser, app_url, tmp_path):
-    from ui.testing import scalp_photo
+    from app_server import scalp_photo
 
     ARTIFACTS.mkdir(exist_ok=True)
     photo = scalp_photo(tmp_path / "scalp.jpg", {"excess_sebum": 3, "fine_scale": 1})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import zipfile
@@ -18,13 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datasets import load_from_disk
-from hub_server import hub_server  # noqa: F401  (a fixture: a local Hub-compatible HTTP server)
 
-from datasets_prep.build import BuildConfig, BuildError, build, find_split_dirs, main
-from datasets_prep.hub_push import PublicPushRefused, push_prepared
+from datasets_prep.build import BuildConfig, BuildError, build, main
+from datasets_prep.discovery import find_split_dirs
 from scalp_core.aihub_names import folder_name, parse_folder_name
-from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
-from synthetic.simulate import simulate
+from scalp_core.contracts import read_prep_config
+from scalp_core.symptoms import SYMPTOMS, class_names
+from synthetic.simulate import CONFIG_FILE, TRUTH_FILE, simulate
 
 N_IMAGES = 60
 SIZE = 64
@@ -396,27 +395,24 @@ def test_bad_inputs_are_skipped_counted_and_named(bad_build):
     assert "[원천]여드름_1.경증" in markdown and "unreadable zip" in markdown
 
 
+def _build_cli(args, env=None, timeout=300):
+    """``python -m datasets_prep build ARGS`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "datasets_prep", "build", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        timeout=timeout,
+    )
+
+
 def test_nothing_usable_exits_non_zero_and_says_why(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     # The real command line, as a user runs it.
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "datasets_prep",
-            "build",
-            "--aihub-root",
-            str(empty),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-        timeout=120,
-    )
-    assert completed.returncode != 0
+    completed = _build_cli(["--aihub-root", empty, "--out", tmp_path / "o"], timeout=120)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
     assert "no [원천]/[라벨] folders or zips found" in completed.stderr
     assert "Training dirs: none" in completed.stderr
     assert main(["--aihub-root", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) != 0
@@ -430,85 +426,11 @@ def test_nothing_usable_exits_non_zero_and_says_why(tmp_path, capsys):
     assert report["skipped_counts"] == {"unreadable_zip": 1}
 
 
-def test_public_push_is_refused_citing_the_aihub_terms(tmp_path, capsys):
-    with pytest.raises(PublicPushRefused, match="redistribut"):
-        BuildConfig(aihub_root=tmp_path, out=tmp_path / "out", push_to_hub="me/scalp", private=False)
-    code = main(
-        ["--aihub-root", str(tmp_path), "--out", str(tmp_path / "o"), "--push-to-hub", "me/scalp", "--public"]
-    )
-    err = capsys.readouterr().err
-    assert code != 0 and "AI Hub" in err and "Korean" in err
-    assert not (tmp_path / "o").exists()  # refused before doing anything
-
-
-def _build_cli(args, env=None, timeout=300):
-    """``python -m datasets_prep build ARGS`` as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "datasets_prep", "build", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def small_raw(tmp_path_factory):
     root = tmp_path_factory.mktemp("small") / "raw"
     simulate(root, 12, 4)
     return root
-
-
-@pytest.mark.slow
-def test_private_push_round_trip_and_public_repo_refused(small_raw, hub_server, tmp_path):  # noqa: F811
-    """A real HTTP round trip against the local Hub-compatible server (tests/hub_server.py)."""
-    from hub_server import Repo
-
-    common = ["--aihub-root", small_raw, "--image-size-override", 32, "--workers", 1]
-    env = hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home")
-    done = _build_cli([*common, "--out", tmp_path / "o1", "--push-to-hub", "tester/scalp-aihub216"], env)
-    assert done.returncode == 0, done.stderr
-    assert "PRIVATE dataset repo tester/scalp-aihub216" in done.stdout
-    repo = hub_server.repo("tester/scalp-aihub216", "dataset")
-    assert repo.private is True
-    files = set(repo.resolve("main").files)
-    for spec in SYMPTOMS:  # one config per symptom, every split
-        for split in ("train", "validation", "test"):
-            assert any(f.startswith(f"{spec.key}/{split}-") and f.endswith(".parquet") for f in files), (
-                spec.key,
-                split,
-            )
-
-    # An existing PUBLIC repo: creating it "private" would not hide it, so nothing is uploaded.
-    public = Repo("dataset", "tester/public-data", private=False, owner="tester")
-    hub_server.store.repos[("dataset", public.repo_id)] = public
-    hub_server.store.add_commit(public, "main", {}, "initial commit", "", "tester")
-    refused = _build_cli([*common, "--out", tmp_path / "o2", "--push-to-hub", public.repo_id], env)
-    assert refused.returncode == 1
-    assert "PUBLIC" in refused.stderr and "AI Hub" in refused.stderr and "Traceback" not in refused.stderr
-    assert len(public.commits) == 1 and (tmp_path / "o2" / "report.md").is_file()
-
-    # A token the Hub does not accept: a clear failure that says the prepared folder is complete.
-    bad = hub_server.client_env(token="hf_unknown_token", hf_home=tmp_path / "home2")
-    failed = _build_cli([*common, "--out", tmp_path / "o3", "--push-to-hub", "tester/other"], bad)
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert "failed" in failed.stderr and "prepared folder is complete" in failed.stderr
-    assert (tmp_path / "o3" / "hair_loss" / "dataset_dict.json").is_file()
-    assert ("dataset", "tester/other") not in hub_server.store.repos
-    # No Hub reachable at all (connection refused): the same clear failure, no traceback.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    offline = _build_cli(
-        [*common, "--out", tmp_path / "o4", "--push-to-hub", "tester/x"],
-        hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home3", HF_ENDPOINT=dead),
-    )
-    assert offline.returncode == 1 and "Traceback" not in offline.stderr
-    assert "Connect" in offline.stderr and "prepared folder is complete" in offline.stderr
-    with pytest.raises(PublicPushRefused):
-        push_prepared(tmp_path / "o1", "tester/scalp-aihub216", private=False)
-    assert get_symptom("탈모").key == "hair_loss"
 
 
 def test_out_inside_the_download_is_never_read_back(small_raw, tmp_path):
@@ -556,3 +478,48 @@ def test_out_naming_a_file_is_refused_clearly(small_raw, tmp_path, capsys):
     assert a_file.read_text() == "keep me"
     assert main(["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--test-fraction", "1.5"]) == 2
     assert "--test-fraction must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_prep_config_says_whether_the_download_is_synthetic(built, small_raw, tmp_path):
+    out, result = built
+    prep = read_prep_config(out)
+    assert prep.synthetic is True and prep.protocol == "full" and prep.labels == 3
+    # prep_config.json holds the report's whole effective configuration, nothing less.
+    assert prep.to_json() == result.report["config"]
+    assert prep.settings["image_size_override"] == SIZE and "push_to_hub" not in prep.settings
+    assert result.report["config"]["synthetic"] is True
+    source_line = (out / "report.md").read_text(encoding="utf-8").splitlines()[2]
+    assert source_line.startswith("- source:") and "synthetic" in source_line
+    # The same files without the simulator's marker files: a hand-made, real-looking download.
+    root = tmp_path / "hand_made"
+    shutil.copytree(small_raw, root)
+    for marker in (CONFIG_FILE, TRUTH_FILE):
+        (root / marker).unlink()
+    hand_made = _build(root, tmp_path / "out")
+    assert hand_made.n_images == 12
+    assert read_prep_config(tmp_path / "out").synthetic is False
+    assert hand_made.report["config"]["synthetic"] is False
+    assert "synthetic" not in (tmp_path / "out" / "report.md").read_text(encoding="utf-8").splitlines()[2]
+
+
+def test_cli_keeps_its_flags_and_refuses_bad_values_clearly(small_raw, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    for flag in (
+        "--aihub-root", "--out", "--labels", "--protocol", "--test-fraction", "--seed",
+        "--image-size-override", "--workers", "--jpeg-quality",
+    ):
+        assert flag in usage, flag
+    assert "--push-to-hub" not in usage  # the one dataset push is `python -m hub_upload dataset`
+    # A flag the build no longer has: argparse's usual refusal, nothing built.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--push-to-hub", "me/scalp"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --push-to-hub me/scalp" in capsys.readouterr().err
+    # A bad value, from the real command line: the check's message, exit 2, no traceback.
+    bad = _build_cli(["--aihub-root", small_raw, "--out", tmp_path / "o", "--labels", "5"], timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--labels must be one of (3, 4), got 5" in bad.stderr
+    assert not (tmp_path / "o").exists()

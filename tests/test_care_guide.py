@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import socket
 import time
 
 import pytest
 import yaml
 
-from recommendation import CareGuideConfig, care_guide, clear_cache, determine_scalp_type
-from recommendation.care_guide import DATA_DIR, _client, fallback_guide, load_care_texts, parse_sections
+from recommendation.care_guide import (
+    CareGuideConfig,
+    _client,
+    care_guide,
+    clear_cache,
+    fallback_guide,
+    load_care_texts,
+    parse_sections,
+)
+from recommendation.care_guide import main as care_guide_main
 from recommendation.compliance import find_violations, remove_violations
-from recommendation.scalp_type import type_order
-from scalp_core.symptoms import SYMPTOMS
+from recommendation.scalp_type import determine_scalp_type, type_order
+from recommendation.survey import Survey
+from recommendation.texts import DATA_DIR
+from scalp_core.symptoms import SYMPTOMS, class_names, split_label
+from scalp_models.diagnosis import Diagnosis, SymptomResult
 from tests.openai_stub import start_stub
+from ui.session import Session
 
 BUDGET_S = 0.5  # the failure tests' OpenAI time budget; production default is 8 s
 OK_BUDGET_S = 5.0  # successful answers get more room so a busy CI machine does not turn them into fallbacks
@@ -175,15 +188,13 @@ def test_violating_answer_loses_its_offending_sentences(stub, ok_config, oily):
 
 
 def test_cli_prints_a_guide_and_refuses_bad_severities(capsys, monkeypatch):
-    from recommendation.care_guide import main
-
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["--severity", "excess_sebum=3"]) == 0
+    assert care_guide_main(["--severity", "excess_sebum=3"]) == 0
     out = capsys.readouterr().out
     assert "**원인:**" in out and "피부과 전문의" in out and "source: fallback" in out
     for bad, message in (("excess_sebum=x", "grade 0..3"), ("두통=2", "unknown symptom"), ("hair_loss=7", "0..3")):
         with pytest.raises(SystemExit) as exit_info:
-            main(["--severity", bad])
+            care_guide_main(["--severity", bad])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -226,10 +237,6 @@ def test_every_fallback_text_exists_and_passes_the_wording_check():
 def test_fallback_exists_for_every_diagnosis_and_is_compliant():
     # Every combination of AI Hub grades 0..3 over the six symptoms, with each survey answer:
     # a full 3-section guide in both languages, within the MFDS wording rules, with the notice.
-    import itertools
-
-    from recommendation import Survey
-
     seen_types, texts = set(), set()
     for grades in itertools.product(range(4), repeat=len(SYMPTOMS)):
         severities = dict(zip((s.key for s in SYMPTOMS), grades))
@@ -286,7 +293,7 @@ def test_parse_sections_needs_all_three():
 def test_app_shows_the_built_in_guide_at_once_then_the_final_one(stub, mode, monkeypatch):
     """The app's guide tab: with a key, the built-in guide is on screen within a second even when
     OpenAI is silent; the final text (OpenAI's, or the fallback after the timeout) replaces it."""
-    import app
+    import app  # heavy (gradio, the models): only this test needs it
 
     state, url = stub
     state.mode, state.requests, state.sleep_s = mode, 0, 3.0
@@ -294,11 +301,9 @@ def test_app_shows_the_built_in_guide_at_once_then_the_final_one(stub, mode, mon
     monkeypatch.setenv("OPENAI_API_KEY", "sk-app")
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     monkeypatch.setenv("SCALP_OPENAI_TIMEOUT", "1.5" if mode == "sleep" else str(OK_BUDGET_S))
-    session = app.new_session()
-    session["q"] = ("지성", ["excess_sebum"], ["샴푸"])
-    session["diagnosis"] = {"fine_scale": 0, "excess_sebum": 2, "interfollicular_erythema": 0,
-                            "follicular_erythema_pustule": 0, "dandruff": 0, "hair_loss": 0}
-    steps = app.on_guide(session, "한국어")
+    session = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
+    session = session.with_diagnosis(_certain_diagnosis({"excess_sebum": 2}), low_confidence=False)
+    steps = app.EVENTS.on_guide(session, "한국어")
     start = time.monotonic()
     _, first = next(steps)
     assert time.monotonic() - start < 1.0
@@ -313,4 +318,17 @@ def test_app_shows_the_built_in_guide_at_once_then_the_final_one(stub, mode, mon
     assert state.requests >= 1
     # cached in the session: the next visit shows the final guide at once, without asking again
     before = state.requests
-    assert list(app.on_guide(final_state, "한국어"))[-1][1] == final and state.requests == before
+    assert list(app.EVENTS.on_guide(final_state, "한국어"))[-1][1] == final and state.requests == before
+
+
+def _certain_diagnosis(predicted: dict[str, int]) -> Diagnosis:
+    """A ``Diagnosis`` (3-class scheme) that is sure of ``predicted``; other symptoms are 양호."""
+    labels = class_names(3)
+    results = []
+    for spec in SYMPTOMS:
+        level = predicted.get(spec.key, 0)
+        severity_ko, severity_en = split_label(labels[level])
+        probabilities = tuple(float(i == level) for i in range(len(labels)))
+        results.append(SymptomResult(spec.key, spec.ko, spec.en, labels, probabilities, level, labels[level],
+                                     severity_ko, severity_en, 1.0, False))
+    return Diagnosis(tuple(results), uncertain_below=0.5)

@@ -12,17 +12,16 @@ import pandas as pd
 import pytest
 from hub_server import Repo, hub_server  # noqa: F401  (hub_server is a fixture)
 
-from recommendation import (
-    CATEGORY_KEYS,
-    CatalogError,
-    demo_catalog,
-    determine_scalp_type,
-    load_catalog,
-    recommend,
-)
-from recommendation.demo import DEMO_BRAND, DEMO_CSV, build_demo_rows
+from recommendation.catalog import CatalogError, load_catalog
+from recommendation.catalog import main as catalog_main
+from recommendation.compliance import find_violations
+from recommendation.demo import DEMO_BRAND, DEMO_CSV, build_demo_rows, demo_catalog
+from recommendation.demo import main as demo_main
+from recommendation.demo_images import image_dir
 from recommendation.ingredients import effective_ingredients, lookup
-from recommendation.scalp_type import type_order
+from recommendation.ranking import recommend
+from recommendation.scalp_type import determine_scalp_type, type_order
+from recommendation.survey import CATEGORY_KEYS
 
 SOCIOLLA = "products/karinaamaha__haircare-recommender/sociolla_hair_products_250.csv"
 SOCIOLLA_SCHEMA = "products/karinaamaha__haircare-recommender/sociolla_hair_products_250_schema.csv"
@@ -124,16 +123,14 @@ def test_csv_parquet_and_errors(tmp_path):
 
 
 def test_cli_reports_bad_sources_without_a_traceback(tmp_path, capsys):
-    from recommendation.catalog import main
-
     with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path / "nope.csv")])
+        catalog_main([str(tmp_path / "nope.csv")])
     assert exit_info.value.code == 2
     assert "does not exist; check the path" in capsys.readouterr().err
     pd.DataFrame([row(product_name="A"), row(product_name="B", review_count="-1")]).to_csv(
         tmp_path / "c.csv", index=False
     )
-    assert main([str(tmp_path / "c.csv")]) == 0
+    assert catalog_main([str(tmp_path / "c.csv")]) == 0
     out = capsys.readouterr().out
     assert "Catalog row 2: review_count '-1' is negative (dropped)" in out and "1 products kept" in out
 
@@ -150,7 +147,7 @@ def test_hub_dataset_error_path(monkeypatch):
 
 HUB_CLIENT = r"""
 import json, sys
-from recommendation import load_catalog
+from recommendation.catalog import load_catalog
 df, warnings = load_catalog(sys.argv[1])
 print("RESULT" + json.dumps({
     "names": list(df["product_name"]), "types": [sorted(t) for t in df["types"]],
@@ -350,11 +347,23 @@ def test_demo_catalog_covers_every_type_and_category(tmp_path):
     assert first.read_bytes() == bytes_before  # deterministic drawing
 
 
+def test_demo_cli_renders_every_illustration(tmp_path, capsys):
+    assert demo_main(["--images", str(tmp_path)]) == 0
+    assert f"rendered {len(build_demo_rows())} images" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{r['product_id']}.png" for r in build_demo_rows())
+
+
+def test_demo_images_are_cached_in_the_project_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("SCALP_DEMO_IMAGE_DIR", raising=False)
+    monkeypatch.setenv("SCALP_CACHE", str(tmp_path))
+    assert image_dir() == tmp_path / "demo_images"
+    monkeypatch.setenv("SCALP_DEMO_IMAGE_DIR", str(tmp_path / "elsewhere"))
+    assert image_dir() == tmp_path / "elsewhere"
+
+
 def test_user_facing_texts_follow_the_mfds_wording_rules():
     # Explanations, notes and regulatory flags are shown beside products, so they obey
     # the same rules as the care guide (no treat/prevent/regrowth claims).
-    from recommendation.compliance import find_violations
-
     df = demo_catalog(render_images=False)
     flagged, _ = load_catalog(
         pd.DataFrame([row(ingredient="Water, Finasteride, Ketoconazole, Zinc Pyrithione", category="헤어토닉")])

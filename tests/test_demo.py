@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from hub_upload.card import card_from_model_folder
 from scalp_core.symptoms import SYMPTOMS, class_names
 from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models
 
@@ -30,8 +31,12 @@ def test_demo_models_load_and_beat_the_majority_baseline(demo_dir):
         assert scalp["synthetic_training_data"] is True and "synthetic" in scalp["notice"]
         assert scalp["temperature_folded"] is True and scalp["temperature"] > 0
         assert [model.config.id2label[i] for i in range(3)] == list(class_names(3))
-        card = (folder / "README.md").read_text(encoding="utf-8")
+        # The build writes no card (hub_upload renders every card), only the files the card is made from.
+        assert not (folder / "README.md").exists()
+        assert (folder / "confusion_matrix.png").is_file() and (folder / "training_config.json").is_file()
+        card = card_from_model_folder(folder, f"demo/{spec.repo_name}").render()
         assert "synthetic" in card.lower() and "not for diagnosis" in card.lower()
+        assert "![Confusion matrix]" in card
         result = stamp["results"][spec.key]
         assert result["macro_f1"] > result["majority_baseline_macro_f1"] + 0.2, (spec.key, result)
 
@@ -72,7 +77,6 @@ def test_stale_stamp_triggers_rebuild(tmp_path):
 
 def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
     """Demo features come from ONNX Runtime when it works and from PyTorch otherwise; both agree."""
-    import scalp_models.onnx_backend as onnx_backend
     from scalp_models import demo
     from scalp_models.modeling import create_model
     from scalp_models.processing import create_image_processor
@@ -88,7 +92,7 @@ def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no ONNX Runtime here")
 
-    monkeypatch.setattr(onnx_backend, "create_session", broken)
+    monkeypatch.setattr(demo, "create_session", broken)
     run = demo._feature_runner(model, 64)
     assert run.__name__ == "run_torch"
     slow = demo._features(run, processor, images, spec)

@@ -17,24 +17,16 @@ from PIL import Image
 from tiny_models import UNFOLDED_GRAY, save_tiny_classifiers
 
 from scalp_core import SYMPTOMS
-from scalp_models.diagnoser import (
-    Diagnosis,
-    ImageDecodeError,
-    ModelsUnavailableError,
-    ScalpDiagnoser,
-    plan_preprocessing,
-    resized_tensor,
-)
+from scalp_models.diagnoser import ScalpDiagnoser
+from scalp_models.diagnoser import main as diagnoser_main
+from scalp_models.diagnosis import Diagnosis
+from scalp_models.hub_loading import REQUIRED_FILES, ModelsUnavailableError, download_model_snapshots
+from scalp_models.shared_preprocessing import ImageDecodeError, plan_preprocessing, resized_tensor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -198,11 +190,14 @@ def test_bad_image_input_says_what_to_do(diagnoser):
         diagnoser.diagnose(42)
 
 
+CACHED_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
 def _write_hub_cache(
     hf_home: Path, namespace: str, models_dir: Path, skip_repo: str, skip_file: tuple[str, str]
 ) -> None:
     """The layout huggingface_hub itself writes: models--NS--NAME/{refs/main, snapshots/<sha>/...}."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
+    commit = CACHED_COMMIT
     for spec in SYMPTOMS:
         if spec.key == skip_repo:
             continue
@@ -269,6 +264,48 @@ else:
     assert sum("someone/scalp-dandruff/" in item for item in missing) == 3
     assert any("someone/scalp-hair-loss/config.json" in item for item in missing)
     assert "HF_HUB_OFFLINE" in results["partial"]["message"]
+
+
+def test_hub_loading_finds_pins_offline_and_names_what_is_missing(models_dir, tmp_path, monkeypatch):
+    """The one Hub loop, in process: HF_HUB_OFFLINE=1 sends no request, pins work by key or repo id."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    weights = "model.safetensors"
+    _write_hub_cache(tmp_path, "someone", models_dir, skip_repo="", skip_file=("fine_scale", weights))
+    cache = tmp_path / "hub"
+    pins = {spec.key: CACHED_COMMIT for spec in SYMPTOMS if spec.key != "dandruff"}
+    pins["someone/scalp-dandruff"] = CACHED_COMMIT
+    with pytest.raises(ModelsUnavailableError) as caught:
+        download_model_snapshots("someone", pins, cache_dir=cache)
+    err, why = caught.value, "not in the local cache; HF_HUB_OFFLINE=1 allows no download"
+    assert err.problems == {f"someone/scalp-fine-scale@{CACHED_COMMIT}": f"missing model.safetensors ({why})"}
+    assert err.missing == [f"someone/scalp-fine-scale@{CACHED_COMMIT}/model.safetensors ({why})"]
+    assert "1 of 6" in str(err) and "unset HF_HUB_OFFLINE" in str(err)
+
+    shutil.copy(models_dir / "fine_scale" / "model.safetensors",
+                cache / "models--someone--scalp-fine-scale" / "snapshots" / CACHED_COMMIT)
+    folders = download_model_snapshots("someone", pins, cache_dir=cache)
+    assert list(folders) == [spec.key for spec in SYMPTOMS]
+    assert folders == download_model_snapshots("someone", cache_dir=cache)  # refs/main names the same commit
+    for key, folder in folders.items():
+        assert (folder / weights).read_bytes() == (models_dir / key / weights).read_bytes()
+
+    with pytest.raises(ModelsUnavailableError) as caught:  # a branch never downloaded: all six, every file
+        download_model_snapshots("someone", "v9", cache_dir=cache)
+    assert len(caught.value.problems) == 6 and len(caught.value.missing) == 6 * len(REQUIRED_FILES)
+    assert "6 of 6" in str(caught.value)
+
+
+def test_command_line_prints_the_json_of_each_photo(models_dir, photo, tmp_path, capsys):
+    path = tmp_path / "scalp.png"
+    photo.save(path)
+    args = ["--source", str(models_dir), "--backend", "torch", "--threads", "1", str(path)]
+    assert diagnoser_main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    diagnoser = ScalpDiagnoser.from_source(models_dir, num_threads=1, backend="torch")
+    expected = diagnoser.diagnose(photo).to_dict()
+    assert payload == {str(path): expected}
+    assert diagnoser_main(["--source", str(tmp_path / "nowhere"), str(path)]) == 1
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_unshareable_processor_falls_back_to_running_it(models_dir, photo):

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from hub_server import HubServer, Repo, hub_server  # noqa: F401  (hub_server is a fixture)
 
+from scalp_core.contracts import PrepConfig, write_prep_config
 from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +151,14 @@ def free_closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def no_hub_env(tmp_path: Path) -> dict:
+    """A client environment whose Hub is a closed port (any request fails) and whose token is planted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    closed = f"http://127.0.0.1:{free_closed_port()}"
+    env.update(HF_ENDPOINT=closed, HF_HOME=str(tmp_path / "home"), HF_TOKEN=PLANTED)
+    return env
 
 
 # -- fixtures --------------------------------------------------------------------------
@@ -378,11 +387,27 @@ def test_card_rejects_broken_yaml_and_missing_report(tiny_models, tmp_path):
         card_from_model_folder(folder, "me/scalp-hair-loss")
 
 
+def test_card_of_a_folder_without_confusion_matrix_shows_no_image(tiny_models, tmp_path):
+    """No confusion_matrix.png in the model folder: the card still renders and points at no image."""
+    from hub_upload.model_push import stage_model_repo
+
+    folder = tmp_path / "hair_loss"
+    shutil.copytree(tiny_models / "hair_loss", folder)
+    (folder / "confusion_matrix.png").unlink()
+    staged = tmp_path / "staged"
+    text = stage_model_repo(folder, "me/scalp-hair-loss", staged)
+    assert "confusion_matrix" not in text.lower() and "Confusion matrix" not in text
+    assert not (staged / "confusion_matrix.png").exists()
+    assert sorted(p.name for p in staged.iterdir()) == sorted(
+        ["README.md", "config.json", "model.safetensors", "preprocessor_config.json", "eval_report.json",
+         "training_config.json"]
+    )
+    assert "| full | test | 60 | 0.850 | 0.700 | 0.650 | 0.040 |" in text  # the rest of the card is intact
+
+
 # -- dry run ---------------------------------------------------------------------------
 def test_dry_run_touches_no_network(tiny_models, tmp_path):
-    closed = f"http://127.0.0.1:{free_closed_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_ENDPOINT=closed, HF_HOME=str(tmp_path / "home"), HF_TOKEN=PLANTED)
+    env = no_hub_env(tmp_path)
     proc = run_cli(["models", "--source", tiny_models, "--namespace", "me", "--dry-run"], env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("[dry-run] would push 7 files to model repo me/scalp-") == 6
@@ -397,6 +422,7 @@ def test_dry_run_touches_no_network(tiny_models, tmp_path):
 
 # -- dataset ---------------------------------------------------------------------------
 def _prepared_dataset(root: Path) -> Path:
+    """A hand-made prepared folder: one symptom's DatasetDict and prep_config.json, no images."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
     features = Features(
@@ -410,8 +436,40 @@ def _prepared_dataset(root: Path) -> Path:
         {"label": [0, 1, 2], "grade": [0, 1, 3], "image_id": ["a", "b", "c"]}, features=features
     )
     DatasetDict(train=split, validation=split, test=split).save_to_disk(str(root / "hair_loss"))
-    (root / "prep_config.json").write_text(json.dumps({"protocol": "full", "labels": 3}), encoding="utf-8")
+    write_prep_config(root, PrepConfig(protocol="full", synthetic=True, labels=3))
     return root
+
+
+def _folder_state(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+LOAD_DATASET = r"""
+import json, sys
+from datasets import load_dataset
+repo, keys = sys.argv[1], json.loads(sys.argv[2])
+out = {}
+for key in keys:
+    dataset = load_dataset(repo, key)
+    out[key] = {split: sorted(dataset[split]["image_id"]) for split in dataset}
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def built_prepared(tmp_path_factory) -> Path:
+    """A real prepared folder: `synthetic.simulate` download → `python -m datasets_prep build`."""
+    from synthetic.simulate import simulate
+
+    root = tmp_path_factory.mktemp("prepared")
+    simulate(root / "raw", 12, 4)
+    proc = subprocess.run(
+        [sys.executable, "-m", "datasets_prep", "build", "--aihub-root", root / "raw", "--out", root / "out",
+         "--image-size-override", "32", "--workers", "1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return root / "out"
 
 
 def test_dataset_public_push_refused_before_any_request(hub_server, tmp_path):  # noqa: F811
@@ -424,6 +482,39 @@ def test_dataset_public_push_refused_before_any_request(hub_server, tmp_path):  
     assert "AI Hub" in proc.stderr and "dataSetSn=216" in proc.stderr and "redistribut" in proc.stderr
     assert hub_server.store.log == []  # nothing reached the server
     assert hub_server.store.repos == {}
+
+
+def test_public_push_is_refused_citing_the_aihub_terms(tmp_path, capsys):
+    """Refused before anything else: no folder is read (this one does not even exist), no token looked up."""
+    from hub_upload.cli import main
+    from hub_upload.dataset_push import DatasetPushConfig, PublicPushRefused, push_dataset
+
+    missing = tmp_path / "never-built"
+    with pytest.raises(PublicPushRefused, match="redistribut"):
+        push_dataset(DatasetPushConfig(source=missing, repo="me/scalp", public=True))
+    code = main(["dataset", "--source", str(missing), "--repo", "me/scalp", "--public"])
+    err = capsys.readouterr().err
+    assert code == 2 and "AI Hub" in err and "Korean" in err and "Traceback" not in err
+    assert not missing.exists()
+
+
+def test_dataset_dry_run_lists_configs_and_card_without_network(built_prepared, tmp_path):
+    env = no_hub_env(tmp_path)
+    proc = run_cli(["dataset", "--source", built_prepared, "--repo", "me/scalp-aihub216", "--dry-run"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "[dry-run] would push 6 configs and 5 files to PRIVATE dataset repo me/scalp-aihub216" in (
+        proc.stdout
+    )
+    for spec in SYMPTOMS:
+        assert f"  config {spec.key}: train " in proc.stdout
+        assert f"| `{spec.key}` | {spec.ko} | {spec.en} | train " in proc.stdout
+    for name in ("README.md", "images.parquet", "report.md", "report.json", "prep_config.json"):
+        assert f"  {name}" in proc.stdout
+    assert f'load_dataset("me/scalp-aihub216", "{SYMPTOMS[0].key}")' in proc.stdout
+    assert "(protocol `full`, 3-class label scheme)" in proc.stdout and "- synthetic-data" in proc.stdout
+    assert "**Synthetic data.**" in proc.stdout  # the build says so in prep_config.json; so does the card
+    assert "license_link: https://www.aihub.or.kr" in proc.stdout and "Keep this repo private" in proc.stdout
+    assert PLANTED not in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
@@ -442,13 +533,11 @@ def test_dataset_private_push_and_public_repo_refused(hub, tmp_path):
     repo = hub.repo(f"{NS}/scalp-aihub216", "dataset")
     files = repo.resolve("main").files
     assert repo.private is True
-    assert {
-        "README.md",
-        "prep_config.json",
-        "hair_loss/dataset_dict.json",
-        "hair_loss/train/state.json",
-    } <= set(files)
-    assert any(p.endswith(".arrow") and e.lfs for p, e in files.items())
+    assert {"README.md", "prep_config.json"} <= set(files)
+    for split in ("train", "validation", "test"):  # config hair_loss as parquet; save_to_disk files stay home
+        shards = [e for p, e in files.items() if re.fullmatch(rf"hair_loss/{split}-.*\.parquet", p)]
+        assert shards and all(e.lfs for e in shards), split
+    assert not any(p.endswith((".arrow", "dataset_dict.json", "state.json")) for p in files)
 
     # An existing PUBLIC dataset repo is refused, and no commit lands there.
     public = Repo("dataset", f"{NS}/public-data", private=False, owner=NS)
@@ -457,6 +546,75 @@ def test_dataset_private_push_and_public_repo_refused(hub, tmp_path):
     proc = run_cli(["dataset", "--source", source, "--repo", public.repo_id], env)
     assert proc.returncode == 2 and "PUBLIC" in proc.stderr and "AI Hub" in proc.stderr
     assert len(public.commits) == 1
+
+
+@pytest.mark.slow
+def test_private_push_round_trip_and_public_repo_refused(built_prepared, hub_server, tmp_path):  # noqa: F811
+    """A built folder pushed as one config per symptom, loaded back with load_dataset; every failure clear."""
+    from datasets import load_from_disk
+
+    from hub_upload.dataset_push import DatasetPushConfig, PublicPushRefused, push_dataset
+
+    before = _folder_state(built_prepared)
+    env = hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home")
+    done = run_cli(["dataset", "--source", built_prepared, "--repo", f"{NS}/scalp-aihub216"], env)
+    assert done.returncode == 0, done.stderr
+    assert f"pushed PRIVATE dataset {NS}/scalp-aihub216" in done.stdout
+    repo = hub_server.repo(f"{NS}/scalp-aihub216", "dataset")
+    assert repo.private is True
+    head = repo.resolve("main")
+    files = set(head.files)
+    for spec in SYMPTOMS:  # one config per symptom, every split
+        for split in ("train", "validation", "test"):
+            assert any(f.startswith(f"{spec.key}/{split}-") and f.endswith(".parquet") for f in files), (
+                spec.key,
+                split,
+            )
+    assert {"README.md", "images.parquet", "report.md", "report.json", "prep_config.json"} <= files
+    assert head.title == "Upload prepared AI Hub 216 scalp data (private)"  # the card and files: one commit
+    for name in ("images.parquet", "report.json", "prep_config.json"):
+        assert hub_server.store.read_blob(head.files[name].sha256) == before[name]
+    card = hub_server.store.read_blob(head.files["README.md"].sha256).decode("utf-8")
+    front = yaml.safe_load(card.split("---")[1])
+    assert sorted(c["config_name"] for c in front["configs"]) == sorted(s.key for s in SYMPTOMS)
+    assert front["license"] == "other" and "private" in front["tags"] and "dataset_info" in front
+    assert "Keep this repo private." in card and "redistribut" in card
+
+    # Loaded back the way the card says, with the reader's token: the same images per split.
+    keys = ["hair_loss", "fine_scale"]
+    loaded = run_client(LOAD_DATASET, env, f"{NS}/scalp-aihub216", json.dumps(keys))
+    for key in keys:
+        local = load_from_disk(str(built_prepared / key))
+        assert loaded[key] == {split: sorted(local[split]["image_id"]) for split in local}, key
+
+    # An existing PUBLIC repo: creating it "private" would not hide it, so nothing is uploaded.
+    public = Repo("dataset", f"{NS}/public-data", private=False, owner=NS)
+    hub_server.store.repos[("dataset", public.repo_id)] = public
+    hub_server.store.add_commit(public, "main", {}, "initial commit", "", NS)
+    refused = run_cli(["dataset", "--source", built_prepared, "--repo", public.repo_id], env)
+    assert refused.returncode == 2
+    assert "PUBLIC" in refused.stderr and "AI Hub" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(public.commits) == 1
+
+    # A token the Hub does not accept: a clear failure that says the prepared folder is complete.
+    bad = hub_server.client_env(token="hf_unknown_token", hf_home=tmp_path / "home2")
+    failed = run_cli(["dataset", "--source", built_prepared, "--repo", f"{NS}/other"], bad)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "failed" in failed.stderr and "prepared folder is complete" in failed.stderr
+    assert f"python -m hub_upload dataset --source {built_prepared} --repo {NS}/other" in failed.stderr
+    assert ("dataset", f"{NS}/other") not in hub_server.store.repos
+    # No Hub reachable at all (connection refused): the same clear failure, no traceback.
+    dead = f"http://127.0.0.1:{free_closed_port()}"
+    offline = run_cli(
+        ["dataset", "--source", built_prepared, "--repo", f"{NS}/x"],
+        hub_server.client_env(token="hf_test_writer", hf_home=tmp_path / "home3", HF_ENDPOINT=dead),
+    )
+    assert offline.returncode == 1 and "Traceback" not in offline.stderr
+    assert "Connect" in offline.stderr and "prepared folder is complete" in offline.stderr
+    with pytest.raises(PublicPushRefused):
+        push_dataset(DatasetPushConfig(source=built_prepared, repo=f"{NS}/scalp-aihub216", public=True))
+    assert _folder_state(built_prepared) == before  # no push, failed or not, changed the prepared folder
+    assert get_symptom("탈모").key == "hair_loss"
 
 
 # -- space -----------------------------------------------------------------------------
@@ -492,7 +650,7 @@ def test_space_upload_has_app_requirements_and_front_matter(hub, tmp_path):
         "README.md",
         "space_config.json",
         "scalp_core/symptoms.csv",
-        "hub_upload/push.py",
+        "hub_upload/model_push.py",
     } <= set(head.files)
     assert not any("__pycache__" in p or "/tests/" in p or p.endswith(".pyc") for p in head.files)
 
@@ -581,13 +739,9 @@ def _train_one_real_model(root: Path, key: str, synthetic: bool) -> Path:
         get_symptom(key), {"train": 6, "validation": 3, "test": 4}, seed=3, size=(160, 120), out_short_side=48
     )
     dd.save_to_disk(str(data / key))
-    simulation = root / "simulated-download"
-    simulation.mkdir()
-    if synthetic:  # what `datasets_prep simulate` leaves, so training flags the data as synthetic
-        (simulation / "_simulation_config.json").write_text("{}", encoding="utf-8")
-    (data / "prep_config.json").write_text(
-        json.dumps({"protocol": "full", "labels": 3, "aihub_root": str(simulation)}), encoding="utf-8"
-    )
+    # What the build writes: `synthetic` is true for a `datasets_prep simulate` download, and training
+    # marks its models as trained on synthetic images from that flag alone.
+    write_prep_config(data, PrepConfig(protocol="full", synthetic=synthetic, labels=3))
     config = TrainConfig(
         data=str(data), out=str(root / "models"), symptom=key, base="tiny", image_size=48, max_steps=2,
         eval_steps=1, batch_size=8, quiet=True,
@@ -600,7 +754,7 @@ def _train_one_real_model(root: Path, key: str, synthetic: bool) -> Path:
 def test_card_of_a_really_trained_model_tells_its_metrics_and_settings(tmp_path):
     from huggingface_hub import ModelCard
 
-    from hub_upload.push import stage_model_repo
+    from hub_upload.model_push import stage_model_repo
 
     folder = _train_one_real_model(tmp_path, "dandruff", synthetic=False)
     staged = tmp_path / "staged"
@@ -636,7 +790,7 @@ def test_card_of_a_really_trained_model_tells_its_metrics_and_settings(tmp_path)
 @pytest.mark.slow
 def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
     from hub_upload.card import card_from_model_folder
-    from hub_upload.push import stage_model_repo
+    from hub_upload.model_push import stage_model_repo
     from scalp_models.demo import DemoConfig, build_demo_model
 
     # A model trained by `scalp_models train` on `datasets_prep simulate` output.
@@ -645,11 +799,13 @@ def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
     assert "Demo model trained on synthetic images only" in text
     assert "**synthetic** scalp images" in text and "synthetic-data" in text
 
-    # A demo model (scalp_models demo), which comes without confusion_matrix.png.
+    # A demo model (scalp_models demo): like a trained folder, it holds its confusion matrix and no card;
+    # hub_upload renders every card.
+    assert not (trained / "README.md").exists()
     demo = tmp_path / "demo" / "fine_scale"
     config = DemoConfig(base="tiny", input_size=32, render_size=(96, 72), n_train=3, n_calib=2, n_test=2)
     build_demo_model(get_symptom("fine_scale"), demo, config)
-    assert not (demo / "confusion_matrix.png").exists()
+    assert (demo / "confusion_matrix.png").is_file() and not (demo / "README.md").exists()
     staged = tmp_path / "staged"
     text = stage_model_repo(demo, "me/scalp-fine-scale", staged)
     assert "Demo model trained on synthetic images only" in text and "합성(가상) 두피 이미지" in text
@@ -659,8 +815,9 @@ def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
     assert "so its accuracy is not comparable with the seed's at all" in text and "points)" not in text
     from PIL import Image
 
-    with Image.open(staged / "confusion_matrix.png") as image:  # drawn from eval_report.json
+    with Image.open(staged / "confusion_matrix.png") as image:  # the demo build's plot, copied as is
         assert image.size[0] > 100
+    assert (staged / "confusion_matrix.png").read_bytes() == (demo / "confusion_matrix.png").read_bytes()
     assert "![Confusion matrix](confusion_matrix.png)" in text
 
 

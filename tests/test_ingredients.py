@@ -7,7 +7,6 @@ import csv
 import pytest
 
 from recommendation.ingredients import (
-    DATA_DIR,
     alias_index,
     load_ingredients,
     load_type_ingredients,
@@ -18,6 +17,7 @@ from recommendation.ingredients import (
     split_ingredients,
     tag_types,
 )
+from recommendation.texts import DATA_DIR
 
 
 def keys(text):

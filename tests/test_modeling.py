@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 import time
@@ -17,28 +19,25 @@ from scalp_models.bases import resolve_base
 from scalp_models.modeling import LUMA_WEIGHTS, create_model, fold_grayscale
 from scalp_models.processing import create_image_processor, pixel_values
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and OpenMP spinning hurts on a shared 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 GRAY = next(s for s in SYMPTOMS if s.grayscale)
 COLOUR = next(s for s in SYMPTOMS if not s.grayscale)
 
 
-def test_package_import_is_lightweight():
+def test_package_import_is_lightweight_and_names_where_things_live():
     code = (
         "import sys, scalp_models; assert 'torch' not in sys.modules, 'torch imported'; "
-        "print(scalp_models.__all__)"
+        "assert not hasattr(scalp_models, '__getattr__'), 'a lazy front'; print(scalp_models.__doc__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "ScalpDiagnoser" in out.stdout and "create_model" in out.stdout
+    named = re.findall(r"``scalp_models\.(\w+)\.(\w+)``", out.stdout)
+    assert ("diagnoser", "ScalpDiagnoser") in named and ("modeling", "create_model") in named
+    for module, name in named:  # every name the package docstring points to is really there
+        where = f"scalp_models.{module}"
+        assert hasattr(importlib.import_module(where), name), f"{where}.{name}"
 
 
 @pytest.mark.parametrize("scheme", [3, 4])

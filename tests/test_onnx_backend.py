@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +12,12 @@ from PIL import Image
 
 pytest.importorskip("onnxruntime")
 
-from tiny_models import tiny_classifiers  # noqa: E402
+from tiny_models import save_tiny_classifiers, tiny_classifiers  # noqa: E402
 
 from scalp_core import SYMPTOMS, get_symptom  # noqa: E402
 from scalp_models import onnx_backend  # noqa: E402
 from scalp_models.diagnoser import ScalpDiagnoser  # noqa: E402
+from scalp_models.diagnoser import main as diagnoser_main  # noqa: E402
 from scalp_models.modeling import create_model  # noqa: E402
 
 
@@ -93,6 +95,19 @@ def test_falls_back_to_torch_when_export_is_impossible(tiny_models, photos, tmp_
     got = diagnoser.predict_proba(photos[:1])
     for key, probs in reference.items():
         np.testing.assert_array_equal(got[key], probs)
+
+
+def test_command_line_exports_once_and_lists_the_six_files(private_cache, tmp_path, capsys):
+    models = save_tiny_classifiers(tmp_path / "models")
+    before = onnx_backend.export_count
+    assert diagnoser_main(["--source", str(models), "--threads", "1", "--export-onnx"]) == 0
+    listed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert list(listed) == [s.key for s in SYMPTOMS]
+    assert all(Path(p).parent == private_cache / "onnx" and Path(p).is_file() for p in listed.values())
+    assert onnx_backend.export_count == before + len(SYMPTOMS)
+    assert diagnoser_main(["--source", str(models), "--threads", "1", "--export-onnx"]) == 0
+    assert dict(line.split("\t") for line in capsys.readouterr().out.splitlines()) == listed
+    assert onnx_backend.export_count == before + len(SYMPTOMS)  # the second run found them
 
 
 def test_balance_puts_the_big_model_alone():

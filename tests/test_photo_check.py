@@ -353,19 +353,19 @@ def test_not_scalp_rejection_in_the_app_keeps_the_survey_answers(checker, fitted
         cached.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(fitted_path(fitted_dir), cached)
     import app
+    from ui.session import Session
 
-    state = app.new_session()
-    state["q"] = ("지성", ["excess_sebum"], ["샴푸"])
+    state = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
     room = Image.new("RGB", (640, 480), (235, 230, 220))
     room.paste((120, 80, 60), (0, 330, 640, 480))
     room.paste((90, 140, 200), (80, 60, 260, 220))
     upload = tmp_path / "room.png"
     room.save(upload)
-    outputs = app.on_upload(str(upload), state, "한국어")
+    outputs = app.EVENTS.on_upload(str(upload), state, "한국어")
     new_state = outputs[0]
-    assert new_state["photo_check"]["verdict"] == "not_scalp", new_state["photo_check"]
-    assert new_state["diagnosis"] is None, "a non-scalp photo must not be diagnosed"
-    assert new_state["q"] == ("지성", ["excess_sebum"], ["샴푸"])
+    assert new_state.photo_check["verdict"] == "not_scalp", new_state.photo_check
+    assert new_state.diagnosis is None, "a non-scalp photo must not be diagnosed"
+    assert new_state.answers == ("지성", ("excess_sebum",), ("샴푸",))
     assert "두피 가까이 확대한 사진" in outputs[2]  # the upload tab shows what to upload instead
     summary = outputs[4]
     assert "지성" in summary and "피지과다" in summary
@@ -400,7 +400,7 @@ def test_app_start_keeps_the_lite0_photo_check(checker, fitted_dir, tmp_path):
     import sys
     from pathlib import Path
 
-    from ui.testing import write_tiny_models
+    from app_server import write_tiny_models
 
     assert checker.fitted["category"]["uses_lite0"], "the session's fitted check should use Lite0 features"
     cache = tmp_path / "cache"

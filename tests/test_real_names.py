@@ -12,7 +12,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from datasets_prep.build import carve_test_split, read_label_json, subject_leaks
+from datasets_prep.labels import read_label_json
+from datasets_prep.splits import carve_test_split, subject_leaks
 from scalp_core.aihub_names import REGION_LOCATIONS, parse_image_stem
 
 pytestmark = pytest.mark.shared

@@ -128,6 +128,23 @@ def test_a_symptom_changes_nothing_but_itself():
     assert (hair_healthy == hair_red).mean() > 0.99
 
 
+@pytest.mark.parametrize("key", [key for key in SYMPTOM_KEYS if key != "hair_loss"])
+def test_no_symptom_but_hair_loss_adds_hair(key):
+    """Each layer draws from its own stream: a severe symptom may cover hair, but never adds any."""
+    hair_healthy = _render(key, 0, seed=4).mean(axis=2) < 70
+    hair_severe = _render(key, 3, seed=4).mean(axis=2) < 70
+    assert (hair_severe & ~hair_healthy).mean() < 0.005
+
+
+@pytest.mark.parametrize("size", [SMALL, (160, 120)])
+def test_exactly_eight_seeds_are_drawn_from_the_callers_generator(size):
+    """The docstring's promise, at a direct size and at one drawn larger and shrunk."""
+    rng, twin = np.random.default_rng(9), np.random.default_rng(9)
+    render_scalp({"dandruff": 3, "excess_sebum": 2, "hair_loss": 1}, rng, size)
+    twin.integers(0, 2**63 - 1, size=8)
+    assert rng.integers(0, 2**62) == twin.integers(0, 2**62)
+
+
 def test_hair_loss_removes_dark_hair():
     values = _mean_stat("hair_loss", _dark_fraction)
     assert all(b < a for a, b in zip(values, values[1:])), values

@@ -229,8 +229,28 @@ def test_cli_runs_and_refuses_bad_input(tmp_path, capsys):
     assert cli_main(["simulate", "--out", str(a_file), "--images", "2"]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert a_file.read_text() == "keep me"
+    assert cli_main(["simulate", "--out", str(tmp_path / "y"), "--zip", "rar"]) == 2
+    assert "--zip must be one of ('none', 'all', 'mixed'), got 'rar'" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+    with pytest.raises(SystemExit) as exit_info:  # argparse's refusal of an unknown flag
+        cli_main(["simulate", "--out", str(tmp_path / "y"), "--push-to-hub", "me/x"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --push-to-hub" in capsys.readouterr().err
     assert cli_main(["frobnicate"]) == 2
     assert "unknown command" in capsys.readouterr().err
+
+
+def test_cli_help_keeps_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["simulate", "--help"])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    for flag in (
+        "--out", "--images", "--seed", "--zip", "--zip-encoding", "--validation-fraction",
+        "--healthy-fraction", "--overwrite",
+    ):
+        assert flag in usage, flag
+    assert "(default: 300)" in usage  # defaults are shown
+    assert cli_main([]) == 2 and "simulate" in capsys.readouterr().out
 
 
 def test_overwrite_never_deletes_a_foreign_folder(tmp_path):

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 
-from recommendation import Survey, determine_scalp_type, option_labels, survey_summary
-from recommendation.scalp_type import load_rules
+from recommendation.scalp_type import determine_scalp_type, load_rules, survey_types
+from recommendation.survey import Survey, option_labels, survey_summary
+from recommendation.texts import (
+    GRAMMAR_SPECS,
+    fill,
+    read_yaml,
+    with_direction_particle,
+    with_indefinite_article,
+    with_subject_particle,
+)
 from scalp_core.symptoms import SYMPTOM_KEYS, SYMPTOMS
 
 DRY_Q1 = "(건성)두피에 건조함이나 당김을 느낍니다."
@@ -200,3 +210,55 @@ def test_bad_severities_are_refused(bad, message):
 
 def test_korean_symptom_names_are_accepted():
     assert determine_scalp_type({"피지과다": 3}).types == ("지성",)
+
+
+def test_survey_types_come_from_the_rule_table():
+    assert survey_types() == ("건성", "지성")
+    assert load_rules()["image_lean"]["default"] in survey_types()
+
+
+@pytest.mark.parametrize(
+    "word, direction, subject",
+    [
+        ("중증", "중증으로", "중증이"),
+        ("중등도", "중등도로", "중등도가"),
+        ("탈모: 경증·중등도", "탈모: 경증·중등도로", "탈모: 경증·중등도가"),
+        ("비듬(경증)", "비듬(경증)으로", "비듬(경증)이"),  # a trailing "(…)" is not read aloud first
+        ("피지과다(중증)", "피지과다(중증)로", "피지과다(중증)가"),
+        ("서울", "서울로", "서울이"),  # a final ㄹ takes 로, but still 이
+        ("hair loss", "hair loss로", "hair loss가"),  # no Hangul: as after a vowel
+    ],
+)
+def test_korean_particles_follow_the_last_syllable(word, direction, subject):
+    assert with_direction_particle(word) == direction
+    assert with_subject_particle(word) == subject
+
+
+def test_templates_name_their_particles_and_keep_plain_format_specs():
+    assert with_indefinite_article("oily") == "an oily" and with_indefinite_article("dry") == "a dry"
+    assert (
+        fill("{a:(으)로} {b:이(가)} {c:a/an} {n:>3}", a="중증", b="비듬", c="oily", n=5)
+        == "중증으로 비듬이 an oily   5"
+    )
+
+
+def _templates(node, where=""):
+    """(where, entry) of every ``{ko: ..., en: ...}`` entry under ``node``."""
+    if isinstance(node, dict) and "ko" in node:
+        yield where, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _templates(value, f"{where}.{key}")
+
+
+@pytest.mark.parametrize("table", ["analysis_note.yaml", "product_texts.yaml", "survey.yaml"])
+def test_every_wording_entry_has_both_languages_and_known_particles(table):
+    entries = list(_templates(read_yaml(table)))
+    assert len(entries) >= (2 if table == "survey.yaml" else 6)
+    for where, entry in entries:
+        assert set(entry) == {"ko", "en"} and all(isinstance(v, str) and v for v in entry.values()), where
+        for lang, text in entry.items():
+            fields = {name: spec for _, name, spec, _ in string.Formatter().parse(text) if name is not None}
+            assert set(fields.values()) <= {"", *GRAMMAR_SPECS}, (table, where, lang, fields)
+            filled = fill(text, **dict.fromkeys(fields, "중증"))
+            assert "(으)로" not in filled and "이(가)" not in filled and "{" not in filled, (where, lang)

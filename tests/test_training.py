@@ -1,7 +1,8 @@
 """Training really learns: a tiny EfficientNet trained on generated scalp images beats the majority baseline.
 
 Also: the loss functions, the augmentation rules (no hue/saturation jitter where colour is the
-evidence), and the on-disk outputs of ``scalp_models train`` (docs/ARCHITECTURE.md).
+evidence), the on-disk outputs of ``scalp_models train`` (docs/ARCHITECTURE.md) and what training
+takes from ``prep_config.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
+from hub_upload.card import card_from_model_folder, validate_card
+from scalp_core.contracts import PrepConfig, PrepConfigError, write_prep_config
 from scalp_core.symptoms import SYMPTOMS, class_names, get_symptom
 from scalp_models.augment import AugmentPolicy, apply_augment, augment_policy
 from scalp_models.train import TrainConfig, data_workers, dynamic_class_weights, focal_loss, train
@@ -163,6 +166,7 @@ def generated_data(tmp_path_factory):
             get_symptom(key), {"train": 120, "validation": 20, "test": 30}, seed=10 + i, size=(320, 240), out_short_side=96
         )
         dd.save_to_disk(str(root / key))
+    write_prep_config(root, PrepConfig(protocol="full", synthetic=True, labels=3))
     return root
 
 
@@ -196,9 +200,14 @@ def test_training_writes_the_model_folder_contract(trained):
     for key in LEARN_SYMPTOMS:
         folder = out / key
         for name in ("config.json", "model.safetensors", "preprocessor_config.json", "eval_report.json",
-                     "confusion_matrix.png", "training_config.json", "README.md"):
+                     "confusion_matrix.png", "training_config.json"):
             assert (folder / name).is_file(), name
         assert not (folder / "checkpoints").exists()
+        # hub_upload renders the card from these files; training writes none of its own.
+        assert not (folder / "README.md").exists()
+        card = card_from_model_folder(folder, f"me/{get_symptom(key).repo_name}").render()
+        validate_card(card)
+        assert "Demo model trained on synthetic images only" in card and "![Confusion matrix]" in card
         report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
         assert report["symptom"] == key and report["label_scheme"] == 3
         assert report["class_names"] == list(class_names(3))
@@ -228,6 +237,44 @@ def test_training_writes_the_model_folder_contract(trained):
     gray_scores = {s["label"]: s["score"] for s in clf(photo.convert("L").convert("RGB"), top_k=None)}
     for s in scores:
         assert s["score"] == pytest.approx(gray_scores[s["label"]], abs=0.02)
+
+
+def _tiny_prepared_folder(root: Path, key: str, prep: PrepConfig | None) -> Path:
+    """A build-shaped folder of a few generated images for ``key``, with ``prep`` as its prep_config.json."""
+    from scalp_models.demo import render_symptom_dataset_dict
+
+    dd = render_symptom_dataset_dict(
+        get_symptom(key), {"train": 4, "validation": 2, "test": 2}, seed=7, size=(160, 120), out_short_side=48
+    )
+    dd.save_to_disk(str(root / key))
+    if prep is not None:
+        write_prep_config(root, prep)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("synthetic, protocol", [(True, "full"), (False, "folder")])
+def test_prep_config_decides_synthetic_flag_and_protocol(tmp_path, synthetic, protocol):
+    """What the build says about its data (prep_config.json), not the raw download, marks the model."""
+    torch.set_num_threads(1)
+    data = _tiny_prepared_folder(tmp_path / "prepared", "dandruff", PrepConfig(protocol, synthetic, labels=3))
+    out = tmp_path / "models"
+    result = train(TrainConfig(data=str(data), out=str(out), symptom="dandruff", base="tiny", image_size=48,
+                               max_steps=1, batch_size=4, quiet=True))
+    assert result["dandruff"]["protocol"] == protocol
+    scalp = json.loads((out / "dandruff" / "config.json").read_text(encoding="utf-8"))["scalp"]
+    assert scalp["synthetic_training_data"] is synthetic
+    effective = json.loads((out / "dandruff" / "training_config.json").read_text(encoding="utf-8"))
+    assert effective["synthetic_training_data"] is synthetic and effective["protocol"] == protocol
+    report = json.loads((out / "dandruff" / "eval_report.json").read_text(encoding="utf-8"))
+    assert list(report["protocols"]) == [protocol]
+
+
+def test_training_without_prep_config_says_to_build(tmp_path):
+    data = _tiny_prepared_folder(tmp_path / "prepared", "dandruff", prep=None)
+    with pytest.raises(PrepConfigError, match="prep_config.json not found.*datasets_prep build"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "m"), symptom="dandruff", base="tiny", max_steps=1))
+    assert not (tmp_path / "m").exists()  # refused before any training
 
 
 @pytest.mark.slow

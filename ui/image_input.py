@@ -72,6 +72,12 @@ class LoadedImage:
     rotated: bool
     frames: int
 
+    def info(self) -> dict:
+        """What was done to the photo (sizes and conversions only; never a name or a path)."""
+        return {"size": list(self.image.size), "original_size": list(self.original_size),
+                "converted_from": self.converted_from, "rotated": self.rotated, "frames": self.frames,
+                "downscaled": self.downscaled}
+
 
 def load_image(source: str | os.PathLike | bytes, *, max_side: int = MAX_SIDE) -> LoadedImage:
     """Decode ``source`` (a path or the file's bytes) into an upright RGB image, or raise ImageInputError."""
@@ -161,6 +167,14 @@ def delete_upload(path: str | os.PathLike | None) -> None:
             parent.rmdir()
     except OSError:
         pass  # another request may be using the folder; Gradio's delete_cache is the backstop
+
+
+def decode_upload(path: str | os.PathLike) -> LoadedImage:
+    """Decode an uploaded file with :func:`load_image`, then delete the upload's temp file."""
+    try:
+        return load_image(path)
+    finally:
+        delete_upload(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
-"""The app's back end without any UI: lazy model loading and the diagnose → type → guide → products flow.
+"""The app's back end without any UI: lazy model loading, the photo check, the catalog and the guide.
 
-``app.py`` (the Gradio UI and its named API endpoints) calls only this module, which in turn
-calls the project's packages: ``scalp_models`` (``ScalpDiagnoser``), ``photo_check``
-(``check_photo``) and ``recommendation`` (survey, scalp type, catalog, care guide).
+The UI (``ui.events``, ``ui.render``) and the API (``ui.api``) reach the project's packages through
+this module: ``scalp_models`` (``ScalpDiagnoser``), ``photo_check`` (``check_photo``) and
+``recommendation`` (catalog, ranking, care guide).
 
 The six models are loaded in a background thread started at launch (or on first use), so
 importing ``app`` stays fast and the UI can show "모델 준비 중" until they are ready::
@@ -11,7 +11,7 @@ importing ``app`` stays fast and the UI can show "모델 준비 중" until they 
     from ui.service import ScalpService
     service = ScalpService(AppConfig(models="demo"))
     service.start()                    # returns at once; loading runs in a thread
-    result = service.diagnose_image(pil_image, timeout=180)
+    diagnosis = service.diagnose_image(pil_image, timeout=180)   # a scalp_models Diagnosis
 """
 
 from __future__ import annotations
@@ -20,14 +20,22 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from PIL import Image
 
-from scalp_core.symptoms import SYMPTOM_KEYS, SYMPTOMS
+from recommendation.care_guide import CareGuideConfig, care_guide
+from recommendation.catalog import load_catalog
+from recommendation.demo import demo_catalog
+from recommendation.ranking import recommend
+from scalp_core.symptoms import SYMPTOMS
 from ui.config import AppConfig
 
 log = logging.getLogger("scalp_app")
+
+# What a product card and the /recommend API show of a recommended row.
+PRODUCT_FIELDS = ("category", "rank", "product_name", "brand_name", "star", "review_count", "score", "types",
+                  "matched_types", "matched_ingredients", "explanation_ko", "explanation_en", "flags_ko", "flags_en",
+                  "product_link", "img_link")
 
 
 class ModelsNotReady(RuntimeError):
@@ -83,7 +91,7 @@ class ScalpService:
         # transformers' lazy module is not safe to import from two threads at once. A concurrent
         # `from transformers import EfficientNetConfig` failed here with ImportError, and the photo
         # check then fell back to image statistics without its Lite0 features.
-        try:
+        try:  # torch and transformers: heavy, so imported here and not when `app` is imported
             import scalp_models.diagnoser  # noqa: F401
             import scalp_models.lite0  # noqa: F401
         except Exception as exc:  # each loader below reports its own failure
@@ -94,7 +102,7 @@ class ScalpService:
     def _load_photo_check(self) -> None:
         """Fit (first run, < 1 min) or read the photo check in the background as well."""
         try:
-            from photo_check import load_checker
+            from photo_check.check import load_checker  # heavy (scipy, torch): loaded in this thread
 
             load_checker()
             self._photo_check_ready.set()
@@ -103,10 +111,8 @@ class ScalpService:
 
     def _load_models(self) -> None:
         try:
-            try:
-                from scalp_models import ScalpDiagnoser
-            except (ImportError, AttributeError) as exc:  # the package is part of the project
-                raise RuntimeError(f"scalp_models.ScalpDiagnoser is not available ({exc})") from exc
+            from scalp_models.diagnoser import ScalpDiagnoser  # heavy (torch): imported in the loader thread
+
             diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=self.config.models_revision,
                                                      backend="onnx")
             synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
@@ -157,7 +163,7 @@ class ScalpService:
         """``photo_check.check_photo(image).to_dict()``; None when the check is unavailable or broke
         (the UI then says it was skipped), unless ``strict`` (the /check_photo endpoint) re-raises."""
         try:
-            from photo_check import check_photo
+            from photo_check.check import check_photo  # imported in the loader thread first (see _load_all)
 
             result = check_photo(image).to_dict()
         except Exception as exc:
@@ -185,19 +191,19 @@ class ScalpService:
             return None
         return self.check_photo(image)
 
-    def diagnose_image(self, image: Image.Image, timeout: float | None = None) -> dict:
-        """Per symptom: calibrated probabilities, predicted class, label, uncertain flag (see diagnosis_to_dict)."""
-        diagnosis = self.diagnoser(timeout).diagnose(image)
-        return diagnosis_to_dict(diagnosis)
+    def diagnose_image(self, image: Image.Image, timeout: float | None = None):
+        """The ``Diagnosis`` of one decoded photo: per symptom the calibrated probabilities, the predicted
+        class, its label and the uncertain flag."""
+        return self.diagnoser(timeout).diagnose(image)
 
     # ---- catalog -----------------------------------------------------------------------
     def catalog(self):
         with self._lock:
             if self._catalog is None:
                 if self.config.catalog is None:
-                    self._catalog = rec("demo_catalog")()
+                    self._catalog = demo_catalog()
                 else:
-                    loaded = rec("load_catalog")(self.config.catalog)
+                    loaded = load_catalog(self.config.catalog)
                     # load_catalog returns (df, warnings); the warnings go to the log, not the UI
                     if isinstance(loaded, tuple):
                         loaded, notes = loaded
@@ -210,23 +216,22 @@ class ScalpService:
     def catalog_is_demo(self) -> bool:
         return self._catalog_is_demo
 
+    def product_sections(self, types, categories, top_k: int = 3) -> list[dict]:
+        """Per chosen category: the top products for ``types`` as plain dicts (the cards and the API)."""
+        catalog = self.catalog()
+        sections = []
+        for category in categories:
+            recs = recommend(catalog, list(types), [category], top_k=top_k)
+            total = int(recs.attrs.get("candidates", {}).get(category, len(recs)))
+            rows = [{c: r.get(c) for c in PRODUCT_FIELDS if c in r} for r in recs.to_dict(orient="records")]
+            sections.append({"category": category, "types": list(types), "total": total, "rows": rows})
+        return sections
 
-def rec(name: str):
-    """``recommendation.<name>``; falls back to its submodules while the package facade is incomplete."""
-    import importlib
-
-    import recommendation
-
-    if hasattr(recommendation, name):
-        return getattr(recommendation, name)
-    for sub in ("ranking", "catalog", "guide", "care_guide", "survey", "scalp_type"):
-        try:
-            module = importlib.import_module(f"recommendation.{sub}")
-        except ImportError:
-            continue
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise ImportError(f"recommendation.{name} is not available yet")
+    # ---- care guide ----------------------------------------------------------------------
+    def care_guide_markdown(self, result, lang: str) -> str:
+        """The care guide of a ``ScalpTypeResult``: OpenAI when configured (``OPENAI_API_KEY``), else built in."""
+        config = CareGuideConfig(model=self.config.openai_model) if self.config.openai_model else None
+        return care_guide(result, lang=lang, config=config).to_markdown()
 
 
 def _trained_on_synthetic(diagnoser) -> bool:
@@ -238,48 +243,3 @@ def _trained_on_synthetic(diagnoser) -> bool:
         )
     except Exception:  # an unusual model object: do not guess "real"
         return True
-
-
-def diagnosis_to_dict(diagnosis: Any) -> dict:
-    """A JSON-ready dict ``{"uncertain_below": x, "symptoms": {key: {...}}}`` from a ``Diagnosis``.
-
-    Each symptom entry is ``SymptomResult.to_dict()``: ``labels`` (class names of scheme 3),
-    ``probabilities`` (calibrated, same order, sum 1), ``predicted`` (class index), ``label``,
-    ``severity_ko``/``severity_en``, ``confidence`` and ``uncertain``.
-    """
-    raw = diagnosis.to_dict() if hasattr(diagnosis, "to_dict") else dict(diagnosis)
-    symptoms = raw.get("symptoms", raw)
-    out: dict[str, dict] = {}
-    for spec in SYMPTOMS:
-        entry = dict(symptoms[spec.key])
-        entry.setdefault("ko", spec.ko)
-        entry.setdefault("en", spec.en)
-        out[spec.key] = entry
-    result = {k: v for k, v in raw.items() if k != "symptoms"} if "symptoms" in raw else {}
-    result["symptoms"] = out
-    return result
-
-
-def severities_from_diagnosis(diagnosis: dict) -> dict[str, int]:
-    """Symptom → predicted class index (3-class scheme: 0 양호 / 1 경증·중등도 / 2 중증).
-
-    ``recommendation/data/scalp_type_rules.yaml`` compares 3-class predictions by class index
-    directly (the order matches the grades). Accepts a ``diagnosis_to_dict`` result (all six
-    symptoms) or a plain ``{symptom name: class index}`` map (missing symptoms count as 양호).
-    """
-    if "symptoms" in diagnosis:
-        symptoms = diagnosis["symptoms"]
-        missing = [k for k in SYMPTOM_KEYS if k not in symptoms]
-        if missing:
-            raise ValueError(f"the diagnosis lacks the symptoms {missing}")
-        pairs = [(k, symptoms[k].get("predicted") if isinstance(symptoms[k], dict) else symptoms[k])
-                 for k in SYMPTOM_KEYS]
-    else:
-        pairs = list(diagnosis.items())
-    severities = {}
-    for key, value in pairs:
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2:
-            raise ValueError(f"severity of {key!r} must be a class index 0..2 (0 양호, 1 경증·중등도, 2 중증), "
-                             f"got {value!r}")
-        severities[key] = value
-    return severities

@@ -20,8 +20,9 @@ from urllib.parse import urlparse
 
 from PIL import Image
 
+from recommendation.demo_images import image_dir
 from scalp_core.symptoms import SYMPTOMS, severity_name
-from ui.i18n import t
+from ui.i18n import load_strings, t
 
 CARD_CSS = """
 .scalp-cards {display:flex; flex-wrap:wrap; gap:12px; margin:6px 0 18px 0;}
@@ -61,12 +62,7 @@ def safe_url(value) -> str | None:
 
 def _local_image_dirs() -> list[Path]:
     """Folders whose images may be inlined into cards (the demo catalog's rendered pictures only)."""
-    try:
-        from recommendation.demo_images import image_dir
-
-        return [image_dir().resolve()]
-    except ImportError:
-        return []
+    return [image_dir().resolve()]
 
 
 @lru_cache(maxsize=256)
@@ -126,8 +122,6 @@ def photo_flagged(check: Mapping | None) -> bool:
 
 def reason_names(check: Mapping, lang: str) -> str:
     """'흐림, 너무 어두움' from the check's retake reasons (the reason code when no short name is listed)."""
-    from ui.i18n import load_strings
-
     table = load_strings()
     names = [t(f"photo_reason_{r}", lang) if f"photo_reason_{r}" in table else str(r)
              for r in check.get("reasons") or []]
@@ -141,9 +135,9 @@ def low_confidence_banner(check: Mapping | None, lang: str) -> str:
     return t("result_low_conf_retake", lang, reasons=reason_names(check or {}, lang))
 
 
-def label_value(entry: Mapping) -> dict[str, float]:
-    """A ``gr.Label`` value: class name → calibrated probability."""
-    return {str(k): float(v) for k, v in zip(entry["labels"], entry["probabilities"])}
+def label_value(result) -> dict[str, float]:
+    """A ``gr.Label`` value of one symptom's ``SymptomResult``: class name → calibrated probability."""
+    return {str(k): float(v) for k, v in zip(result.labels, result.probabilities)}
 
 
 def symptom_title(key: str, lang: str) -> str:
@@ -151,13 +145,14 @@ def symptom_title(key: str, lang: str) -> str:
     return f"{spec.ko} ({spec.en})" if lang == "ko" else f"{spec.en} ({spec.ko})"
 
 
-def severity_table(diagnosis: Mapping, lang: str) -> str:
+def severity_table(diagnosis, lang: str) -> str:
+    """The result tab's Markdown table of a ``Diagnosis``: severity, its probability, the uncertain flag."""
     rows = [t("severity_table_head", lang)]
     for spec in SYMPTOMS:
-        entry = diagnosis["symptoms"][spec.key]
-        cls = int(entry["predicted"])
-        p = float(entry["probabilities"][cls])
-        note = t("uncertain", lang) if entry.get("uncertain") else ""
+        result = diagnosis[spec.key]
+        cls = int(result.predicted)
+        p = float(result.probabilities[cls])
+        note = t("uncertain", lang) if result.uncertain else ""
         rows.append(f"| {symptom_title(spec.key, lang)} | {severity_name(cls, lang=lang)} | {p:.0%} | {note} |")
     return "\n".join(rows)
 

@@ -2,15 +2,15 @@
 
 For each protocol (``full``: honest, unique images split by subject; ``folder``: the seed's
 per-folder sets) it runs ``datasets_prep build``, trains, calibrates and evaluates the six
-models (``scalp_models.train``), and ends with one table per protocol, one row per symptom:
+models (``scalp_models train``), and ends with one table per protocol, one row per symptom:
 test accuracy, macro-F1, QWK, ECE, the majority baseline, the seed's (DeepRoot) validation
 accuracy and ours minus the seed's, in percentage points. The tables are printed and written
 to ``OUT/results.md`` and ``OUT/results.json``.
 
-    python -m scalp_models reproduce --aihub-root ~/aihub216 --out reproduction --base auto
+    python -m pipeline reproduce --aihub-root ~/aihub216 --out reproduction --base auto
     # a quick smoke run on a simulated download:
     python -m datasets_prep simulate --out /tmp/sim --images 120 --seed 0
-    python -m scalp_models reproduce --aihub-root /tmp/sim --out /tmp/repro --base tiny --image-size 48 --max-steps 20
+    python -m pipeline reproduce --aihub-root /tmp/sim --out /tmp/repro --base tiny --image-size 48 --max-steps 20
 
 Note the seed's numbers are *validation* accuracies of folder-protocol models; ours are on a
 subject-disjoint test split, so only the ``folder`` table is roughly comparable.
@@ -24,8 +24,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scalp_core.cli import help_field
+from datasets_prep.build import BuildConfig, build
+from scalp_core.cli import help_field, parse_dataclass_args
 from scalp_core.symptoms import LABEL_SCHEMES, get_symptom
+from scalp_models.train import TrainConfig, train
 
 PROTOCOLS = ("full", "folder")
 COLUMNS = (
@@ -34,10 +36,9 @@ COLUMNS = (
 )
 
 
-
 @dataclass(frozen=True)
 class ReproduceConfig:
-    """Options of ``python -m scalp_models reproduce``; saved as ``OUT/reproduce_config.json``."""
+    """Options of ``python -m pipeline reproduce``; saved as ``OUT/reproduce_config.json``."""
 
     aihub_root: str = help_field("Folder of the AI Hub '유형별 두피 이미지' download (or a `datasets_prep simulate` output).")
     out: str = help_field("Output folder: prepared/<protocol>/, models/<protocol>/<key>/, results.md/json.", default="reproduction")
@@ -105,9 +106,6 @@ def markdown_table(rows: list[dict]) -> str:
 
 def reproduce(config: ReproduceConfig) -> dict:
     """Build, train and evaluate every protocol; returns ``{protocol: [row, ...]}`` and writes the tables."""
-    from datasets_prep.build import BuildConfig, build
-    from scalp_models.train import TrainConfig, train
-
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "reproduce_config.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
@@ -159,10 +157,8 @@ def reproduce(config: ReproduceConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(ReproduceConfig, prog="python -m scalp_models reproduce", description=__doc__.split("\n\n")[0])
-    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    config = parse_dataclass_args(ReproduceConfig, argv, prog="python -m pipeline reproduce",
+                                  description=__doc__.split("\n\n")[0])
     tables = reproduce(config)
     for protocol, rows in tables.items():
         print(f"\nProtocol {protocol}\n" + markdown_table(rows))

@@ -4,7 +4,7 @@ The tests (``tests/test_app_*.py``, ``tests/test_browser.py``) and ``bench/api.p
 real app over HTTP through ``gradio_client``; only the models are tiny (random EfficientNet
 "tiny" from ``scalp_models.modeling.create_model``, 64 px) so that no demo build is waited for.
 
-    from ui.testing import running_app
+    from app_server import running_app
     url = running_app().url
 """
 

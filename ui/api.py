@@ -1,0 +1,193 @@
+"""The app's named API endpoints (``gradio_client``): plain inputs in, JSON out.
+
+``/check_photo``, ``/survey_summary``, ``/diagnose``, ``/care_guide`` and ``/recommend`` are the
+methods of :class:`ApiEndpoints`, registered with ``gr.api`` in ``app.py``: their parameter names and
+defaults are the API's. This is where the session's objects (``Diagnosis``, ``ScalpTypeResult``)
+become JSON, and where a client's JSON becomes objects again; every bad input is a ``gr.Error`` with
+a Korean and an English message. See the README for a client example.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import gradio as gr
+import numpy as np
+from gradio import FileData
+
+from recommendation.scalp_type import determine_scalp_type, type_label, type_order
+from recommendation.survey import CATEGORY_KEYS, resolve_category, survey_summary
+from scalp_core.symptoms import SYMPTOM_KEYS
+from ui.i18n import both, lang_code, t
+from ui.image_input import ImageInputError, LoadedImage, decode_upload
+from ui.service import ModelsNotReady, ScalpService
+from ui.session import ANSWER_SCHEME, parse_survey, severities_of
+from ui.views import photo_flagged
+
+MODEL_WAIT_S = 170  # a call waits this long for the first-run demo model build
+MAX_TOP_K = 20
+
+
+def jsonable(value):
+    """``value`` with numpy scalars/arrays as plain Python and NaN as None (JSON-safe)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def diagnosis_json(diagnosis) -> dict:
+    """``{"uncertain_below": x, "symptoms": {key: SymptomResult.to_dict()}}`` of a ``Diagnosis``."""
+    return diagnosis.to_dict()
+
+
+def scalp_type_json(result) -> dict | None:
+    """The ``scalp_type`` part of a ``/diagnose`` answer, from a ``ScalpTypeResult``."""
+    if result is None:
+        return None
+    return {
+        "types": list(result.types),
+        "types_en": [type_label(x, "en") for x in result.types],
+        "rule": result.rule,
+        "main_findings": list(result.main_findings),
+        "main_finding_ko": result.main_finding_ko,
+        "main_finding_en": result.main_finding_en,
+        "survey_type": result.survey_type,
+        "survey_agrees": result.survey_agrees,
+        "note_ko": result.note_ko,
+        "note_en": result.note_en,
+    }
+
+
+def severities_from_json(diagnosis: Mapping) -> dict[str, int]:
+    """Symptom → class index 0..2 from a ``/diagnose`` answer or a plain ``{symptom name: class}`` map.
+
+    A ``/diagnose`` answer must hold all six symptoms; in a plain map missing symptoms count as 양호.
+    """
+    if "symptoms" in diagnosis:
+        symptoms = diagnosis["symptoms"]
+        missing = [k for k in SYMPTOM_KEYS if not isinstance(symptoms, Mapping) or k not in symptoms]
+        if missing:
+            raise ValueError(f"the diagnosis lacks the symptoms {missing}")
+        pairs = [(k, symptoms[k].get("predicted") if isinstance(symptoms[k], Mapping) else symptoms[k])
+                 for k in SYMPTOM_KEYS]
+    else:
+        pairs = list(diagnosis.items())
+    severities = {}
+    for key, value in pairs:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2:
+            raise ValueError(f"severity of {key!r} must be a class index 0..2 (0 양호, 1 경증·중등도, 2 중증), "
+                             f"got {value!r}")
+        severities[key] = value
+    return severities
+
+
+def _error(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+class ApiEndpoints:
+    """The five public endpoints over one :class:`ui.service.ScalpService`."""
+
+    def __init__(self, service: ScalpService):
+        self.service = service
+
+    # ---- input parsing shared by the endpoints
+    @staticmethod
+    def _image(upload) -> LoadedImage:
+        """Decode the uploaded file of a ``FileData`` parameter (Gradio passes its dict: ``{"path": ...}``)."""
+        path = upload.get("path") if isinstance(upload, Mapping) else upload
+        if not path:
+            raise _error(both("err_no_image"))
+        try:
+            return decode_upload(path)
+        except ImageInputError as exc:
+            raise _error(str(exc)) from None
+
+    @staticmethod
+    def _survey(q1, q2, q3):
+        try:
+            return parse_survey(q1 or None, q2 or [], q3 or [])
+        except ValueError as exc:
+            raise _error(f"{t('survey_error', 'ko', error=exc)} / {t('survey_error', 'en', error=exc)}") from None
+
+    # ---- the endpoints
+    def check_photo(self, image_path: FileData) -> dict:
+        """Photo check of one upload: verdict ok / retake / not_scalp, reasons and messages (ko, en)."""
+        loaded = self._image(image_path)
+        try:
+            check = self.service.check_photo(loaded.image, strict=True)
+        except Exception as exc:
+            raise _error(f"사진 확인을 할 수 없습니다 / The photo check failed: {type(exc).__name__}: {exc}") from None
+        return jsonable({"photo_check": check, "input": loaded.info()})
+
+    def survey_summary(self, q1: str, q2: list[str] = [], q3: list[str] = [], lang: str = "ko") -> str:  # noqa: B006
+        """The survey's echo line, e.g. '당신의 두피가 🌟 건성 타입의 👤 탈모 증상이 있다고 선택하셨습니다.'"""
+        survey = self._survey(q1, q2, q3)
+        if survey is None:
+            raise _error(f"{t('survey_incomplete', 'ko')} / {t('survey_incomplete', 'en')}")
+        return survey_summary(survey, lang_code(lang))
+
+    def diagnose(self, image_path: FileData, q1: str, q2: list[str] = [], q3: list[str] = []) -> dict:  # noqa: B006
+        """Six symptoms: calibrated probabilities, severity, uncertain flag; plus scalp type(s) and the note.
+
+        Also ``photo_check``: the ``/check_photo`` result of the same photo (``verdict`` ok / retake /
+        not_scalp, ``reasons``, ``messages_ko``/``messages_en``, ``low_confidence``, ...), or null while
+        the check is still being prepared at start-up or when it is unavailable; and ``low_confidence``:
+        true when the check flagged the photo, i.e. this diagnosis should be treated as unreliable.
+        The check runs only once loaded (about 70–90 ms per photo), so /diagnose never waits for it.
+        """
+        survey = self._survey(q1, q2, q3)
+        loaded = self._image(image_path)
+        try:
+            diagnosis = self.service.diagnose_image(loaded.image, timeout=MODEL_WAIT_S)
+        except ModelsNotReady as exc:
+            raise _error(f"{both('err_models_not_ready')} ({exc})") from None
+        scalp_type = determine_scalp_type(severities_of(diagnosis), survey, scheme=ANSWER_SCHEME)
+        check = self.service.check_photo_if_ready(loaded.image)
+        out = diagnosis_json(diagnosis)
+        out["scalp_type"] = scalp_type_json(scalp_type)
+        out["survey"] = None if survey is None else {
+            "scalp_type": survey.scalp_type, "symptoms": list(survey.symptoms), "categories": list(survey.categories)}
+        out["demo_models"] = self.service.uses_synthetic_models
+        out["input"] = loaded.info()
+        out["photo_check"] = check
+        out["low_confidence"] = photo_flagged(check)
+        return jsonable(out)
+
+    def care_guide(self, diagnosis: dict, q1: str, lang: str = "ko") -> str:
+        """Care guide (원인 / 특징 / 관리방안 + disclaimer) for a /diagnose result (or a {symptom: class} map)."""
+        if not isinstance(diagnosis, dict):
+            raise _error("diagnosis must be the JSON returned by /diagnose or a {symptom key: class 0..2} map")
+        survey = self._survey(q1, [], [])
+        try:
+            result = determine_scalp_type(severities_from_json(diagnosis), survey, scheme=ANSWER_SCHEME)
+        except (KeyError, ValueError) as exc:
+            raise _error(f"diagnosis: {exc}") from None
+        return self.service.care_guide_markdown(result, lang_code(lang))
+
+    def recommend(self, types: list[str] = [], categories: list[str] = [], top_k: int = 3) -> list[dict]:  # noqa: B006
+        """Top products per category for the given scalp type(s), with the matched ingredients."""
+        types = list(types or [])
+        unknown = [x for x in types if x not in type_order()]
+        if unknown or not types:
+            raise _error(f"types: unknown or missing {unknown}; choose from {type_order()}")
+        resolved = []
+        for c in categories or []:
+            key = resolve_category(c)
+            if key is None:
+                raise _error(f"categories: unknown {c!r}; choose from {list(CATEGORY_KEYS)}")
+            resolved.append(key)
+        if not resolved:
+            raise _error("categories: choose at least one product category")
+        k = int(top_k or 3)
+        if not 1 <= k <= MAX_TOP_K:
+            raise _error(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
+        return jsonable(self.service.product_sections(types, resolved, top_k=k))
+

@@ -1,0 +1,123 @@
+"""The UI's event handlers: upload, "Diagnose anyway", survey answers, the guide tab, the language.
+
+Each handler takes the visitor's :class:`ui.session.Session` and returns a new one plus what
+:func:`ui.render.render_all` shows for it. The photo check runs before every diagnosis: a photo it
+flags ("retake" or "not_scalp") is NOT diagnosed until the user presses "그래도 진단하기 / Diagnose
+anyway"; until then the decoded photo waits in the session's memory (never on disk), and a diagnosis
+made that way carries a low-confidence banner in the result tab. Uploaded files are decoded by
+``ui.image_input`` and deleted at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from recommendation.care_guide import fallback_guide
+from ui import render, views
+from ui.i18n import lang_code, t
+from ui.image_input import MAX_FILE_MB, MAX_PIXELS, ImageInputError, decode_upload
+from ui.service import ModelsNotReady, ScalpService
+from ui.session import Session
+
+MODEL_WAIT_S = 170  # an upload waits this long for the first-run demo model build
+
+
+def upload_label(lang: str) -> str:
+    return t("upload_label", lang, max_mb=MAX_FILE_MB, max_mp=MAX_PIXELS // 1_000_000)
+
+
+class UiEvents:
+    """The handlers ``app.py`` wires to the components, over one :class:`ui.service.ScalpService`."""
+
+    def __init__(self, service: ScalpService):
+        self.service = service
+
+    def render_all(self, session: Session | None, lang_value) -> list:
+        return render.render_all(session or Session(), lang_value, self.service)
+
+    def on_upload(self, path, session: Session | None, lang_value, progress=gr.Progress()):
+        lang = lang_code(lang_value)
+        session = session or Session()
+        try:
+            image = decode_upload(path).image
+        except ImageInputError as exc:
+            session = session.with_upload_error(exc.code, exc.values)
+            gr.Warning(exc.message(lang))
+            return [session, None, *self.render_all(session, lang_value)]
+        check = self.service.check_photo(image)
+        flagged = views.photo_flagged(check)
+        # Both "retake" and "not_scalp" wait for the user's explicit "Diagnose anyway": probabilities shown
+        # next to a retake warning still read as a result (the seed saw 모낭사이홍반 misread from a colour
+        # cast), and a retaken photo is one click away. Insisting then marks the result low-confidence.
+        session = session.with_photo(views.thumbnail_jpeg(image), check, pending=image if flagged else None)
+        if not flagged:  # ok, or the check is unavailable (the status says it was skipped)
+            session = self._diagnose(session, image, lang, progress, low_confidence=False)
+        del image
+        return [session, None, *self.render_all(session, lang_value)]
+
+    def on_insist(self, session: Session | None, lang_value, progress=gr.Progress()):
+        """The "그래도 진단하기 / Diagnose anyway" button: diagnose the flagged photo, marked low-confidence.
+
+        The survey answers in the session are kept (as on every other event)."""
+        session = (session or Session()).with_diagnosis_error(None)
+        if session.waiting_for_insist:
+            session = self._diagnose(session, session.pending, lang_code(lang_value), progress, low_confidence=True)
+        return [session, *self.render_all(session, lang_value)]
+
+    def _diagnose(self, session: Session, image, lang: str, progress, low_confidence: bool) -> Session:
+        """``session`` with the diagnosis of ``image``, or with the reason there is none yet."""
+        if self.service.model_status != "ready":
+            progress(0.5, desc=t("model_loading", lang))
+        try:
+            diagnosis = self.service.diagnose_image(image, timeout=MODEL_WAIT_S)
+        except ModelsNotReady as exc:
+            failed = self.service.model_status == "failed"
+            return session.with_diagnosis_error(
+                t("model_failed", lang, error=exc) if failed else t("err_models_not_ready", lang))
+        return session.with_diagnosis(diagnosis, low_confidence=low_confidence)
+
+    def on_survey(self, q1, q2, q3, session: Session | None, lang_value):
+        session = (session or Session()).with_answers(q1, q2, q3)
+        return [session, *self.render_all(session, lang_value)]
+
+    def on_guide(self, session: Session | None, lang_value):
+        """Write (or reuse) the care guide for the current type; OpenAI when configured, else built-in texts.
+
+        With an OpenAI key the built-in guide is shown at once and replaced when OpenAI answers (or
+        stays, with its notice, when it fails or runs out of time): nobody stares at a spinner for the
+        whole ``SCALP_OPENAI_TIMEOUT`` when the API is slow or silent.
+        """
+        lang = lang_code(lang_value)
+        session = session or Session()
+        if session.guide_key is not None:
+            key = (*session.guide_key, lang)
+            if key not in session.guides:
+                if os.environ.get("OPENAI_API_KEY"):
+                    interim = fallback_guide(session.scalp_type, lang).to_markdown() + "\n\n" + t("guide_ai_pending", lang)
+                    shown = session.with_guide(key, interim)
+                    yield shown, render.guide(shown, lang)
+                session = session.with_guide(key, self.service.care_guide_markdown(session.scalp_type, lang))
+        yield session, render.guide(session, lang)
+
+    def on_language(self, session: Session | None, lang_value):
+        lang = lang_code(lang_value)
+        q1, q2, q3 = render.survey_choices(lang)
+        return [
+            gr.update(value=t("photo_guide_md", lang)),
+            gr.update(label=upload_label(lang)),
+            gr.update(value=t("survey_intro", lang)),
+            gr.update(choices=q1, label=t("q1_label", lang)),
+            gr.update(choices=q2, label=t("q2_label", lang)),
+            gr.update(choices=q3, label=t("q3_label", lang)),
+            gr.update(value=render.banner_html(self.service, lang)),
+            gr.update(value=t("reference_title", lang)),
+            self.on_model_status(lang_value)[0],
+            *self.render_all(session, lang_value),
+        ]
+
+    def on_model_status(self, lang_value=None):
+        """(the status line, the polling timer on or off)."""
+        text, polling = render.model_status(self.service, lang_code(lang_value))
+        return text, gr.Timer(active=polling)
