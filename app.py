@@ -29,6 +29,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from scalp_core.symptoms import SYMPTOMS  # noqa: E402
 from ui import render, views  # noqa: E402
@@ -39,11 +40,18 @@ from ui.i18n import LANGUAGE_CHOICES, t  # noqa: E402
 from ui.image_input import MAX_FILE_MB  # noqa: E402
 from ui.service import ScalpService  # noqa: E402
 from ui.session import Session  # noqa: E402
+from ui.uploads import UploadGuard, UploadStore  # noqa: E402
 
 SERVICE = ScalpService(AppConfig.from_env())
-EVENTS = UiEvents(SERVICE)
-API = ApiEndpoints(SERVICE)
+UPLOADS = UploadStore(set())  # becomes demo.upload_file_set: the paths Gradio's upload route created
+EVENTS = UiEvents(SERVICE, UPLOADS)
+API = ApiEndpoints(SERVICE, UPLOADS)
 UPLOAD_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif"]  # GIF: first frame
+# Every event that runs the models (UI and API) shares one concurrency group, sized for 2 CPU cores
+# (bench/load.py); the OpenAI-bound guide has its own; the cheap events share the default limit.
+MODEL_GROUP = {"concurrency_id": "models", "concurrency_limit": 1}
+GUIDE_GROUP = {"concurrency_id": "guide", "concurrency_limit": 4}
+DEFAULT_CONCURRENCY = 4
 
 
 def _tab_title(key: str) -> str:
@@ -119,10 +127,12 @@ def build_demo() -> gr.Blocks:
                     severity_md, note_md, gallery, guide_md, products_html, insist]
 
         # ---- UI events (private endpoints: they carry the session state)
-        upload.upload(EVENTS.on_upload, [upload, state, lang], [state, upload, *rendered],
-                      api_name="ui_upload", api_visibility="private")
+        # preprocess=False: the handler gets Gradio's upload payload and reads the file itself (ui.uploads),
+        # so Gradio leaves no temp copy behind
+        upload.upload(EVENTS.on_upload, [upload, state, lang], [state, upload, *rendered], preprocess=False,
+                      api_name="ui_upload", api_visibility="private", **MODEL_GROUP)
         insist.click(EVENTS.on_insist, [state, lang], [state, *rendered], api_name="ui_insist",
-                     api_visibility="private")
+                     api_visibility="private", **MODEL_GROUP)
         for i, comp in enumerate((q1, q2, q3)):
             comp.change(EVENTS.on_survey, [q1, q2, q3, state, lang], [state, *rendered],
                         api_name=f"ui_survey_change_{i + 1}", api_visibility="private")
@@ -137,7 +147,7 @@ def build_demo() -> gr.Blocks:
                   api_name="ui_model_status_load", api_visibility="private")
         demo.load(EVENTS.render_all, [state, lang], rendered, api_name="ui_render", api_visibility="private")
         guide_tab.select(EVENTS.on_guide, [state, lang], [state, guide_md],
-                         api_name="ui_guide_tab", api_visibility="private")
+                         api_name="ui_guide_tab", api_visibility="private", **GUIDE_GROUP)
 
         def goto(tab_id):
             return lambda: gr.Tabs(selected=tab_id)
@@ -148,15 +158,18 @@ def build_demo() -> gr.Blocks:
             button.click(goto(target), None, tabs, api_name=f"ui_nav_{target}_{button._id}",
                          api_visibility="private")
         next3.click(goto("guide"), None, tabs, api_name="ui_nav_guide", api_visibility="private").then(
-            EVENTS.on_guide, [state, lang], [state, guide_md], api_name="ui_guide", api_visibility="private")
+            EVENTS.on_guide, [state, lang], [state, guide_md], api_name="ui_guide", api_visibility="private",
+            **GUIDE_GROUP)
 
         # ---- the public API: plain inputs, JSON out (parameter names are the methods'; see ui/api.py)
-        for endpoint in (API.check_photo, API.survey_summary, API.diagnose, API.care_guide, API.recommend):
-            gr.api(endpoint, api_name=endpoint.__name__)
+        for endpoint, group in ((API.check_photo, MODEL_GROUP), (API.survey_summary, {}), (API.diagnose, MODEL_GROUP),
+                                (API.care_guide, GUIDE_GROUP), (API.recommend, {})):
+            gr.api(endpoint, api_name=endpoint.__name__, **group)
     return demo
 
 
 demo = build_demo()
+demo.upload_file_set = UPLOADS.paths  # Gradio adds every upload here; ui.uploads reads and deletes them
 
 
 def launch(config: AppConfig, **overrides):
@@ -167,6 +180,9 @@ def launch(config: AppConfig, **overrides):
     """
     SERVICE.reconfigure(config)
     SERVICE.start()
+    UPLOADS.start_sweeper()
+    # One bounded queue: when it is full a caller is told "busy, try again" (HTTP 503, Gradio's "Queue is full").
+    demo.queue(max_size=config.queue_size, default_concurrency_limit=DEFAULT_CONCURRENCY)
     block = not overrides.pop("prevent_thread_lock", False)
     kwargs = dict(
         server_name=config.host,
@@ -176,6 +192,9 @@ def launch(config: AppConfig, **overrides):
         css=views.CARD_CSS,
         footer_links=["api"],
         prevent_thread_lock=True,
+        state_session_capacity=config.max_sessions,
+        # file references in API requests must name this app's own uploads (no URLs, no other paths)
+        app_kwargs={"middleware": [Middleware(UploadGuard, store=UPLOADS)]},
     )
     kwargs.update(overrides)
     try:

@@ -81,8 +81,9 @@ def setup_seed_sequential(models_dir: Path, threads: int) -> Predict:
     torch.set_num_threads(threads)
     pipelines = []
     for spec in SYMPTOMS:
-        model = AutoModelForImageClassification.from_pretrained(models_dir / spec.key).eval()
-        processor = AutoImageProcessor.from_pretrained(models_dir / spec.key, backend="pil")
+        model = AutoModelForImageClassification.from_pretrained(models_dir / spec.key, trust_remote_code=False,
+                                                                use_safetensors=True).eval()
+        processor = AutoImageProcessor.from_pretrained(models_dir / spec.key, backend="pil", trust_remote_code=False)
         pipelines.append((spec, model, processor))
 
     def predict(jpeg: bytes) -> dict:
@@ -283,7 +284,8 @@ def flop_floor(models_dir: Path, threads: int) -> dict:
     torch.set_num_threads(threads)
     flops = 0
     for spec in SYMPTOMS:
-        model = AutoModelForImageClassification.from_pretrained(models_dir / spec.key).eval()
+        model = AutoModelForImageClassification.from_pretrained(models_dir / spec.key, trust_remote_code=False,
+                                                                use_safetensors=True).eval()
         size = model.config.scalp["input_size"] if getattr(model.config, "scalp", None) else spec.input_size
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             model(pixel_values=torch.zeros(1, 3, size, size))

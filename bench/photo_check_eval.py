@@ -1,10 +1,13 @@
 """Evaluate the upload photo check on a labelled, held-out set built on the fly.
 
+By default it evaluates the check the app uses: the fit shipped in
+``photo_check/fitted/photo_check.json`` (or the file named by ``$SCALP_PHOTO_CHECK``).
 Prints the confusion table (true condition × predicted outcome), accuracy per
 reason, retake precision/recall, the non-scalp rejection rate, the good-photo pass
 rate and the time per 640×480 photo. When ``../shared/reference/bo-lim__OhMyHead``
 is present, it also prints the verdict on those five real AI Hub scalp photos
-(read in place, test only).
+(read in place, test only). Building the held-out set needs scikit-image
+(``requirements-dev.txt``).
 
     python bench/photo_check_eval.py [--fitted PATH] [--n-scalp 24] [--refit]
 """
@@ -29,13 +32,17 @@ def evaluate(fitted: str | None, n_scalp: int, refit: bool) -> dict:
     from photo_check.check import PhotoChecker, load_checker
     from photo_check.evaluate import build_eval_set, run_eval, summarise
     from photo_check.fit import FitConfig, fit
+    from photo_check.lite0_features import lite0_features
 
     if refit:
         start = time.perf_counter()
         checker = PhotoChecker(fit(FitConfig()))
         print(f"fitted in {time.perf_counter() - start:.1f} s")
     else:
-        checker = load_checker(fitted)
+        checker = load_checker(fitted)  # None: the shipped fit, never refitted
+    source = "a fresh fit" if refit else (fitted or "the shipped fit (or $SCALP_PHOTO_CHECK)")
+    runtime = lite0_features().runtime if checker.category.uses_lite0 else "not used"
+    print(f"checking with {source}; Lite0 features: {runtime}")
     items = build_eval_set(n_scalp=n_scalp)
     start = time.perf_counter()
     df = run_eval(checker, items)
@@ -77,7 +84,7 @@ def evaluate(fitted: str | None, n_scalp: int, refit: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fitted", default=None, help="fitted photo_check.json or its folder (default: the cache)")
+    parser.add_argument("--fitted", default=None, help="fitted photo_check.json or its folder, fitted there when absent (default: the shipped fit)")
     parser.add_argument("--n-scalp", type=int, default=24, help="generated scalp images in the evaluation set")
     parser.add_argument("--refit", action="store_true", help="fit afresh in memory instead of loading")
     parser.add_argument("--json", action="store_true", help="also print the summary as JSON")

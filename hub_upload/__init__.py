@@ -7,8 +7,8 @@ appears in output. Run ``python -m hub_upload --help``:
 
     python -m hub_upload models  --source models --namespace me [--private] [--revision v1] [--dry-run]
     python -m hub_upload dataset --source prepared --repo me/scalp-aihub216      # always private
-    python -m hub_upload space   --repo me/scalp-care --models-namespace me [--dry-run]
-    python -m hub_upload pull    --namespace me [--revision v1]
+    python -m hub_upload space   --repo me/scalp-care --models-namespace me [--dry-run | --stage-dir DIR]
+    python -m hub_upload pull    --namespace me [--revision v1 | --pins pins.json]
 """
 
 from hub_upload.naming import model_repo_id, model_repo_ids

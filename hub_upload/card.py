@@ -48,7 +48,7 @@ CARD_METRICS = (
 # the starting weights get their own line above the table (from config.json's scalp.base_model).
 # scalp_models train writes {"config": TrainConfig, "training_args": ..., <effective values>};
 # the demo models write {"demo_config": DemoConfig, "calibration": ...}. Rows with no value are
-# left out; local paths, tokens and the rest stay in the uploaded training_config.json.
+# left out; the rest stays in the uploaded training_config.json (written with portable paths).
 TRAINING_ROWS = (
     ("protocol", ("protocol",)),
     ("label scheme", ("label_scheme", "demo_config.label_scheme")),

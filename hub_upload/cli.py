@@ -9,6 +9,8 @@ could carry request headers.
 
     python -m hub_upload models --source models --namespace me --revision v1 --pins pins.json
     python -m hub_upload models --source models --namespace me --dry-run
+    python -m hub_upload pull --namespace me --pins pins.json
+    python -m hub_upload space --repo me/scalp-care --stage-dir space-staged     # no network
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hub_upload.model_push import ModelsPushConfig, push_models
 from hub_upload.pull import download_models
 from hub_upload.secrets import HubUploadError, resolve_token, scrub, scrubbed_output
 from hub_upload.space_push import SpacePushConfig, push_space
-from scalp_models.hub_loading import ModelsUnavailableError
+from scalp_models.hub_loading import ModelsUnavailableError, read_pins
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     dataset.add_argument("--public", action="store_true", help="refused: AI Hub terms forbid redistribution")
     dataset.add_argument("--dry-run", action="store_true", help="print the files; no network")
 
-    space = sub.add_parser("space", help="upload app.py, the packages and requirements.txt to a Gradio Space")
+    space = sub.add_parser(
+        "space", help="upload app.py, requirements.txt and the packages the app runs to a Gradio Space"
+    )
     space.add_argument("--repo", required=True, help="Space repo id namespace/name")
     space.add_argument("--models-namespace", help="namespace of the model repos (default: the Space's)")
     space.add_argument("--models-revision", help="branch/tag of the model repos the app should load")
@@ -59,11 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     space.add_argument("--private", action="store_true", help="create the Space private")
     space.add_argument("--dry-run", action="store_true", help="print files and README; no network")
+    space.add_argument(
+        "--stage-dir",
+        type=Path,
+        help="write exactly the files a push would upload into this new folder; no network",
+    )
 
     pull = sub.add_parser("pull", help="download the six models (HF_HUB_OFFLINE=1: from the cache)")
     pull.add_argument("--namespace", required=True)
-    pull.add_argument("--revision", help="branch, tag or commit for all six")
-    pull.add_argument("--pins", type=Path, help="JSON {repo id or symptom key: commit} from `models --pins`")
+    pin = pull.add_mutually_exclusive_group()
+    pin.add_argument("--revision", help="branch, tag or commit for all six")
+    pin.add_argument("--pins", type=Path, help="JSON {repo id or symptom key: commit} from `models --pins`")
     pull.add_argument("--cache-dir", type=Path)
     return parser
 
@@ -102,12 +112,14 @@ def run(args: argparse.Namespace) -> int:
             models_revision=args.models_revision,
             private=args.private,
             dry_run=args.dry_run,
+            stage_dir=args.stage_dir,
             **kwargs,
         )
-        push_space(config, token=None if args.dry_run else resolve_token())
+        offline = args.dry_run or args.stage_dir is not None
+        push_space(config, token=None if offline else resolve_token())
         return 0
     if args.command == "pull":
-        revision = json.loads(args.pins.read_text(encoding="utf-8")) if args.pins else args.revision
+        revision = read_pins(args.pins, args.namespace) if args.pins else args.revision
         for key, folder in download_models(
             args.namespace, revision=revision, cache_dir=args.cache_dir, token=resolve_token()
         ).items():

@@ -4,8 +4,12 @@ Each push goes the timm ``_hub.py`` way: ``create_repo(exist_ok=True)`` → copy
 and write the rendered card (:mod:`hub_upload.card`) as ``README.md`` into a temporary folder →
 ``upload_folder`` (one commit). A second push of the same models makes a new commit
 (``push_info.json`` records when it was pushed), never an error. Before a real push every card
-is checked offline (``validate_card``) and by the Hub (``ModelCard.validate``); ``dry_run``
-prints the files and cards and touches no network.
+is checked offline (``validate_card``) and by the Hub (``ModelCard.validate``), every staged file
+is searched for the token and local paths, and with ``private`` an existing PUBLIC repo is refused
+(:mod:`hub_upload.safety`), all before the first upload; ``dry_run`` prints the files and cards
+and touches no network. Only the files listed here are uploaded: an ``args.yaml`` beside the model
+(a timm-style dump of the command line, with local paths and whatever else was passed) stays home;
+``training_config.json`` is the record of the settings, written with portable paths by training.
 
     python -m hub_upload models --source models --namespace me [--revision v1] [--dry-run]
 """
@@ -16,6 +20,7 @@ import json
 import re
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,13 +30,14 @@ from huggingface_hub import HfApi, ModelCard
 from hub_upload.card import ScalpModelCard, card_from_model_folder, validate_card
 from hub_upload.naming import check_repo_id, model_repo_ids
 from hub_upload.push_result import Printer, PushResult, staged_files
+from hub_upload.safety import local_paths_of, refuse_leaks, refuse_public_repo
 from hub_upload.secrets import HubUploadError, scrubbed_errors
 from scalp_core.cli import help_field
 from scalp_core.symptoms import SYMPTOMS
 
 REQUIRED_MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "eval_report.json")
 # Copied when present; the card shows confusion_matrix.png only when the folder has one.
-OPTIONAL_MODEL_FILES = ("training_config.json", "confusion_matrix.png", "args.yaml")
+OPTIONAL_MODEL_FILES = ("training_config.json", "confusion_matrix.png")
 PUSH_INFO_FILE = "push_info.json"
 
 
@@ -129,23 +135,33 @@ def push_models(config: ModelsPushConfig, token: str | None = None, out: Printer
                 "note: no --dataset-repo given, so the cards' `datasets` metadata names no dataset; pass the "
                 "private repo you pushed with `python -m hub_upload dataset --repo NS/NAME`."
             )
-        if config.dry_run:
-            return _dry_run(config, staged, repo_ids, out)
-
-        api = HfApi(token=token)
-        for key, (_, text) in staged.items():  # the Hub's own card check, before any repo is touched
-            with scrubbed_errors(f"validating the model card of {repo_ids[key]} on the Hub"):
-                ModelCard(text).validate(repo_type="model")
-        for key, (staging, _) in staged.items():
-            repo_id = repo_ids[key]
+        if not config.dry_run:
             # Provenance of this push. It also makes a second push of unchanged models a new commit
-            # (the Hub skips commits whose files are all identical), which the pins rely on.
-            (staging / PUSH_INFO_FILE).write_text(json.dumps({
+            # (the Hub skips commits whose files are all identical), which the pins rely on; the id
+            # keeps two pushes within one second apart.
+            push_info = json.dumps({
+                "push_id": uuid.uuid4().hex,
                 "pushed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "revision": config.revision or "main",
                 "commit_message": config.commit_message,
                 "tool": "hub_upload",
-            }, indent=2) + "\n", encoding="utf-8")
+            }, indent=2) + "\n"
+            for staging, _ in staged.values():
+                (staging / PUSH_INFO_FILE).write_text(push_info, encoding="utf-8")
+        refuse_leaks({repo_ids[key]: staging for key, (staging, _) in staged.items()},
+                     token=token, local_paths=local_paths_of(config.source, *folders.values()))
+        if config.dry_run:
+            return _dry_run(config, staged, repo_ids, out)
+
+        api = HfApi(token=token)
+        for key, (_, text) in staged.items():  # the Hub's checks, before any repo is touched
+            with scrubbed_errors(f"validating the model card of {repo_ids[key]} on the Hub"):
+                ModelCard(text).validate(repo_type="model")
+            if config.private:
+                with scrubbed_errors(f"checking that {repo_ids[key]} is not public"):
+                    refuse_public_repo(api, repo_ids[key], "model")
+        for key, (staging, _) in staged.items():
+            repo_id = repo_ids[key]
             with scrubbed_errors(f"pushing {repo_id}"):
                 api.create_repo(repo_id, exist_ok=True, private=True if config.private else None)
                 if config.revision:

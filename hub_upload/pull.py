@@ -3,9 +3,11 @@
 :func:`download_models` fetches every ``<namespace>/scalp-<suffix>`` repo with its card, eval
 report and confusion matrix through ``scalp_models.hub_loading`` (the same loop the app's
 ``ScalpDiagnoser`` loads with) and returns the local snapshot folders. With ``HF_HUB_OFFLINE=1`` it
-uses the cache only. Whatever is missing (a repo, a revision, a file, or a cache entry when
-offline) is collected across all six and raised as ONE
+uses the cache only. Only safetensors weights are fetched: a repo that holds only a pickle
+``pytorch_model.bin`` is refused and named. Whatever is missing (a repo, a revision, a file, or a
+cache entry when offline) is collected across all six and raised as ONE
 :class:`scalp_models.hub_loading.ModelsUnavailableError` that lists it, with any token masked.
+``--pins`` reads the file ``hub_upload models --pins`` wrote (``scalp_models.hub_loading.read_pins``).
 
     python -m hub_upload pull --namespace me [--revision v1 | --pins pins.json]
 """

@@ -23,6 +23,7 @@ MASK = "hf_***"
 # Hub user and org tokens are "hf_" + ~34 letters/digits; 16+ keeps words like hf_transfer readable.
 _TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_TOKEN_SHAPE_BYTES = re.compile(_TOKEN_SHAPE.pattern.encode())
 
 
 class HubUploadError(RuntimeError):
@@ -43,6 +44,12 @@ def resolve_token() -> str | None:
     token = get_token()
     remember_token(token)
     return token
+
+
+def holds_token(data: bytes, token: str | None = None) -> bool:
+    """Whether ``data`` holds ``token``, a token this run has seen, or anything shaped like a Hub token."""
+    tokens = _known_tokens | ({token} if token else set())
+    return any(t.encode() in data for t in tokens) or _TOKEN_SHAPE_BYTES.search(data) is not None
 
 
 def scrub(text: object) -> str:

@@ -3,7 +3,11 @@
     python -m photo_check fit --out DIR [--seed 0] [--use-lite0 auto|yes|no]
         fit both stages on generated/package pictures and write DIR/photo_check.json
     python -m photo_check check IMAGE [IMAGE ...] [--fitted PATH]
-        print the verdict, reasons and messages of each image as JSON
+        print the verdict, reasons and messages of each image as JSON (default: the shipped
+        photo_check/fitted/photo_check.json, or $SCALP_PHOTO_CHECK)
+
+After a change to the features, metrics or training pictures, refit the shipped file with
+``python -m photo_check fit --out photo_check/fitted`` and bump ``photo_check.fit.FEATURES_VERSION``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check", help="check image files")
     p_check.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
     p_check.add_argument("--fitted", default=None,
-                         help="fitted photo_check.json or its folder (default: the cache, fitted on first use)")
+                         help="fitted photo_check.json or its folder, fitted there when absent "
+                              "(default: the shipped fit, or $SCALP_PHOTO_CHECK)")
     args = parser.parse_args(argv)
 
     if args.command == "fit":
@@ -44,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
               f"(lite0 features: {fitted['category']['uses_lite0']}); thresholds: {summary}")
         return 0
 
-    from photo_check.check import check_file, load_checker
+    from photo_check.check import PhotoCheckUnavailable, check_file, load_checker
 
-    checker = load_checker(args.fitted)
+    try:
+        checker = load_checker(args.fitted)
+    except PhotoCheckUnavailable as err:
+        print(f"{err.message_en} (file: {err.path})", file=sys.stderr)
+        return 1
     status = 0
     for path in args.images:
         try:

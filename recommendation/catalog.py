@@ -21,7 +21,12 @@ Decisions:
   by word (see ``ingredients``), with a note.
 - duplicates (same link, or same normalised brand + name): later rows dropped.
 
-Run ``python -m recommendation.catalog PATH [--preset sociolla]`` to validate a file.
+A Hub dataset id loads through ``datasets.load_dataset``; ``revision`` (a commit sha, branch or
+tag) pins which version of the catalog is loaded, so a later push to the dataset cannot change
+what a deployed app recommends.
+
+Run ``python -m recommendation.catalog PATH [--preset sociolla]`` to validate a file, or
+``python -m recommendation.catalog OWNER/NAME --revision SHA`` for a pinned Hub dataset.
 """
 
 from __future__ import annotations
@@ -144,7 +149,9 @@ def _dedupe_key(brand, name) -> str:
     return re.sub(r"[\s\W_]+", "", text)
 
 
-def _read_source(source, split: str) -> pd.DataFrame:
+def _read_source(source, split: str, revision: str | None = None) -> pd.DataFrame:
+    if revision is not None and (isinstance(source, pd.DataFrame) or Path(str(source)).expanduser().exists()):
+        raise CatalogError(f"revision {revision!r} pins a Hub dataset; the catalog {source!r} is not one")
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(str(source)).expanduser()
@@ -170,11 +177,12 @@ def _read_source(source, split: str) -> pd.DataFrame:
     try:
         import datasets
 
-        ds = datasets.load_dataset(str(source), split=split)
-    except Exception as exc:  # network, auth, missing repo: all end the same way for the user
+        ds = datasets.load_dataset(str(source), split=split, revision=revision)
+    except Exception as exc:  # network, auth, missing repo or revision: all end the same way for the user
+        at = f", revision {revision!r}" if revision is not None else ""
         raise CatalogError(
-            f"could not load Hub dataset {source!r} (split {split!r}): {type(exc).__name__}: {exc}. "
-            "Check the id and your network/HF_TOKEN, or pass a local CSV/Parquet file."
+            f"could not load Hub dataset {source!r} (split {split!r}{at}): {type(exc).__name__}: {exc}. "
+            "Check the id, the revision and your network/HF_TOKEN, or pass a local CSV/Parquet file."
         ) from exc
     return ds.to_pandas()
 
@@ -184,8 +192,11 @@ def load_catalog(
     columns: Mapping[str, str] | str | None = None,
     default_category: str | None = None,
     split: str = "train",
+    revision: str | None = None,
 ) -> LoadedCatalog:
     """Load a catalog from a CSV/Parquet path, a Hub dataset id or a DataFrame; validate and tag it.
+
+    ``revision`` (Hub dataset ids only): the commit sha, branch or tag to load instead of ``main``.
 
     Returns ``(df, warnings)``. ``df`` has the catalog columns plus ``source_row``,
     ``has_ingredients``, ``types`` (tuple of scalp types), ``matched`` (type →
@@ -197,7 +208,7 @@ def load_catalog(
         columns = COLUMN_PRESETS[columns]
     if default_category is not None and resolve_category(default_category) is None:
         raise CatalogError(f"default_category {default_category!r} is not one of {list(CATEGORY_KEYS)}")
-    raw = _read_source(source, split)
+    raw = _read_source(source, split, revision)
     if columns:
         missing = [c for c in columns if c not in raw.columns]
         if missing:
@@ -342,9 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="CSV/Parquet path or Hub dataset id")
     parser.add_argument("--preset", choices=sorted(COLUMN_PRESETS), help="column mapping for a known schema")
     parser.add_argument("--default-category", help="category for rows without one")
+    parser.add_argument("--revision", help="commit sha, branch or tag of a Hub dataset (default: main)")
     args = parser.parse_args(argv)
     try:
-        df, warnings = load_catalog(args.source, columns=args.preset, default_category=args.default_category)
+        df, warnings = load_catalog(
+            args.source, columns=args.preset, default_category=args.default_category, revision=args.revision
+        )
     except CatalogError as exc:
         parser.error(str(exc))  # exits with status 2 and the message, not a traceback
     for w in warnings:

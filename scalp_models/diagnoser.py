@@ -31,7 +31,11 @@ If ONNX Runtime is missing or an export fails, a warning is logged and PyTorch i
 
 Loading from the Hub goes through ``scalp_models.hub_loading`` (``huggingface_hub``), so
 ``HF_HUB_OFFLINE=1`` works from the local cache; whatever is missing is reported at once in one
-``ModelsUnavailableError`` naming every missing repository or file.
+``ModelsUnavailableError`` naming every missing repository or file. Models load with
+``trust_remote_code=False`` and ``use_safetensors=True``: no code from a repo runs, and a repo or
+folder whose weights are only a pickle ``pytorch_model.bin`` is refused with a message saying so.
+``revision`` pins each repo to its own commit when given the dict of
+``scalp_models.hub_loading.read_pins`` (``--pins pins.json`` on the command line).
 """
 
 from __future__ import annotations
@@ -58,9 +62,12 @@ from scalp_models.diagnosis import Diagnosis, SymptomResult
 from scalp_models.hub_loading import (
     REQUIRED_FILES,
     ModelsUnavailableError,
+    PinsError,
     Revision,
     UnavailableModel,
     download_model_snapshots,
+    pickle_only_reason,
+    read_pins,
 )
 from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
 from scalp_models.shared_preprocessing import (
@@ -229,7 +236,10 @@ class ScalpDiagnoser:
                 missing.append(UnavailableModel(f"{model_dir}/", f"model folder for {spec.key} {spec.ko}"))
                 continue
             files = tuple(name for name in REQUIRED_FILES if not (model_dir / name).is_file())
-            if files:
+            pickled = "model.safetensors" in files and pickle_only_reason(os.listdir(model_dir))
+            if pickled:
+                missing.append(UnavailableModel(str(model_dir), pickled))
+            elif files:
                 missing.append(UnavailableModel(str(model_dir), files=files))
         if missing:
             raise ModelsUnavailableError(
@@ -342,8 +352,11 @@ class ScalpDiagnoser:
 
 
 def _load_pretrained(folder: str | os.PathLike) -> tuple[torch.nn.Module, Any]:
-    model = AutoModelForImageClassification.from_pretrained(folder)
-    processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+    """Model and image processor of one folder: safetensors weights only, and no code from the folder."""
+    model = AutoModelForImageClassification.from_pretrained(
+        folder, trust_remote_code=False, use_safetensors=True
+    )
+    processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)
     return model.eval(), processor
 
 
@@ -351,7 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Diagnose scalp photos with the six symptom models.")
     parser.add_argument("images", nargs="*", help="photo files (JPEG/PNG)")
     parser.add_argument("--source", default="demo", help="Hub namespace, local models folder, or 'demo'")
-    parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
+    pin = parser.add_mutually_exclusive_group()
+    pin.add_argument("--revision", help="Hub revision (branch, tag or commit) for all six")
+    pin.add_argument("--pins", type=Path,
+                     help="JSON {repo id: commit} from `python -m hub_upload models --pins`")
     parser.add_argument("--uncertain-below", type=float, default=DEFAULT_UNCERTAIN_BELOW,
                         help="flag a symptom as uncertain when its top probability is below this")
     parser.add_argument("--threads", type=int, help="CPU threads (default: min(4, CPUs))")
@@ -365,9 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_onnx:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        revision = read_pins(args.pins, args.source) if args.pins else args.revision
         diagnoser = ScalpDiagnoser.from_source(
             args.source,
-            revision=args.revision,
+            revision=revision,
             uncertain_below=args.uncertain_below,
             num_threads=args.threads,
             backend="onnx" if args.export_onnx else args.backend,
@@ -375,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export_onnx:
             return _print_onnx_paths(diagnoser)
         results = diagnoser.diagnose_batch(args.images)
-    except (ModelsUnavailableError, ImageDecodeError) as err:
+    except (ModelsUnavailableError, ImageDecodeError, PinsError) as err:
         print(err, file=sys.stderr)
         return 1
     payload = {str(path): diagnosis.to_dict() for path, diagnosis in zip(args.images, results)}

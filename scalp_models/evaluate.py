@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 from scalp_core.contracts import read_prep_config
 from scalp_core.symptoms import get_symptom
 from scalp_models.data import load_symptom_dataset, to_model_input
+from scalp_models.hub_loading import pickle_only_reason
 from scalp_models.metrics import classification_metrics
 from scalp_models.processing import pixel_values
 
@@ -93,8 +95,14 @@ def load_model_folder(model_dir: str | Path):
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json); train one with `python -m scalp_models train`")
-    model = AutoModelForImageClassification.from_pretrained(model_dir)
-    processor = AutoImageProcessor.from_pretrained(model_dir)
+    pickled = pickle_only_reason(os.listdir(model_dir))
+    if pickled:
+        raise FileNotFoundError(f"{model_dir} {pickled}")
+    # Safetensors weights only, and no code from the folder: a model folder may come from anywhere.
+    model = AutoModelForImageClassification.from_pretrained(
+        model_dir, trust_remote_code=False, use_safetensors=True
+    )
+    processor = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=False)
     return model, processor
 
 

@@ -6,15 +6,20 @@ loop behind ``ScalpDiagnoser.from_hub`` and ``python -m hub_upload pull``. With 
 or when ``HF_ENDPOINT`` does not answer within 2 s, it reads the cache only. Whatever is missing (a
 repo, a revision, a file, or a cache entry) is collected across all six and raised as ONE
 :class:`ModelsUnavailableError` that names every missing item; the same error reports models
-missing from a local folder.
+missing from a local folder. Weights load from ``model.safetensors`` only: a repo or folder that
+holds only a pickle ``pytorch_model.bin`` is refused by name (:func:`pickle_only_reason`), since
+unpickling a download can run code. :func:`read_pins` reads the ``{repo id: commit}`` file that
+``python -m hub_upload models --pins`` writes, for loading each repo at its own commit.
 
-    >>> folders = download_model_snapshots("me", revision="v1")   # or {"hair_loss": "<sha>", ...}
+    >>> folders = download_model_snapshots("me", revision="v1")   # or read_pins("pins.json", "me")
     >>> folders["hair_loss"]            # .../hub/models--me--scalp-hair-loss/snapshots/<sha>
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
+from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HFValidationError,
@@ -36,6 +41,10 @@ from scalp_core.symptoms import SYMPTOMS
 
 # What a model folder needs to load with from_pretrained (model and image processor).
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+# Weight files that only torch's pickle loader reads; they are never downloaded nor loaded.
+PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# A pin is a commit sha, branch or tag: what the Hub accepts as a revision.
+_REVISION = re.compile(r"[\w][\w./-]{0,199}")
 
 # One branch/tag/commit for all six, or {symptom key or repo id: commit} (``hub_upload models --pins``).
 Revision = str | Mapping[str, str] | None
@@ -110,6 +119,70 @@ def hub_reachable(probe_repo: str, timeout: float = 2.0) -> bool:
         return False
 
 
+class PinsError(ValueError):
+    """A pins file (``hub_upload models --pins``) that cannot be used; the message says how to fix it."""
+
+
+def read_pins(path: str | os.PathLike, namespace: str | None = None) -> dict[str, str]:
+    """Symptom key → pinned revision, read from the JSON that ``hub_upload models --pins`` writes.
+
+    Keys may be repo ids (``"me/scalp-hair-loss"``, of ``namespace`` when given) or symptom keys
+    (``"hair_loss"``); values are commit shas, branches or tags. All six models must be pinned, so a
+    file for another namespace or an older set of models is refused instead of silently loading
+    ``main`` for what it lacks. Raises :class:`PinsError` naming the file and the problem.
+    """
+    path = Path(path)
+    how = "write it with `python -m hub_upload models --source models --namespace NS --pins FILE`"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PinsError(f"pins file {path} does not exist; {how}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PinsError(f"pins file {path} is not readable JSON ({err}); {how}") from None
+    if not isinstance(data, dict):
+        raise PinsError(f'pins file {path} must hold a JSON object {{"repo id": "commit"}}, '
+                        f"not {type(data).__name__}; {how}")
+    by_repo_name = {spec.repo_name: spec.key for spec in SYMPTOMS}
+    pins: dict[str, str] = {}
+    for name, revision in data.items():
+        if "/" in name:
+            owner, repo_name = name.split("/", 1)
+            key = by_repo_name.get(repo_name) if namespace in (None, owner) else None
+        else:
+            key = name if name in by_repo_name.values() else None
+        if key is None:
+            expected = f"{namespace or 'NS'}/scalp-<symptom>"
+            raise PinsError(
+                f"pins file {path}: {name!r} is neither a model repo id ({expected}) "
+                f"nor a symptom key ({', '.join(by_repo_name.values())}); {how}"
+            )
+        if not isinstance(revision, str) or not _REVISION.fullmatch(revision) or ".." in revision:
+            raise PinsError(f"pins file {path}: the pin of {name!r} must be a commit sha, branch or tag, "
+                            f"got {revision!r}")
+        if pins.setdefault(key, revision) != revision:
+            raise PinsError(f"pins file {path} pins {key} twice, to {pins[key]!r} and {revision!r}")
+    owners = {name.rpartition("/")[0] for name in data if "/" in name}
+    if len(owners) > 1:
+        raise PinsError(f"pins file {path} mixes the namespaces {sorted(owners)}; a file pins one namespace")
+    unpinned = [spec.key for spec in SYMPTOMS if spec.key not in pins]
+    if unpinned:
+        raise PinsError(f"pins file {path} pins no revision for {', '.join(unpinned)}; {how}")
+    return pins
+
+
+def pickle_only_reason(files: Sequence[str]) -> str | None:
+    """Why a model with these files is refused, when its weights are only pickles (``pytorch_model.bin``)."""
+    names = [Path(name).name for name in files]
+    pickles = sorted(name for name in names if name.endswith(PICKLE_WEIGHT_SUFFIXES))
+    if not pickles or any(name.endswith(".safetensors") for name in names):
+        return None
+    return (
+        f"holds only a pickle {', '.join(pickles)} and no model.safetensors; the app loads safetensors only "
+        "(unpickling a download can run code): re-save it with transformers' save_pretrained(), which writes "
+        "model.safetensors, and push again"
+    )
+
+
 def revision_for(revision: Revision, key: str, repo_id: str) -> str | None:
     """The revision of one model: the single one, or its pin by symptom key or repo id."""
     if isinstance(revision, Mapping):
@@ -172,6 +245,10 @@ def download_model_snapshots(
             unavailable.append(UnavailableModel(name, f"{type(err).__name__}: {err}".splitlines()[0]))
             continue
         missing = tuple(file for file in REQUIRED_FILES if not (folder / file).is_file())
+        pickled = "model.safetensors" in missing and _pickle_only(repo_id, rev, folder, cache_only, token)
+        if pickled:
+            unavailable.append(UnavailableModel(name, pickled))
+            continue
         if missing:
             why = not_cached if cache_only else "file not in the repository"
             unavailable.append(UnavailableModel(name, why, missing))
@@ -181,6 +258,18 @@ def download_model_snapshots(
         hint = _advice(namespace, unavailable, not_cached, offline)
         raise ModelsUnavailableError(namespace, unavailable, hint)
     return folders
+
+
+def _pickle_only(repo_id: str, revision: str | None, folder: Path, cache_only: bool, token) -> str | None:
+    """The refusal of a repo whose weights are only pickles, from its file list on the Hub (or the
+    cached snapshot when the Hub is not asked); None when it is not that, or the list is unavailable."""
+    files = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    if not cache_only:
+        try:
+            files = HfApi(token=token).list_repo_files(repo_id, revision=revision)
+        except Exception:  # the missing files are reported anyway; this only explains them better
+            pass
+    return pickle_only_reason(files)
 
 
 def _advice(namespace: str, unavailable: Sequence[UnavailableModel], not_cached: str, offline: bool) -> str:

@@ -175,7 +175,7 @@ def lite0_backbone_state() -> dict[str, torch.Tensor]:
 
 def lite0_imagenet_model() -> EfficientNetForImageClassification:
     """The converted Lite0 WITH its 1000-class ImageNet head, eval mode (224 px, Lite normalisation)."""
-    return EfficientNetForImageClassification.from_pretrained(lite0_imagenet_dir()).eval()
+    return EfficientNetForImageClassification.from_pretrained(lite0_imagenet_dir(), use_safetensors=True).eval()
 
 
 def lite0_feature_extractor() -> EfficientNetModel:

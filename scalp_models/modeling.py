@@ -95,7 +95,7 @@ def create_model(
         freeze_squeeze_excite(model)
     else:
         try:
-            config = transformers.AutoConfig.from_pretrained(base)
+            config = transformers.AutoConfig.from_pretrained(base, trust_remote_code=False)
         except OSError as err:
             raise OSError(
                 f"could not load the base model {base!r} ({err}). Without Hub access use base='lite0' "
@@ -109,7 +109,7 @@ def create_model(
                 "batch_norm_momentum": FINE_TUNE_BN_MOMENTUM,
             }
         model = AutoModelForImageClassification.from_pretrained(
-            base, ignore_mismatched_sizes=True, **overrides, **labels
+            base, ignore_mismatched_sizes=True, trust_remote_code=False, use_safetensors=True, **overrides, **labels
         )
     model.config.scalp = scalp_metadata(spec, label_scheme=label_scheme, input_size=size, base=base)
     return model

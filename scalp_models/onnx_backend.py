@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,11 +102,16 @@ class _Logits(torch.nn.Module):
         return self.model(pixel_values=pixel_values).logits
 
 
+_EXPORT_LOCK = threading.Lock()
+
+
 def torch_to_onnx(module: torch.nn.Module, input_size: int, path: Path, output_name: str = OUTPUT_NAME) -> None:
     """``torch.onnx.export`` of ``module(pixel_values) → output`` for (N, 3, size, size) fp32 inputs,
     batch size dynamic, the exporter's warnings silenced. Raises whatever the exporter raises."""
     example = torch.zeros(1, 3, input_size, input_size)
-    with warnings.catch_warnings(), torch.no_grad():
+    # torch.onnx keeps global export state (GLOBALS.in_onnx_export) and warning filters are process-wide:
+    # two exports at once (the diagnoser and the photo check's Lite0 at app start) must take turns.
+    with _EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example,), str(path), dynamo=False, opset_version=OPSET,

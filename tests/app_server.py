@@ -72,6 +72,23 @@ _lock = threading.Lock()
 _running: RunningApp | None = None
 
 
+def as_upload(path: str | Path) -> str:
+    """Register ``path`` as if Gradio's upload route had created it (for calling the UI handlers in-process);
+    the app reads and deletes only such files."""
+    import app
+
+    app.UPLOADS.paths.add(str(path))
+    return str(path)
+
+
+def cache_files() -> list[Path]:
+    """Every file in this process's Gradio cache (``GRADIO_TEMP_DIR``, one per test session)."""
+    import app
+
+    roots = {Path(app.demo.GRADIO_CACHE)} | set(running_app().upload_dirs)
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
 def running_app() -> RunningApp:
     """Launch ``app.demo`` once per process (tiny models, demo catalog), closed at exit."""
     global _running

@@ -22,6 +22,8 @@ os.environ.pop("OPENAI_API_KEY", None)
 # Converted Lite0 weights, demo models, the photo-check fit and ONNX exports are built
 # fresh per run unless a developer points SCALP_CACHE at a persistent folder.
 os.environ.setdefault("SCALP_CACHE", str(_SESSION_TMP / "scalp-cache"))
+# Gradio's upload cache of the in-process app: one per run, so tests can list it before and after.
+os.environ["GRADIO_TEMP_DIR"] = str(_SESSION_TMP / "gradio")
 
 import pytest  # noqa: E402
 

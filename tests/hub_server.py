@@ -259,6 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             fail = self.store.fail_next
             if fail and fail.get("path_contains", "") in url.path:
                 self.store.fail_next = None
+                self._body()  # read what the client sends, so it gets the answer rather than a reset
                 raise HubError(fail["status"], fail.get("message", "Injected server error"))
             self._log_user = self._user()
             self._route(parts)
@@ -670,6 +671,19 @@ class HubServer:
 
     def requests_by(self, user: str | None = None) -> list[dict]:
         return [r for r in self.store.log if user is None or r["user"] == user]
+
+    def stored_files(self) -> list[tuple[Repo, str, bytes]]:
+        """``(repo, path, content)`` of every file in every commit of every repo: all that was uploaded."""
+        with self.store.lock:
+            versions = {
+                (key, path, entry.sha256)
+                for key, repo in self.store.repos.items()
+                for commit in repo.commits.values()
+                for path, entry in commit.files.items()
+            }
+        return [
+            (self.store.repos[key], path, self.store.read_blob(sha)) for key, path, sha in sorted(versions)
+        ]
 
 
 try:  # the fixture is only defined when pytest is around

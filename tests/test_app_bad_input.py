@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("gradio_client")
 
-from app_server import running_app, scalp_photo  # noqa: E402
+from app_server import as_upload, running_app, scalp_photo  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -184,7 +184,7 @@ def test_refused_upload_keeps_the_session_answers(tmp_path):
     state = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
     bad = tmp_path / "bad.jpg"
     bad.write_text("nope")
-    outputs = app.EVENTS.on_upload(str(bad), state, "한국어")
+    outputs = app.EVENTS.on_upload(as_upload(bad), state, "한국어")
     new_state = outputs[0]
     assert new_state.answers == ("지성", ("excess_sebum",), ("샴푸",))
     assert new_state.upload_error[0] == "not_image"
@@ -227,7 +227,7 @@ def test_non_scalp_photo_is_diagnosed_only_after_insisting_and_marked_low_confid
     Image.fromarray(data.astronaut()).save(path)
     state = Session().with_answers("지성", ["excess_sebum"], ["샴푸"])
 
-    outputs = app.EVENTS.on_upload(str(path), state, "한국어")
+    outputs = app.EVENTS.on_upload(as_upload(path), state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
     assert state.photo_check["verdict"] == "not_scalp"
     assert state.diagnosis is None, "a flagged photo waits for the user's choice"
@@ -249,7 +249,7 @@ def test_non_scalp_photo_is_diagnosed_only_after_insisting_and_marked_low_confid
     english = app.EVENTS.render_all(state, "English")
     assert "Low confidence" in english[3] and english[-1]["value"] == "Diagnose anyway"
     outputs = app.EVENTS.on_upload(
-        str(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})), state, "한국어")
+        as_upload(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})), state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
     assert state.photo_check["verdict"] == "ok" and state.diagnosis is not None
     assert state.low_confidence is False and "낮은 신뢰도" not in ui["header"]
@@ -262,7 +262,7 @@ def test_retake_photo_waits_too_and_the_banner_names_the_reason(ui_app, tmp_path
     dark = Image.fromarray((np.asarray(scalp_rgb, dtype=np.float32) * 0.3).astype(np.uint8))  # exposure ×0.3
     path = _upload_path(tmp_path, "dark.png")
     dark.save(path)
-    outputs = app.EVENTS.on_upload(str(path), Session(), "한국어")
+    outputs = app.EVENTS.on_upload(as_upload(path), Session(), "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)
     assert state.photo_check["verdict"] == "retake" and "too_dark" in state.photo_check["reasons"]
     assert state.diagnosis is None and ui["insist"]["visible"] is True

@@ -8,6 +8,7 @@ Skips with a reason when ``/usr/bin/chromium`` or Playwright is absent.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,10 @@ def _select_options(page, label_text: str, options: list[str]):
 
 @pytest.mark.slow
 def test_upload_survey_diagnosis_products(browser, app_url, tmp_path):
-    from app_server import scalp_photo
+    from app_server import cache_files, scalp_photo
 
     ARTIFACTS.mkdir(exist_ok=True)
-    photo = scalp_photo(tmp_path / "scalp.jpg", {"excess_sebum": 3, "fine_scale": 1})
+    photo = scalp_photo(tmp_path / f"scalp-{uuid.uuid4().hex}.jpg", {"excess_sebum": 3, "fine_scale": 1})
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
     page.goto(app_url)
     page.wait_for_selector("text=이미지 업로드 시 참고사항", timeout=60_000)
@@ -62,6 +63,7 @@ def test_upload_survey_diagnosis_products(browser, app_url, tmp_path):
     page.locator("input[type=file]").first.set_input_files(str(photo))
     page.get_by_text("이미지가 성공적으로 업로드되었습니다").wait_for(timeout=90_000)
     page.screenshot(path=str(ARTIFACTS / "browser_1_upload.png"), full_page=True)
+    assert not [f for f in cache_files() if f.name == photo.name], "the browser's upload stayed on disk"
 
     # ② survey
     page.locator("button:visible", has_text="다음 (Next)").click()

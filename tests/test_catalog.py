@@ -197,6 +197,53 @@ def test_hub_dataset_id_loads_over_http(hub_server, tmp_path):  # noqa: F811
     assert not getattr(hub_server.store, "errors", [])
 
 
+HUB_REVISIONS = r"""
+import json, sys
+from recommendation.catalog import CatalogError, load_catalog
+out = {}
+for revision in json.loads(sys.argv[2]):
+    try:
+        out[str(revision)] = list(load_catalog(sys.argv[1], revision=revision).df["product_name"])
+    except CatalogError as err:
+        out[str(revision)] = str(err)
+print("RESULT" + json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_hub_dataset_revision_pins_the_catalog(hub_server, tmp_path):  # noqa: F811
+    """Two commits of a catalog dataset: the pinned one loads, main gives the newer, a bad pin is clear."""
+    repo = Repo("dataset", "tester/pinned-catalog", private=False, owner="tester")
+    hub_server.store.repos[("dataset", repo.repo_id)] = repo
+    commits = []
+    for names in (["First A", "First B"], ["Second A"]):
+        frame = pd.DataFrame([row(product_name=n, product_link=f"https://x/{n}") for n in names])
+        data = frame.to_csv(index=False)
+        files = {"catalog.csv": hub_server.store.entry_for("catalog.csv", data.encode("utf-8"))}
+        commits.append(hub_server.store.add_commit(repo, "main", files, "catalog", "", "tester").sha)
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_REVISIONS, repo.repo_id, json.dumps([commits[0], None, commits[1], "v9"])],
+        cwd=Path(__file__).resolve().parents[1],
+        env=hub_server.client_env(hf_home=tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))[len("RESULT"):])
+    assert got[commits[0]] == ["First A", "First B"]
+    assert got["None"] == got[commits[1]] == ["Second A"]
+    assert got["v9"].startswith(
+        "could not load Hub dataset 'tester/pinned-catalog' (split 'train', revision 'v9')"
+    )
+    fetched = {r["path"] for r in hub_server.store.log if "/resolve/" in r["path"]}
+    assert any(f"/resolve/{commits[0]}/" in path for path in fetched)  # really asked for the pinned commit
+
+    local = tmp_path / "catalog.csv"
+    local.write_text(data, encoding="utf-8")
+    with pytest.raises(CatalogError, match="revision 'v1' pins a Hub dataset"):
+        load_catalog(local, revision="v1")
+
+
 def _hand_built():
     return pd.DataFrame(
         [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -329,3 +330,74 @@ def test_unshareable_processor_falls_back_to_running_it(models_dir, photo):
     np.testing.assert_allclose(ours, torch.softmax(logits.double(), -1)[0].numpy(), atol=1e-6)
     with pytest.raises(ModelsUnavailableError, match="model for dandruff"):
         ScalpDiagnoser({k: v for k, v in models.items() if k != "dandruff"})
+
+
+def test_a_folder_holding_only_a_pickle_is_refused_by_name(models_dir, tmp_path):
+    """Weights load from safetensors only: a pickle pytorch_model.bin (unpickling can run code) is refused."""
+    from safetensors.torch import load_file
+
+    from scalp_models.evaluate import load_model_folder
+
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder)
+    weights = folder / "dandruff" / "model.safetensors"
+    torch.save(load_file(weights), folder / "dandruff" / "pytorch_model.bin")
+    weights.unlink()
+    with pytest.raises(ModelsUnavailableError) as caught:
+        ScalpDiagnoser.from_source(folder)
+    assert caught.value.missing == [
+        f"{folder / 'dandruff'} (holds only a pickle pytorch_model.bin and no model.safetensors; the app "
+        "loads safetensors only (unpickling a download can run code): re-save it with transformers' "
+        "save_pretrained(), which writes model.safetensors, and push again)"
+    ]
+    with pytest.raises(FileNotFoundError, match="holds only a pickle pytorch_model.bin"):
+        load_model_folder(folder / "dandruff")
+    # Beside a model.safetensors, a stray .bin is ignored: the safetensors weights load.
+    shutil.copy(models_dir / "dandruff" / "model.safetensors", weights)
+    assert ScalpDiagnoser.from_source(folder, num_threads=1, backend="torch").specs == tuple(SYMPTOMS)
+
+
+def test_read_pins_takes_the_hub_upload_file_and_names_every_problem(tmp_path, capsys):
+    from scalp_models.hub_loading import PinsError, read_pins
+
+    ids = {spec.key: f"me/{spec.repo_name}" for spec in SYMPTOMS}
+    # As `hub_upload models --pins` writes it: repo id → commit sha.
+    written = {repo_id: f"{i:040x}" for i, repo_id in enumerate(ids.values())}
+    path = tmp_path / "pins.json"
+    path.write_text(json.dumps(written))
+    expected = {key: written[repo_id] for key, repo_id in ids.items()}
+    assert read_pins(path, "me") == read_pins(path) == expected
+    by_key = {**{key: "v1" for key in ids}, ids["dandruff"]: "v1"}  # symptom keys, and a repeated same pin
+    path.write_text(json.dumps(by_key))
+    assert read_pins(path, "me") == {key: "v1" for key in ids}
+
+    bad_files = {
+        "missing.json": (None, "does not exist"),
+        "broken.json": ("{not json", "is not readable JSON"),
+        "list.json": (json.dumps(list(written.values())), "must hold a JSON object"),
+        "other-namespace.json": (json.dumps(written), "is neither a model repo id (you/scalp-<symptom>)"),
+        "unknown.json": (json.dumps({**expected, "scalp": "v1"}), "'scalp' is neither"),
+        "number.json": (json.dumps({**expected, "dandruff": 5}), "the pin of 'dandruff' must be a commit"),
+        "empty.json": (json.dumps({**expected, "dandruff": ""}), "the pin of 'dandruff' must be a commit"),
+        "twice.json": (json.dumps({**written, "dandruff": "v2"}), "pins dandruff twice"),
+        "partial.json": (
+            json.dumps({ids["hair_loss"]: "v1"}),
+            "pins no revision for " + ", ".join(k for k in ids if k != "hair_loss"),
+        ),
+        "mixed.json": (
+            json.dumps({"a/scalp-dandruff": expected["dandruff"], **expected,
+                        "b/scalp-hair-loss": expected["hair_loss"]}),
+            "mixes the namespaces ['a', 'b']",
+        ),
+    }
+    for name, (content, message) in bad_files.items():
+        if content is not None:
+            (tmp_path / name).write_text(content)
+        namespace = "you" if name == "other-namespace.json" else None
+        with pytest.raises(PinsError, match=re.escape(message)):
+            read_pins(tmp_path / name, namespace)
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48)).save(photo)
+    assert diagnoser_main(["--source", "me", "--pins", str(tmp_path / "partial.json"), str(photo)]) == 1
+    assert "partial.json pins no revision for" in capsys.readouterr().err

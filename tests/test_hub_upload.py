@@ -8,6 +8,7 @@ in for trained models.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -28,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WRITER = "hf_test_writer_token"
 NS = "tester"
 PLANTED = "hf_PlantedSecretToken0123456789abcd"
+UNSEEN = "hf_NeverGivenToTheTool0123456789xyz"  # a token no run of the tool was given
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -159,6 +161,15 @@ def no_hub_env(tmp_path: Path) -> dict:
     closed = f"http://127.0.0.1:{free_closed_port()}"
     env.update(HF_ENDPOINT=closed, HF_HOME=str(tmp_path / "home"), HF_TOKEN=PLANTED)
     return env
+
+
+def _assert_nothing_holds(server: HubServer, secrets: list[str]) -> int:
+    """No file of any commit of any repo on ``server`` holds one of ``secrets``; returns the files read."""
+    files = server.stored_files()
+    for repo, path, data in files:
+        for secret in secrets:
+            assert secret.encode() not in data, f"{repo.repo_type} {repo.repo_id}: {path} holds a secret"
+    return len(files)
 
 
 # -- fixtures --------------------------------------------------------------------------
@@ -619,18 +630,37 @@ def test_private_push_round_trip_and_public_repo_refused(built_prepared, hub_ser
 
 # -- space -----------------------------------------------------------------------------
 def _space_project(root: Path, with_app: bool = True) -> Path:
-    """A TEMP copy of the project to upload (never touches the repo's own app.py)."""
+    """A TEMP copy of the project to upload (never touches the repo's own app.py), with files that
+    must stay home: a package the app does not run, caches, tests, a stray note and an env file."""
+    from hub_upload.space_push import SPACE_PACKAGES
+
     root.mkdir(parents=True)
     shutil.copy2(REPO_ROOT / "requirements.txt", root / "requirements.txt")
-    for package in ("scalp_core", "hub_upload"):
-        shutil.copytree(REPO_ROOT / package, root / package)
+    for package in (*SPACE_PACKAGES, "hub_upload"):
+        shutil.copytree(REPO_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "hub_upload" / "__pycache__").mkdir(exist_ok=True)
     (root / "hub_upload" / "__pycache__" / "junk.pyc").write_bytes(b"\0")
+    (root / "scalp_core" / "__pycache__").mkdir(exist_ok=True)
+    (root / "scalp_core" / "__pycache__" / "symptoms.cpython-311.pyc").write_bytes(b"\0")
     (root / "scalp_core" / "tests").mkdir()
     (root / "scalp_core" / "tests" / "test_x.py").write_text("")
+    (root / "recommendation" / "data" / "my_notes.txt").write_text(f"catalog from {root}/private.csv\n")
+    (root / ".env").write_text(f"HF_TOKEN={PLANTED}\n")
     if with_app:
         (root / "app.py").write_text("import gradio as gr\ndemo = gr.Blocks()\n", encoding="utf-8")
     return root
+
+
+def _expected_space_files(root: Path) -> set[str]:
+    """What the Space needs from ``root``, listed independently of hub_upload's own walk."""
+    from hub_upload.space_push import SPACE_PACKAGES
+
+    files = {"app.py", "requirements.txt", "README.md", "space_config.json"}
+    for package, patterns in SPACE_PACKAGES.items():
+        files |= {p.relative_to(root).as_posix() for p in (root / package).rglob("*.py")
+                  if "__pycache__" not in p.parts and "tests" not in p.relative_to(root / package).parts}
+        files |= {p.relative_to(root).as_posix() for pat in patterns for p in (root / package).glob(pat)}
+    return files
 
 
 @pytest.mark.slow
@@ -638,21 +668,20 @@ def test_space_upload_has_app_requirements_and_front_matter(hub, tmp_path):
     root = _space_project(tmp_path / "project")
     env = hub.client_env(token=WRITER, hf_home=tmp_path / "home")
     proc = run_cli(
-        ["space", "--repo", f"{NS}/scalp-care", "--models-namespace", "modelns", "--project-root", root], env
+        ["space", "--repo", f"{NS}/scalp-care", "--models-namespace", "modelns", "--project-root", root,
+         "--private"],
+        env,
     )
     assert proc.returncode == 0, proc.stderr
     repo = hub.repo(f"{NS}/scalp-care", "space")
     head = repo.resolve("main")
-    assert repo.sdk == "gradio"
-    assert {
-        "app.py",
-        "requirements.txt",
-        "README.md",
-        "space_config.json",
-        "scalp_core/symptoms.csv",
-        "hub_upload/model_push.py",
-    } <= set(head.files)
-    assert not any("__pycache__" in p or "/tests/" in p or p.endswith(".pyc") for p in head.files)
+    assert repo.sdk == "gradio" and repo.private is True
+    # Exactly the allow-list: the packages the app runs with their data files, nothing else.
+    assert set(head.files) == _expected_space_files(root) | {".gitattributes"}
+    data_files = {"scalp_core/symptoms.csv", "recommendation/data/survey.yaml", "ui/strings.yaml"}
+    assert data_files <= head.files.keys()
+    assert {"hub_upload/model_push.py", ".env", "recommendation/data/my_notes.txt"}.isdisjoint(head.files)
+    assert not any("__pycache__" in p or "/tests/" in p for p in head.files)
 
     readme = hub.store.read_blob(head.files["README.md"].sha256).decode("utf-8")
     front = yaml.safe_load(readme.split("---")[1])
@@ -665,6 +694,23 @@ def test_space_upload_has_app_requirements_and_front_matter(hub, tmp_path):
     assert config["models"] == "modelns"
     assert repo.variables["SCALP_MODELS"]["value"] == "modelns"
 
+    # A file an earlier push left (before the allow-list) goes with the next push.
+    old_file = "datasets_prep/build.py"
+    stale = {**head.files, old_file: hub.store.entry_for(old_file, b"x = 1\n")}
+    hub.store.add_commit(repo, "main", stale, "an older push", "", NS)
+    again = run_cli(["space", "--repo", repo.repo_id, "--project-root", root, "--private"], env)
+    assert again.returncode == 0, again.stderr
+    assert set(repo.resolve("main").files) == set(head.files) and repo.private is True
+    _assert_nothing_holds(hub, [WRITER, PLANTED, str(root)])
+
+    # An existing PUBLIC Space is refused with --private, before anything is uploaded.
+    public = Repo("space", f"{NS}/public-space", private=False, owner=NS, sdk="gradio")
+    hub.store.repos[("space", public.repo_id)] = public
+    hub.store.add_commit(public, "main", {}, "initial commit", "", NS)
+    refused = run_cli(["space", "--repo", public.repo_id, "--project-root", root, "--private"], env)
+    assert refused.returncode == 1 and "PUBLIC" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(public.commits) == 1 and public.private is False
+
 
 def test_space_without_app_fails_clearly(hub, tmp_path):
     root = _space_project(tmp_path / "project", with_app=False)
@@ -675,6 +721,69 @@ def test_space_without_app_fails_clearly(hub, tmp_path):
     )
     assert proc.returncode == 1 and "app.py not found" in proc.stderr
     assert "Traceback" not in proc.stderr and len(hub.store.log) == before
+
+
+RUN_STAGED = r"""
+import json, os, sys
+import app  # what the Space starts; ui.service imports the rest in its loader thread:
+import photo_check.check, scalp_models.diagnoser, scalp_models.lite0  # noqa: E401
+here = os.getcwd() + os.sep
+files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
+ours = sorted(f for f in files if os.path.isabs(f) and not f.startswith((sys.prefix, sys.base_prefix)))
+print("RESULT" + json.dumps({"outside": [f for f in ours if not f.startswith(here)],
+                             "inside": [f for f in ours if f.startswith(here)]}))
+"""
+
+
+@pytest.mark.slow
+def test_space_stage_dir_holds_exactly_what_the_app_runs(tmp_path):
+    """`space --stage-dir` writes the real project's Space files, with no network: the app starts from them
+    alone, every project import in them is staged, and no token or local path is among them."""
+    import ast
+
+    from hub_upload.space_push import SPACE_PACKAGES
+
+    env = no_hub_env(tmp_path)  # a closed Hub port and a planted HF_TOKEN: no request may work
+    stage = tmp_path / "stage"
+    proc = run_cli(["space", "--repo", "me/scalp-care", "--stage-dir", stage], env)
+    assert proc.returncode == 0, proc.stderr
+    staged = {p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file()}
+    assert staged == _expected_space_files(REPO_ROOT)
+    assert proc.stdout.count("\n  ") == len(staged) and f"staged {len(staged)} files" in proc.stdout
+    assert {p.split("/")[0] for p in staged if "/" in p} == set(SPACE_PACKAGES)
+    assert "photo_check/fitted/photo_check.json" in staged  # the shipped photo-check fit: no fitting at start
+    # Every data file of a shipped package is shipped: a new one must be added to SPACE_PACKAGES.
+    for package in SPACE_PACKAGES:
+        for path in (REPO_ROOT / package).rglob("*"):
+            rel = path.relative_to(REPO_ROOT)
+            shipped_kind = not {"__pycache__", "tests"} & set(rel.parts) and not path.name.startswith(".")
+            if path.is_file() and shipped_kind:
+                assert rel.as_posix() in staged, f"{rel} is not on the Space allow-list (SPACE_PACKAGES)"
+    for name in staged:
+        text = (stage / name).read_bytes()
+        assert PLANTED.encode() not in text and str(REPO_ROOT).encode() not in text, name
+        assert not re.search(rb"\bhf_[A-Za-z0-9]{16,}\b", text), name
+
+    # Every project import in a staged file, at module level or inside a function, is staged too.
+    project = {p.parent.name for p in REPO_ROOT.glob("*/__init__.py")}
+    for name in (n for n in staged if n.endswith(".py")):
+        for node in ast.walk(ast.parse((stage / name).read_text(encoding="utf-8"))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for module in modules:
+                top = module.split(".")[0]
+                assert top not in project or top in SPACE_PACKAGES, f"{name} imports {module}: not staged"
+
+    # Started from the stage alone, the app and the model code import only staged project files.
+    run_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", RUN_STAGED], cwd=stage, env=run_env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert result["outside"] == [] and len(result["inside"]) >= len(SPACE_PACKAGES) + 1, result
+
+    again = run_cli(["space", "--repo", "me/scalp-care", "--stage-dir", stage], env)
+    assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
 
 
 # -- tokens ----------------------------------------------------------------------------
@@ -694,6 +803,12 @@ def test_planted_token_never_printed_on_success_or_error(tiny_models, tmp_path):
         failed = run_cli(["models", "--source", tiny_models, "--namespace", NS], env)
         assert failed.returncode == 1 and "error:" in failed.stderr and "500" in failed.stderr
 
+        # A token the tool never saw (not HF_TOKEN, not after "Bearer") in the Hub's error: masked by shape.
+        revoked = f"token {UNSEEN} is revoked"
+        server.store.fail_next = {"status": 403, "path_contains": "/commit/", "message": revoked}
+        unseen = run_cli(["models", "--source", tiny_models, "--namespace", NS], env)
+        assert unseen.returncode == 1 and "token hf_*** is revoked" in unseen.stderr, unseen.stderr
+
         bad = "hf_PlantedButUnknownToken987654321zz"
         refused = run_cli(
             ["models", "--source", tiny_models, "--namespace", NS],
@@ -701,11 +816,20 @@ def test_planted_token_never_printed_on_success_or_error(tiny_models, tmp_path):
         )
         assert refused.returncode == 1 and "401" in refused.stderr and "HF_TOKEN" in refused.stderr
         assert bad in server.store.tokens_seen
+        assert _assert_nothing_holds(server, [PLANTED, UNSEEN, bad]) >= 6 * 8  # every file of the push read
 
-    for proc in (ok, failed, refused):
+    for proc in (ok, failed, unseen, refused):
         captured = proc.stdout + proc.stderr
-        assert PLANTED not in captured and bad not in captured
+        assert PLANTED not in captured and bad not in captured and UNSEEN not in captured
         assert "Traceback" not in captured
+
+
+def test_scrub_masks_known_tokens_token_shapes_and_bearer_values():
+    from hub_upload.secrets import remember_token, scrub
+
+    remember_token("plain-secret-without-shape")
+    text = scrub(f"a {UNSEEN}, b plain-secret-without-shape, c hf_transfer, d Authorization: Bearer abc.def")
+    assert text == "a hf_***, b hf_***, c hf_transfer, d Authorization: Bearer hf_***"
 
 
 def test_card_of_demo_model_skips_nan_metrics(tiny_models, tmp_path):
@@ -869,3 +993,175 @@ def test_scalp_diagnoser_loads_by_namespace_pinned_offline_and_lists_missing(hub
     named = sorted(m.split()[0] for m in nothing["missing"])
     assert named == sorted(f"nobody/{s.repo_name}" for s in SYMPTOMS)
     assert hub.store.errors == []  # the server answered every request it got
+
+
+# -- private pushes, and what is uploaded --------------------------------------------------
+@pytest.mark.slow
+def test_private_pushes_store_private_repos_and_no_token(tiny_models, tmp_path):
+    """Pushed with --private, all six model repos (and the Space) are private on the Hub, and no file of any
+    repo (models, dataset, Space) holds the token; an existing PUBLIC model repo is refused before any
+    upload."""
+    with HubServer(tmp_path / "hub", tokens={PLANTED: NS}) as server:
+        env = server.client_env(token=PLANTED, hf_home=tmp_path / "home")
+        models = run_cli(["models", "--source", tiny_models, "--namespace", NS, "--private"], env)
+        assert models.returncode == 0, models.stderr
+        space = run_cli(["space", "--repo", f"{NS}/scalp-care", "--project-root",
+                         _space_project(tmp_path / "project"), "--private"], env)
+        assert space.returncode == 0, space.stderr
+        dataset = run_cli(["dataset", "--source", _prepared_dataset(tmp_path / "prepared"),
+                           "--repo", f"{NS}/scalp-aihub216"], env)
+        assert dataset.returncode == 0, dataset.stderr
+        model_repos = [server.repo(f"{NS}/{s.repo_name}") for s in SYMPTOMS]
+        assert [r.private for r in model_repos] == [True] * 6
+        assert server.repo(f"{NS}/scalp-care", "space").private is True
+        assert server.repo(f"{NS}/scalp-aihub216", "dataset").private is True
+        assert {r.repo_type for r, _, _ in server.stored_files()} == {"model", "dataset", "space"}
+        assert _assert_nothing_holds(server, [PLANTED]) > 6 * 8
+
+        # Pushing again --private into the (private) repos works; into one made PUBLIC meanwhile it does not.
+        server.repo(f"{NS}/scalp-dandruff").private = False
+        heads = [r.resolve("main").sha for r in model_repos]
+        refused = run_cli(["models", "--source", tiny_models, "--namespace", NS, "--private"], env)
+        assert refused.returncode == 1
+        assert f"{NS}/scalp-dandruff already exists and is PUBLIC" in refused.stderr
+        assert [r.resolve("main").sha for r in model_repos] == heads  # not one repo got a commit
+        for proc in (models, space, dataset, refused):
+            assert PLANTED not in proc.stdout + proc.stderr
+
+
+def test_files_holding_a_token_or_a_local_path_are_never_pushed(tiny_models, tmp_path):
+    """The models' staged files are searched before any upload (here a dry run: no network at all)."""
+    source = tmp_path / "models"
+    shutil.copytree(tiny_models, source)
+    # args.yaml (a dump of the command line) is not uploaded at all, whatever it holds.
+    (source / "hair_loss" / "args.yaml").write_text(f"data: {source}/prepared\nhub_token: {PLANTED}\n")
+    env = no_hub_env(tmp_path)
+    ok = run_cli(["models", "--source", source, "--namespace", "me", "--dry-run"], env)
+    assert ok.returncode == 0, ok.stderr
+    assert "args.yaml" not in ok.stdout and ok.stdout.count("would push 7 files") == 6
+
+    training = json.loads((source / "dandruff" / "training_config.json").read_text())
+    with_path = {**training, "data": f"{source}/prep"}
+    (source / "dandruff" / "training_config.json").write_text(json.dumps(with_path))
+    report = json.loads((source / "fine_scale" / "eval_report.json").read_text())
+    (source / "fine_scale" / "eval_report.json").write_text(json.dumps({**report, "note": f"token {UNSEEN}"}))
+    refused = run_cli(["models", "--source", source, "--namespace", "me", "--dry-run"], env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr and "[dry-run]" not in refused.stdout
+    problems = [line.strip() for line in refused.stderr.splitlines() if line.startswith("  ")]
+    assert sorted(problems) == [  # every problem of every repo at once
+        f"me/scalp-dandruff/training_config.json holds the local path {source.resolve()}",
+        "me/scalp-fine-scale/eval_report.json holds a Hugging Face token (hf_...)",
+    ]
+    assert UNSEEN not in refused.stdout + refused.stderr
+
+
+# -- safetensors only ----------------------------------------------------------------------
+def _plant_model_repos(server: HubServer, namespace: str, models: Path, pickled: str) -> None:
+    """The six repos of ``namespace`` written straight into the server's store; the ``pickled`` one holds
+    its weights only as a pickle pytorch_model.bin (as older transformers wrote them)."""
+    import torch
+    from safetensors.torch import load_file
+
+    for spec in SYMPTOMS:
+        repo = Repo("model", f"{namespace}/{spec.repo_name}", private=False, owner=namespace)
+        server.store.repos[("model", repo.repo_id)] = repo
+        files = {}
+        for name in ("config.json", "preprocessor_config.json", "model.safetensors"):
+            data = (models / spec.key / name).read_bytes()
+            if spec.key == pickled and name == "model.safetensors":
+                buffer = io.BytesIO()
+                torch.save(load_file(models / spec.key / name), buffer)
+                name, data = "pytorch_model.bin", buffer.getvalue()
+            files[name] = server.store.entry_for(name, data)
+        server.store.add_commit(repo, "main", files, "upload", "", namespace)
+
+
+@pytest.mark.slow
+def test_a_repo_holding_only_a_pickle_is_refused_by_the_diagnoser_and_pull(hub, tiny_models, tmp_path):
+    _plant_model_repos(hub, "pickler", tiny_models, pickled="dandruff")
+    before = len(hub.store.log)
+    result = run_client(DIAGNOSE, hub.client_env(hf_home=tmp_path / "home"), "pickler", "")
+    assert len(result["missing"]) == 1, result
+    assert result["missing"][0].startswith("pickler/scalp-dandruff (holds only a pickle pytorch_model.bin")
+    assert "safetensors only" in result["error"] and "save_pretrained" in result["error"]
+
+    pull = run_cli(["pull", "--namespace", "pickler"], hub.client_env(hf_home=tmp_path / "home2"))
+    assert pull.returncode == 1 and "Traceback" not in pull.stderr
+    assert "pickler/scalp-dandruff (holds only a pickle pytorch_model.bin" in pull.stderr
+    assert "1 of 6" in pull.stderr
+    fetched = [r["path"] for r in hub.store.log[before:]]
+    assert any("/pickler/scalp-hair-loss/resolve/" in p for p in fetched)  # the others really were fetched
+    pickle_blob = hub.repo("pickler/scalp-dandruff").resolve("main").files["pytorch_model.bin"].sha256
+    assert not any(p.endswith(("pytorch_model.bin", pickle_blob)) for p in fetched)  # never downloaded
+
+
+# -- per-repo pins -----------------------------------------------------------------------
+DIAGNOSE_PINNED = r"""
+import json, sys
+import numpy as np
+from PIL import Image
+from scalp_models.diagnoser import ScalpDiagnoser
+from scalp_models.hub_loading import read_pins
+image = Image.fromarray((np.random.default_rng(0).random((96, 128, 3)) * 255).astype("uint8"))
+out = {}
+for name, (source, pins_file) in json.loads(sys.argv[1]).items():
+    pins = read_pins(pins_file, source) if pins_file else None
+    diagnosis = ScalpDiagnoser.from_source(source, revision=pins, backend="torch").diagnose(image)
+    out[name] = {r.symptom: list(r.probabilities) for r in diagnosis.results}
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_scalp_diagnoser_loads_each_repo_at_its_own_pin(hub, tiny_models, tmp_path):
+    """Pins of two different pushes in one file (as `hub_upload models --pins` writes them, one edited by
+    hand): each repo loads at its own commit, not main."""
+    namespace, token = "pinner", "hf_PinnerWriterToken0123456789abc"
+    hub.store.tokens[token] = namespace
+    push_env = hub.client_env(token=token, hf_home=tmp_path / "push_home")
+    retrained = tmp_path / "retrained"
+    shutil.copytree(tiny_models, retrained)
+    shutil.rmtree(retrained / "hair_loss")
+    build_tiny_models(retrained, seed=5, only="hair_loss")
+    pins = {}
+    for name, source in (("old", tiny_models), ("new", retrained)):
+        pins[name] = tmp_path / f"{name}.json"
+        proc = run_cli(
+            ["models", "--source", source, "--namespace", namespace, "--pins", pins[name]], push_env
+        )
+        assert proc.returncode == 0, proc.stderr
+    old, new = (json.loads(pins[n].read_text()) for n in ("old", "new"))
+    hair_loss = f"{namespace}/scalp-hair-loss"
+    mixed = {**new, hair_loss: old[hair_loss]}  # everything from the new push except hair_loss
+    (tmp_path / "mixed.json").write_text(json.dumps(mixed))
+    assert old[hair_loss] != new[hair_loss] == hub.repo(hair_loss).branches["main"]
+
+    before = len(hub.store.log)
+    env = hub.client_env(hf_home=tmp_path / "home")
+    jobs = {"pinned": (namespace, str(tmp_path / "mixed.json")), "at_main": (namespace, None),
+            "old_local": (str(tiny_models), None), "new_local": (str(retrained), None)}
+    result = run_client(DIAGNOSE_PINNED, env, json.dumps(jobs))
+    pinned, at_main, old_local, new_local = (result[name] for name in jobs)
+    revisions = {}
+    for r in hub.store.log[before:]:
+        if "/resolve/" in r["path"]:
+            repo_id, rest = r["path"].lstrip("/").split("/resolve/")
+            revisions.setdefault(repo_id, set()).add(rest.split("/")[0])
+    # Files came at the pins, and at main's head for the load at main: hair_loss at two commits.
+    assert revisions == {repo_id: {sha, new[repo_id]} for repo_id, sha in mixed.items()}, revisions
+    assert revisions[hair_loss] == {old[hair_loss], new[hair_loss]}
+    assert pinned["hair_loss"] == pytest.approx(old_local["hair_loss"], abs=1e-6)
+    assert at_main["hair_loss"] == pytest.approx(new_local["hair_loss"], abs=1e-6)
+    assert max(abs(a - b) for a, b in zip(pinned["hair_loss"], at_main["hair_loss"])) > 1e-3
+    for key in (s.key for s in SYMPTOMS if s.key != "hair_loss"):
+        assert pinned[key] == pytest.approx(new_local[key], abs=1e-6), key
+
+    # The same file through `hub_upload pull --pins`; a file for another namespace is refused clearly.
+    pulled = run_cli(["pull", "--namespace", namespace, "--pins", tmp_path / "mixed.json"], env)
+    assert pulled.returncode == 0, pulled.stderr
+    folders = dict(line.split("\t") for line in pulled.stdout.splitlines() if "\t" in line)
+    assert folders["hair_loss"].endswith(f"snapshots/{old[hair_loss]}")
+    assert folders["dandruff"].endswith(f"snapshots/{new[f'{namespace}/scalp-dandruff']}")
+    wrong = run_cli(["pull", "--namespace", NS, "--pins", tmp_path / "mixed.json"], env)
+    assert wrong.returncode == 1 and "neither a model repo id (tester/scalp-<symptom>)" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

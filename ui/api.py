@@ -19,13 +19,16 @@ from gradio import FileData
 from recommendation.scalp_type import determine_scalp_type, type_label, type_order
 from recommendation.survey import CATEGORY_KEYS, resolve_category, survey_summary
 from scalp_core.symptoms import SYMPTOM_KEYS
+from ui.errors import public_error, safe_endpoint, user_error
+from ui.events import client_key
 from ui.i18n import both, lang_code, t
-from ui.image_input import ImageInputError, LoadedImage, decode_upload
-from ui.service import ModelsNotReady, ScalpService
+from ui.image_input import ImageInputError, LoadedImage, load_image
+from ui.resources import Unavailable
+from ui.service import ModelsNotReady, PhotoCheckUnavailable, ScalpService
 from ui.session import ANSWER_SCHEME, parse_survey, severities_of
+from ui.uploads import UploadStore
 from ui.views import photo_flagged
 
-MODEL_WAIT_S = 170  # a call waits this long for the first-run demo model build
 MAX_TOP_K = 20
 
 
@@ -88,69 +91,69 @@ def severities_from_json(diagnosis: Mapping) -> dict[str, int]:
     return severities
 
 
-def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
-
-
 class ApiEndpoints:
-    """The five public endpoints over one :class:`ui.service.ScalpService`."""
+    """The five public endpoints over one :class:`ui.service.ScalpService` and one upload store."""
 
-    def __init__(self, service: ScalpService):
+    def __init__(self, service: ScalpService, uploads: UploadStore):
         self.service = service
+        self.uploads = uploads
 
     # ---- input parsing shared by the endpoints
-    @staticmethod
-    def _image(upload) -> LoadedImage:
-        """Decode the uploaded file of a ``FileData`` parameter (Gradio passes its dict: ``{"path": ...}``)."""
-        path = upload.get("path") if isinstance(upload, Mapping) else upload
-        if not path:
-            raise _error(both("err_no_image"))
+    def _image(self, upload) -> LoadedImage:
+        """Decode the uploaded file of a ``FileData`` parameter (Gradio passes its dict: ``{"path": ...}``);
+        the file is read once and deleted."""
         try:
-            return decode_upload(path)
+            return load_image(self.uploads.claim(upload))
         except ImageInputError as exc:
-            raise _error(str(exc)) from None
+            raise user_error(str(exc)) from None
 
     @staticmethod
     def _survey(q1, q2, q3):
         try:
             return parse_survey(q1 or None, q2 or [], q3 or [])
         except ValueError as exc:
-            raise _error(f"{t('survey_error', 'ko', error=exc)} / {t('survey_error', 'en', error=exc)}") from None
+            raise user_error(f"{t('survey_error', 'ko', error=exc)} / {t('survey_error', 'en', error=exc)}") from None
 
     # ---- the endpoints
+    @safe_endpoint
     def check_photo(self, image_path: FileData) -> dict:
         """Photo check of one upload: verdict ok / retake / not_scalp, reasons and messages (ko, en)."""
         loaded = self._image(image_path)
         try:
-            check = self.service.check_photo(loaded.image, strict=True)
-        except Exception as exc:
-            raise _error(f"사진 확인을 할 수 없습니다 / The photo check failed: {type(exc).__name__}: {exc}") from None
+            check = self.service.check_photo(loaded.image)
+        except PhotoCheckUnavailable as exc:
+            raise user_error(both("err_photo_check_unavailable", error=exc)) from None
         return jsonable({"photo_check": check, "input": loaded.info()})
 
+    @safe_endpoint
     def survey_summary(self, q1: str, q2: list[str] = [], q3: list[str] = [], lang: str = "ko") -> str:  # noqa: B006
         """The survey's echo line, e.g. '당신의 두피가 🌟 건성 타입의 👤 탈모 증상이 있다고 선택하셨습니다.'"""
         survey = self._survey(q1, q2, q3)
         if survey is None:
-            raise _error(f"{t('survey_incomplete', 'ko')} / {t('survey_incomplete', 'en')}")
+            raise user_error(f"{t('survey_incomplete', 'ko')} / {t('survey_incomplete', 'en')}")
         return survey_summary(survey, lang_code(lang))
 
+    @safe_endpoint
     def diagnose(self, image_path: FileData, q1: str, q2: list[str] = [], q3: list[str] = []) -> dict:  # noqa: B006
         """Six symptoms: calibrated probabilities, severity, uncertain flag; plus scalp type(s) and the note.
 
         Also ``photo_check``: the ``/check_photo`` result of the same photo (``verdict`` ok / retake /
-        not_scalp, ``reasons``, ``messages_ko``/``messages_en``, ``low_confidence``, ...), or null while
-        the check is still being prepared at start-up or when it is unavailable; and ``low_confidence``:
-        true when the check flagged the photo, i.e. this diagnosis should be treated as unreliable.
-        The check runs only once loaded (about 70–90 ms per photo), so /diagnose never waits for it.
+        not_scalp, ``reasons``, ``messages_ko``/``messages_en``, ``low_confidence``, ...), or null when the
+        check is unavailable, with ``photo_check_error`` saying why (Korean / English); and
+        ``low_confidence``: true when the check flagged the photo or could not check it, i.e. this
+        diagnosis should be treated as unreliable.
         """
+        loaded = self._image(image_path)  # first: the upload is deleted even when the survey is refused
         survey = self._survey(q1, q2, q3)
-        loaded = self._image(image_path)
         try:
-            diagnosis = self.service.diagnose_image(loaded.image, timeout=MODEL_WAIT_S)
+            diagnosis = self.service.diagnose_image(loaded.image)
         except ModelsNotReady as exc:
-            raise _error(f"{both('err_models_not_ready')} ({exc})") from None
+            raise user_error(f"{both('err_models_not_ready')} ({exc})") from None
         scalp_type = determine_scalp_type(severities_of(diagnosis), survey, scheme=ANSWER_SCHEME)
-        check = self.service.check_photo_if_ready(loaded.image)
+        try:
+            check, check_error = self.service.check_photo(loaded.image), None
+        except PhotoCheckUnavailable as exc:
+            check, check_error = None, public_error(both("err_photo_check_unavailable", error=exc))
         out = diagnosis_json(diagnosis)
         out["scalp_type"] = scalp_type_json(scalp_type)
         out["survey"] = None if survey is None else {
@@ -158,36 +161,46 @@ class ApiEndpoints:
         out["demo_models"] = self.service.uses_synthetic_models
         out["input"] = loaded.info()
         out["photo_check"] = check
-        out["low_confidence"] = photo_flagged(check)
+        out["photo_check_error"] = check_error
+        out["low_confidence"] = check is None or photo_flagged(check)
         return jsonable(out)
 
-    def care_guide(self, diagnosis: dict, q1: str, lang: str = "ko") -> str:
+    @safe_endpoint
+    def care_guide(self, diagnosis: dict, q1: str, lang: str = "ko", request: gr.Request = None) -> str:
         """Care guide (원인 / 특징 / 관리방안 + disclaimer) for a /diagnose result (or a {symptom: class} map)."""
         if not isinstance(diagnosis, dict):
-            raise _error("diagnosis must be the JSON returned by /diagnose or a {symptom key: class 0..2} map")
+            raise user_error("diagnosis must be the JSON returned by /diagnose or a {symptom key: class 0..2} map")
         survey = self._survey(q1, [], [])
         try:
             result = determine_scalp_type(severities_from_json(diagnosis), survey, scheme=ANSWER_SCHEME)
         except (KeyError, ValueError) as exc:
-            raise _error(f"diagnosis: {exc}") from None
-        return self.service.care_guide_markdown(result, lang_code(lang))
+            raise user_error(f"diagnosis: {exc}") from None
+        lang = lang_code(lang)
+        guide, limited = self.service.care_guide(result, lang, client=client_key(request))
+        return guide.to_markdown() + ("\n\n" + t("guide_rate_limited", lang) if limited else "")
 
+    @safe_endpoint
     def recommend(self, types: list[str] = [], categories: list[str] = [], top_k: int = 3) -> list[dict]:  # noqa: B006
         """Top products per category for the given scalp type(s), with the matched ingredients."""
         types = list(types or [])
         unknown = [x for x in types if x not in type_order()]
         if unknown or not types:
-            raise _error(f"types: unknown or missing {unknown}; choose from {type_order()}")
+            raise user_error(f"types: unknown or missing {unknown}; choose from {type_order()}")
         resolved = []
         for c in categories or []:
             key = resolve_category(c)
             if key is None:
-                raise _error(f"categories: unknown {c!r}; choose from {list(CATEGORY_KEYS)}")
+                raise user_error(f"categories: unknown {c!r}; choose from {list(CATEGORY_KEYS)}")
             resolved.append(key)
         if not resolved:
-            raise _error("categories: choose at least one product category")
+            raise user_error("categories: choose at least one product category")
         k = int(top_k or 3)
         if not 1 <= k <= MAX_TOP_K:
-            raise _error(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
-        return jsonable(self.service.product_sections(types, resolved, top_k=k))
+            raise user_error(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
+        try:
+            sections = self.service.product_sections(types, resolved, top_k=k)
+        except Unavailable as exc:
+            raise user_error(f"{t('catalog_failed_status', 'ko', error=exc.error or exc)} / "
+                             f"{t('catalog_failed_status', 'en', error=exc.error or exc)}") from None
+        return jsonable(sections)
 

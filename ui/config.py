@@ -5,15 +5,13 @@ Flags win over environment variables, which win over the defaults::
     python app.py --models demo --catalog products.csv --port 7861
     SCALP_MODELS=me SCALP_MODELS_REVISION=v1 gradio app.py
 
-| flag | env | default |
-|---|---|---|
-| ``--models`` | ``SCALP_MODELS`` | ``demo`` (Hub namespace, local folder or ``demo``) |
-| ``--models-revision`` | ``SCALP_MODELS_REVISION`` | none |
-| ``--catalog`` | ``SCALP_CATALOG`` | the bundled demo catalog |
-| ``--openai-model`` | ``SCALP_OPENAI_MODEL`` | recommendation's default (key: ``OPENAI_API_KEY``) |
-| ``--host`` | ``GRADIO_SERVER_NAME`` | ``0.0.0.0`` on a Space, else ``127.0.0.1`` |
-| ``--port`` | ``GRADIO_SERVER_PORT`` | 7860 |
-| ``--share`` | ``GRADIO_SHARE`` | off |
+Every option has a flag and an environment variable (:data:`ENV_VARS`; ``python app.py --help``
+lists them): where the models come from (``--models``/``SCALP_MODELS``, pinned with
+``--models-revision``: a tag, a commit or a JSON file of per-repo pins), the catalog (``--catalog``,
+``--catalog-revision``), OpenAI (``--openai-model``; the key is ``OPENAI_API_KEY``; at most
+``--openai-per-minute`` guides a minute overall and ``--openai-per-client-per-minute`` per client),
+serving limits (``--queue-size``, ``--max-sessions``, ``--session-ttl-s`` ≤ 900) and where to listen
+(``--host``/``GRADIO_SERVER_NAME``, ``0.0.0.0`` on a Space; ``--port``; ``--share``).
 """
 
 from __future__ import annotations
@@ -21,6 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field, fields
+
+MAX_SESSION_TTL_S = 900  # a session (its photo and answers) is forgotten after at most 15 idle minutes
 
 
 def _env_bool(name: str) -> bool:
@@ -34,7 +34,11 @@ class AppConfig:
         metadata={"help": "where the six models come from: a Hub namespace (repos NS/scalp-<suffix>), "
                   "a local folder holding six <symptom key>/ model folders, or 'demo'"},
     )
-    models_revision: str | None = field(default=None, metadata={"help": "Hub revision (tag, branch or commit) to pin"})
+    models_revision: str | None = field(
+        default=None,
+        metadata={"help": "Hub revision (tag, branch or commit) of all six repos, or a JSON file of per-repo pins "
+                  "written by `hub_upload models --pins`"},
+    )
     catalog: str | None = field(
         default=None,
         metadata={"help": "product catalog: CSV/Parquet path or Hub dataset id (default: the bundled demo catalog)"},
@@ -45,15 +49,27 @@ class AppConfig:
     host: str | None = field(default=None, metadata={"help": "address to listen on"})
     port: int | None = field(default=None, metadata={"help": "port to listen on"})
     share: bool = field(default=False, metadata={"help": "ask Gradio for a public share link"})
-    session_ttl_s: int = field(default=3600, metadata={"help": "forget a session's photo and answers after this long"})
+    catalog_revision: str | None = field(default=None, metadata={"help": "Hub revision of a Hub-dataset catalog"})
+    session_ttl_s: int = field(
+        default=MAX_SESSION_TTL_S, metadata={"help": "forget a session's photo and answers after this long idle"})
+    max_sessions: int = field(default=300, metadata={"help": "sessions kept in memory at most (oldest dropped)"})
+    queue_size: int = field(default=64, metadata={"help": "requests waiting at most; more get 'busy, try again'"})
+    openai_per_minute: int = field(default=10, metadata={"help": "OpenAI guide requests per minute, all clients"})
+    openai_per_client_per_minute: int = field(default=5, metadata={"help": "OpenAI guide requests per minute, per client"})
 
     def __post_init__(self):
         if not self.models or not self.models.strip():
             raise ValueError("--models/SCALP_MODELS must be a Hub namespace, a local folder or 'demo'")
         if self.port is not None and not 1 <= self.port <= 65535:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
-        if self.session_ttl_s < 60:
-            raise ValueError(f"session_ttl_s must be at least 60 seconds, got {self.session_ttl_s}")
+        if not 60 <= self.session_ttl_s <= MAX_SESSION_TTL_S:
+            raise ValueError(f"session_ttl_s must be 60..{MAX_SESSION_TTL_S} seconds, got {self.session_ttl_s}")
+        for name in ("max_sessions", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("openai_per_minute", "openai_per_client_per_minute"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def uses_demo_models(self) -> bool:
@@ -61,29 +77,54 @@ class AppConfig:
 
     @classmethod
     def from_env(cls) -> AppConfig:
-        port = os.environ.get("GRADIO_SERVER_PORT")
-        host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if os.environ.get("SPACE_ID") else None)
-        return cls(
-            models=os.environ.get("SCALP_MODELS") or "demo",
-            models_revision=os.environ.get("SCALP_MODELS_REVISION") or None,
-            catalog=os.environ.get("SCALP_CATALOG") or None,
-            openai_model=os.environ.get("SCALP_OPENAI_MODEL") or None,
-            host=host,
-            port=int(port) if port else None,
-            share=_env_bool("GRADIO_SHARE"),
-        )
+        """The configuration the environment gives (see :data:`ENV_VARS`); a bad number is a clear ValueError."""
+        values = {}
+        for name, var in ENV_VARS.items():
+            raw = os.environ.get(var, "").strip()
+            if not raw:
+                continue
+            if name == "share":
+                values[name] = _env_bool(var)
+            elif name in INT_FIELDS:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+            else:
+                values[name] = raw
+        if "host" not in values and os.environ.get("SPACE_ID"):
+            values["host"] = "0.0.0.0"
+        return cls(**values)
+
+
+# Each option's environment variable (flags win over these, which win over the defaults).
+ENV_VARS = {
+    "models": "SCALP_MODELS",
+    "models_revision": "SCALP_MODELS_REVISION",
+    "catalog": "SCALP_CATALOG",
+    "catalog_revision": "SCALP_CATALOG_REVISION",
+    "openai_model": "SCALP_OPENAI_MODEL",
+    "host": "GRADIO_SERVER_NAME",
+    "port": "GRADIO_SERVER_PORT",
+    "share": "GRADIO_SHARE",
+    "session_ttl_s": "SCALP_SESSION_TTL_S",
+    "max_sessions": "SCALP_MAX_SESSIONS",
+    "queue_size": "SCALP_QUEUE_SIZE",
+    "openai_per_minute": "SCALP_OPENAI_PER_MINUTE",
+    "openai_per_client_per_minute": "SCALP_OPENAI_PER_CLIENT_PER_MINUTE",
+}
+INT_FIELDS = {f.name for f in fields(AppConfig) if f.type in ("int", "int | None")}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Scalp diagnosis and scalp-care recommendation (Gradio app).")
-    helps = {f.name: f.metadata.get("help", "") for f in fields(AppConfig)}
-    parser.add_argument("--models", help=helps["models"] + " [env SCALP_MODELS]")
-    parser.add_argument("--models-revision", help=helps["models_revision"] + " [env SCALP_MODELS_REVISION]")
-    parser.add_argument("--catalog", help=helps["catalog"] + " [env SCALP_CATALOG]")
-    parser.add_argument("--openai-model", help=helps["openai_model"] + " [env SCALP_OPENAI_MODEL]")
-    parser.add_argument("--host", help=helps["host"] + " [env GRADIO_SERVER_NAME]")
-    parser.add_argument("--port", type=int, help=helps["port"] + " [env GRADIO_SERVER_PORT]")
-    parser.add_argument("--share", action="store_true", default=None, help=helps["share"] + " [env GRADIO_SHARE]")
+    for f in fields(AppConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} [env {ENV_VARS[f.name]}]"
+        if f.name == "share":
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=int if f.name in INT_FIELDS else str, default=None, help=help_text)
     return parser
 
 

@@ -3,60 +3,82 @@
 Each handler takes the visitor's :class:`ui.session.Session` and returns a new one plus what
 :func:`ui.render.render_all` shows for it. The photo check runs before every diagnosis: a photo it
 flags ("retake" or "not_scalp") is NOT diagnosed until the user presses "그래도 진단하기 / Diagnose
-anyway"; until then the decoded photo waits in the session's memory (never on disk), and a diagnosis
-made that way carries a low-confidence banner in the result tab. Uploaded files are decoded by
-``ui.image_input`` and deleted at once.
+anyway"; until then a copy no larger than the models need (:data:`PENDING_MAX_SIDE`) waits in the
+session's memory (never on disk), and a diagnosis made that way carries a low-confidence banner in the
+result tab. A photo the check could not look at (it is unavailable) is diagnosed, marked unchecked and
+low-confidence. Uploaded files are read once through ``ui.uploads`` and deleted at once.
 """
 
 from __future__ import annotations
 
-import os
-
 import gradio as gr
+from PIL import Image
 
-from recommendation.care_guide import fallback_guide
 from ui import render, views
+from ui.errors import safe_endpoint
 from ui.i18n import lang_code, t
-from ui.image_input import MAX_FILE_MB, MAX_PIXELS, ImageInputError, decode_upload
-from ui.service import ModelsNotReady, ScalpService
+from ui.image_input import MAX_FILE_MB, MAX_PIXELS, ImageInputError, load_image
+from ui.service import ModelsNotReady, PhotoCheckUnavailable, ScalpService
 from ui.session import Session
+from ui.uploads import UploadStore
 
-MODEL_WAIT_S = 170  # an upload waits this long for the first-run demo model build
+PENDING_MAX_SIDE = 640  # a flagged photo waits at the size the models need (640×480 like the training data)
 
 
 def upload_label(lang: str) -> str:
     return t("upload_label", lang, max_mb=MAX_FILE_MB, max_mp=MAX_PIXELS // 1_000_000)
 
 
-class UiEvents:
-    """The handlers ``app.py`` wires to the components, over one :class:`ui.service.ScalpService`."""
+def client_key(request: gr.Request | None) -> str:
+    """Who is asking, for the OpenAI rate limit: the client's address (one key for in-process calls)."""
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", None) or "local")
 
-    def __init__(self, service: ScalpService):
+
+def shrunk(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    small = image.copy()
+    small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return small
+
+
+class UiEvents:
+    """The handlers ``app.py`` wires to the components, over one service and one upload store."""
+
+    def __init__(self, service: ScalpService, uploads: UploadStore):
         self.service = service
+        self.uploads = uploads
 
     def render_all(self, session: Session | None, lang_value) -> list:
         return render.render_all(session or Session(), lang_value, self.service)
 
-    def on_upload(self, path, session: Session | None, lang_value, progress=gr.Progress()):
+    @safe_endpoint
+    def on_upload(self, upload, session: Session | None, lang_value, progress=gr.Progress()):
+        """A new photo (Gradio's upload payload; the file is read once and deleted at once)."""
         lang = lang_code(lang_value)
         session = session or Session()
         try:
-            image = decode_upload(path).image
+            image = load_image(self.uploads.claim(upload)).image
         except ImageInputError as exc:
             session = session.with_upload_error(exc.code, exc.values)
             gr.Warning(exc.message(lang))
             return [session, None, *self.render_all(session, lang_value)]
-        check = self.service.check_photo(image)
+        try:
+            check = self.service.check_photo(image)
+        except PhotoCheckUnavailable:
+            check = None  # diagnosed below, marked unchecked; the status line says why
         flagged = views.photo_flagged(check)
         # Both "retake" and "not_scalp" wait for the user's explicit "Diagnose anyway": probabilities shown
         # next to a retake warning still read as a result (the seed saw 모낭사이홍반 misread from a colour
         # cast), and a retaken photo is one click away. Insisting then marks the result low-confidence.
-        session = session.with_photo(views.thumbnail_jpeg(image), check, pending=image if flagged else None)
-        if not flagged:  # ok, or the check is unavailable (the status says it was skipped)
-            session = self._diagnose(session, image, lang, progress, low_confidence=False)
-        del image
+        session = session.with_photo(views.thumbnail_jpeg(image), check,
+                                     pending=shrunk(image, PENDING_MAX_SIDE) if flagged else None)
+        if not flagged:
+            session = self._diagnose(session, image, lang, progress, low_confidence=check is None)
         return [session, None, *self.render_all(session, lang_value)]
 
+    @safe_endpoint
     def on_insist(self, session: Session | None, lang_value, progress=gr.Progress()):
         """The "그래도 진단하기 / Diagnose anyway" button: diagnose the flagged photo, marked low-confidence.
 
@@ -71,36 +93,41 @@ class UiEvents:
         if self.service.model_status != "ready":
             progress(0.5, desc=t("model_loading", lang))
         try:
-            diagnosis = self.service.diagnose_image(image, timeout=MODEL_WAIT_S)
-        except ModelsNotReady as exc:
+            diagnosis = self.service.diagnose_image(image)
+        except ModelsNotReady:
             failed = self.service.model_status == "failed"
             return session.with_diagnosis_error(
-                t("model_failed", lang, error=exc) if failed else t("err_models_not_ready", lang))
+                t("model_failed", lang, error=self.service.model_error) if failed else t("err_models_not_ready", lang))
         return session.with_diagnosis(diagnosis, low_confidence=low_confidence)
 
+    @safe_endpoint
     def on_survey(self, q1, q2, q3, session: Session | None, lang_value):
         session = (session or Session()).with_answers(q1, q2, q3)
         return [session, *self.render_all(session, lang_value)]
 
-    def on_guide(self, session: Session | None, lang_value):
+    @safe_endpoint
+    def on_guide(self, session: Session | None, lang_value, request: gr.Request = None):
         """Write (or reuse) the care guide for the current type; OpenAI when configured, else built-in texts.
 
         With an OpenAI key the built-in guide is shown at once and replaced when OpenAI answers (or
-        stays, with its notice, when it fails or runs out of time): nobody stares at a spinner for the
-        whole ``SCALP_OPENAI_TIMEOUT`` when the API is slow or silent.
+        stays, with its notice, when it fails, runs out of time or the rate limit is reached): nobody
+        stares at a spinner for the whole ``SCALP_OPENAI_TIMEOUT`` when the API is slow or silent.
         """
         lang = lang_code(lang_value)
         session = session or Session()
         if session.guide_key is not None:
             key = (*session.guide_key, lang)
             if key not in session.guides:
-                if os.environ.get("OPENAI_API_KEY"):
-                    interim = fallback_guide(session.scalp_type, lang).to_markdown() + "\n\n" + t("guide_ai_pending", lang)
-                    shown = session.with_guide(key, interim)
+                if self.service.openai_configured:
+                    interim = self.service.builtin_guide(session.scalp_type, lang).to_markdown()
+                    shown = session.with_guide(key, interim + "\n\n" + t("guide_ai_pending", lang))
                     yield shown, render.guide(shown, lang)
-                session = session.with_guide(key, self.service.care_guide_markdown(session.scalp_type, lang))
+                guide, limited = self.service.care_guide(session.scalp_type, lang, client=client_key(request))
+                text = guide.to_markdown() + ("\n\n" + t("guide_rate_limited", lang) if limited else "")
+                session = session.with_guide(key, text)
         yield session, render.guide(session, lang)
 
+    @safe_endpoint
     def on_language(self, session: Session | None, lang_value):
         lang = lang_code(lang_value)
         q1, q2, q3 = render.survey_choices(lang)

@@ -1,17 +1,23 @@
 """Safe decoding of uploaded photos: every image entry point of the app goes through :func:`load_image`.
 
-Gradio's ``gr.Image`` would decode uploads itself; the app instead accepts a file path
-(``gr.File``) and decodes here so that it can refuse bad files *before* decoding them:
+Gradio's ``gr.Image`` would decode uploads itself; the app instead takes the uploaded file's bytes
+(``ui.uploads``) and decodes them here, refusing bad files *before* decoding them and keeping the
+memory of one request bounded whatever the file:
 
-- a zero-byte file, or a text file renamed ``.jpg`` → :class:`ImageInputError` (``empty_file`` / ``not_image``);
-- a truncated JPEG → ``truncated``;
-- a decompression bomb (header says more than ``MAX_PIXELS``) → ``too_many_pixels``, read from the
-  header only (``Image.open`` is lazy), and Pillow's own ``DecompressionBombError/Warning`` caught too;
-- a huge photo (e.g. 8000×6000) → downscaled; JPEGs through ``Image.draft`` so the full size is never decoded;
+- a zero-byte file, or anything that is not JPEG, PNG, WebP or GIF (a text file renamed ``.jpg``, a
+  BMP, a TIFF) → :class:`ImageInputError` (``empty_file`` / ``not_image``);
+- a decompression bomb (the header says more than :data:`MAX_PIXELS` for a JPEG, or
+  :data:`MAX_PIXELS_FULL_DECODE` for the other formats, which are decoded at full size before they can
+  be shrunk) → ``too_many_pixels``, read from the header only (``Image.open`` is lazy); Pillow's own
+  ``DecompressionBombError`` is caught too;
+- a huge photo (e.g. 8000×6000) → shrunk *before* any mode conversion: JPEGs decode at 1/2..1/8 scale
+  (``Image.draft``), the others are reduced by an integer factor (``Image.reduce``, or a box resize for
+  16-bit images); 16-bit images then become 8-bit in integer arithmetic (``scalp_core.images.to_rgb``);
 - CMYK, 16-bit (``I;16``), 32-bit, float, grayscale, RGBA, LA and palette images → RGB (alpha over white,
   16-bit scaled, not clipped);
 - an animated GIF/WebP → its first frame; EXIF-rotated phone photos → upright (``ImageOps.exif_transpose``);
-- a tiny image (e.g. 1×1) → ``too_small``.
+- a damaged file (a truncated JPEG, malformed EXIF, a broken frame: any error while decoding) →
+  ``truncated``; a tiny image (e.g. 1×1) → ``too_small``.
 
 Each error carries a Korean and an English message (``ui/strings.yaml``). Nothing here logs the
 file's path, name, size or metadata. Try it::
@@ -22,6 +28,7 @@ file's path, name, size or metadata. Try it::
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import sys
@@ -29,22 +36,27 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps
 
 from scalp_core.images import to_rgb
 from ui.i18n import both, t
 
-MAX_PIXELS = 64_000_000  # header width × height above this is refused before decoding (8000×8000)
+MAX_PIXELS = 64_000_000  # JPEG: header width × height above this is refused (8000×8000); decoded at ≤ 1/2 scale
+MAX_PIXELS_FULL_DECODE = 24_000_000  # PNG, WebP, GIF are decoded at full size first: at most 24 MP
 MAX_FILE_MB = 20  # also passed to demo.launch(max_file_size=...)
 MAX_SIDE = 1600  # longer side after downscaling; the models see 240–600 px anyway
 MIN_SIDE = 32
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a multi-picture JPEG, opened by Pillow's JPEG decoder
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # the only decoders Pillow may use here
+REDUCIBLE_MODES = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F")
 
 # Pillow warns above MAX_IMAGE_PIXELS and raises DecompressionBombError above twice that,
 # already inside Image.open. Our own header check (with the size in the message) refuses
-# anything over MAX_PIXELS, so Pillow's guard sits above it as the second line of defence.
+# anything over MAX_PIXELS, so Pillow's guard sits above it as the second line of defence,
+# and its warning (which our check makes redundant) is silenced once, here, not per request.
 Image.MAX_IMAGE_PIXELS = 4 * MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageInputError(ValueError):
@@ -79,73 +91,97 @@ class LoadedImage:
                 "downscaled": self.downscaled}
 
 
-def load_image(source: str | os.PathLike | bytes, *, max_side: int = MAX_SIDE) -> LoadedImage:
-    """Decode ``source`` (a path or the file's bytes) into an upright RGB image, or raise ImageInputError."""
+def read_source(source: str | os.PathLike | bytes) -> bytes:
+    """The file's bytes (at most :data:`MAX_FILE_MB`), or ImageInputError."""
     if source is None:
         raise ImageInputError("no_image")
     if isinstance(source, (bytes, bytearray)):
-        data_size = len(source)
-        opener = lambda: io.BytesIO(source)  # noqa: E731
+        data = bytes(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise ImageInputError("no_image")
-        data_size = path.stat().st_size
-        opener = lambda: open(path, "rb")  # noqa: E731
-    if data_size == 0:
+        size = path.stat().st_size
+        if size > MAX_FILE_MB * 1024 * 1024:
+            raise ImageInputError("file_too_big", size_mb=size / 1024 / 1024, max_mb=MAX_FILE_MB)
+        data = path.read_bytes()
+    if not data:
         raise ImageInputError("empty_file")
-    if data_size > MAX_FILE_MB * 1024 * 1024:
-        raise ImageInputError("file_too_big", size_mb=data_size / 1024 / 1024, max_mb=MAX_FILE_MB)
+    if len(data) > MAX_FILE_MB * 1024 * 1024:
+        raise ImageInputError("file_too_big", size_mb=len(data) / 1024 / 1024, max_mb=MAX_FILE_MB)
+    return data
 
-    with opener() as fh, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked just below
+
+def load_image(source: str | os.PathLike | bytes, *, max_side: int = MAX_SIDE) -> LoadedImage:
+    """Decode ``source`` (a path or the file's bytes) into an upright RGB image, or raise ImageInputError."""
+    data = read_source(source)
+    try:
+        img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)  # lazy: reads the header only
+    except Image.DecompressionBombError as exc:
+        raise _bomb_error(exc) from None
+    except Exception:  # UnidentifiedImageError for other formats, or a header Pillow cannot parse
+        raise ImageInputError("not_image") from None
+    with img:
+        width, height = img.size
+        limit = MAX_PIXELS if img.format in JPEG_FORMATS else MAX_PIXELS_FULL_DECODE
+        if width * height > limit:
+            raise ImageInputError("too_many_pixels", width=width, height=height, mp=width * height / 1e6,
+                                  max_mp=limit // 1_000_000)
+        if min(width, height) < MIN_SIDE:
+            raise ImageInputError("too_small", width=width, height=height, min_side=MIN_SIDE)
         try:
-            img = Image.open(fh)  # lazy: reads the header only
+            return _decode(img, max_side)
+        except ImageInputError:
+            raise
         except Image.DecompressionBombError as exc:
             raise _bomb_error(exc) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ImageInputError("not_image") from None
-        with img:
-            fmt = img.format or "?"
-            if fmt not in ALLOWED_FORMATS:
-                raise ImageInputError("format", format=fmt)
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageInputError(
-                    "too_many_pixels", width=width, height=height, mp=width * height / 1e6, max_mp=MAX_PIXELS // 1_000_000
-                )
-            if min(width, height) < MIN_SIDE:
-                raise ImageInputError("too_small", width=width, height=height, min_side=MIN_SIDE)
-            frames = getattr(img, "n_frames", 1)
-            converted_from = img.mode
-            if frames > 1:
-                img.seek(0)
-            if fmt in ("JPEG", "MPO"):
-                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: an 8000×6000 photo never
-                # exists at full size in memory.
-                img.draft("RGB", (max_side, max_side))
-            try:
-                img.load()
-                exif_orientation = img.getexif().get(0x0112, 1)
-                upright = ImageOps.exif_transpose(img)
-                rgb = to_rgb(upright)
-                if rgb is img:
-                    rgb = img.copy()
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise _bomb_error(exc) from None
-            except (OSError, SyntaxError, ValueError, EOFError):
-                raise ImageInputError("truncated") from None
-    downscaled = max(rgb.size) < max(width, height) or max(rgb.size) > max_side
+        except MemoryError:
+            raise ImageInputError("too_many_pixels", width=width, height=height, mp=width * height / 1e6,
+                                  max_mp=MAX_PIXELS_FULL_DECODE // 1_000_000) from None
+        except Exception:  # truncated data, malformed EXIF (struct.error), broken frames (TypeError), ...
+            raise ImageInputError("truncated") from None
+
+
+def _decode(img: Image.Image, max_side: int) -> LoadedImage:
+    """Decode an opened, size-checked image: shrink first, then rotate and convert the small copy."""
+    width, height = img.size
+    frames = int(getattr(img, "n_frames", 1))
+    converted_from = img.mode
+    if frames > 1:
+        img.seek(0)
+    if img.format in JPEG_FORMATS:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale: an 8000×6000 photo never exists at full size in memory.
+        img.draft("RGB", (max_side, max_side))
+    img.load()
+    orientation = img.getexif().get(0x0112, 1)
+    small = _shrink(img, max_side)
+    rgb = to_rgb(ImageOps.exif_transpose(small))
+    if rgb is img:
+        rgb = img.copy()
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return LoadedImage(
         image=rgb,
         original_size=(width, height),
-        downscaled=bool(downscaled),
+        downscaled=max(rgb.size) < max(width, height),
         converted_from=converted_from,
-        rotated=exif_orientation not in (None, 1),
-        frames=int(frames),
+        rotated=orientation not in (None, 1),
+        frames=frames,
     )
+
+
+def _shrink(img: Image.Image, max_side: int) -> Image.Image:
+    """``img`` reduced by the largest integer factor that keeps its longer side ≥ ``max_side``, in its own
+    mode (so the full-size picture is never converted); palette and 1-bit images are converted first."""
+    factor = max(img.size) // max_side
+    if factor < 2:
+        return img
+    if img.mode in REDUCIBLE_MODES:
+        return img.reduce(factor)
+    if img.mode.startswith("I;16"):
+        size = (math.ceil(img.width / factor), math.ceil(img.height / factor))
+        return img.resize(size, Image.Resampling.BOX)
+    return to_rgb(img).reduce(factor)  # P, PA, 1: one byte per pixel, at most MAX_PIXELS_FULL_DECODE of them
 
 
 def _bomb_error(exc: Exception) -> ImageInputError:
@@ -153,28 +189,6 @@ def _bomb_error(exc: Exception) -> ImageInputError:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     declared = int(found.group(1)) / 1e6 if found else float(2 * Image.MAX_IMAGE_PIXELS) / 1e6
     return ImageInputError("bomb", mp=declared, max_mp=MAX_PIXELS // 1_000_000)
-
-
-def delete_upload(path: str | os.PathLike | None) -> None:
-    """Remove an uploaded temp file (and its now-empty Gradio cache folder) once it has been decoded."""
-    if not path:
-        return
-    p = Path(path)
-    try:
-        p.unlink(missing_ok=True)
-        parent = p.parent
-        if parent.name and not any(parent.iterdir()):
-            parent.rmdir()
-    except OSError:
-        pass  # another request may be using the folder; Gradio's delete_cache is the backstop
-
-
-def decode_upload(path: str | os.PathLike) -> LoadedImage:
-    """Decode an uploaded file with :func:`load_image`, then delete the upload's temp file."""
-    try:
-        return load_image(path)
-    finally:
-        delete_upload(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,9 @@ from recommendation.survey import load_categories, scalp_type_options, survey_su
 from scalp_core.symptoms import SYMPTOMS, severity_name
 from synthetic.render import reference_image
 from ui import views
+from ui.errors import public_error
 from ui.i18n import lang_code, t
+from ui.resources import Unavailable
 from ui.service import ScalpService
 from ui.session import Session
 
@@ -67,14 +69,23 @@ def banner_html(service: ScalpService, lang: str) -> str:
 
 
 def model_status(service: ScalpService, lang: str) -> tuple[str, bool]:
-    """(the status line, whether to keep polling); starts loading the models if nobody has yet."""
-    status = service.model_status
-    if status == "ready":
-        return t("model_ready", lang), False
-    if status == "failed":
-        return t("model_failed", lang, error=service.model_error), False
+    """(the status lines, whether to keep polling); starts (or retries, when due) the background loads.
+
+    Polling goes on while anything is loading or waiting for a retry, so a recovery shows up by itself."""
     service.start()
-    return t("model_loading", lang), True
+    if service.model_status == "ready":
+        lines = [t("model_ready", lang)]
+    elif service.model_status == "failed":
+        lines = [t("model_retrying", lang, error=service.model_error, seconds=round(service.model_retry_in_s or 0))]
+    else:
+        lines = [t("model_loading", lang)]
+    if service.photo_check_status == "failed":
+        lines.append(t("photo_check_failed_status", lang, error=service.photo_check_error))
+    if service.catalog_status == "failed":
+        lines.append(t("catalog_failed_status", lang, error=service.catalog_error))
+    settled = service.model_status == "ready" and service.photo_check_status == "ready" and (
+        service.catalog_status in ("idle", "ready"))
+    return "\n\n".join(lines), not settled
 
 
 def upload_status(session: Session, lang: str) -> str:
@@ -88,7 +99,7 @@ def upload_status(session: Session, lang: str) -> str:
         parts.append(views.photo_check_markdown(session.photo_check, lang))
         if session.waiting_for_insist:
             parts.append(t("photo_check_insist_hint", lang))
-        elif session.diagnosis is not None and session.low_confidence:
+        elif session.diagnosis is not None and session.low_confidence and session.photo_check is not None:
             parts.append(t("photo_check_insisted", lang))
     if session.diagnosis_error:
         parts.append("❗ " + session.diagnosis_error)
@@ -134,9 +145,11 @@ def products(session: Session, lang: str, service: ScalpService) -> str:
         return f"<p>{views.esc(t('products_need_categories', lang))}</p>"
     try:
         sections = service.product_sections(session.scalp_type.types, session.survey.categories)
+    except Unavailable as exc:  # the catalog could not be loaded (yet): say so; it is retried
+        return f"<p>❗ {views.esc(t('catalog_failed_status', lang, error=exc.error or exc))}</p>"
     except Exception as exc:  # a broken catalog must not break the other steps
         log.exception("recommendation failed")
-        return f"<p>❗ {views.esc(exc)}</p>"
+        return f"<p>❗ {views.esc(public_error(exc))}</p>"
     return views.products_section_html(sections, lang)
 
 

@@ -130,7 +130,9 @@ def reason_names(check: Mapping, lang: str) -> str:
 
 def low_confidence_banner(check: Mapping | None, lang: str) -> str:
     """The result tab's Markdown banner for a diagnosis the user insisted on after a photo-check warning."""
-    if check is not None and check.get("verdict") == "not_scalp":
+    if check is None:
+        return t("result_low_conf_unchecked", lang)
+    if check.get("verdict") == "not_scalp":
         return t("result_low_conf_not_scalp", lang)
     return t("result_low_conf_retake", lang, reasons=reason_names(check or {}, lang))
 
