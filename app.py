@@ -47,8 +47,9 @@ UPLOADS = UploadStore(set())  # becomes demo.upload_file_set: the paths Gradio's
 EVENTS = UiEvents(SERVICE, UPLOADS)
 API = ApiEndpoints(SERVICE, UPLOADS)
 UPLOAD_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif"]  # GIF: first frame
-# Every event that runs the models (UI and API) shares one concurrency group, sized for 2 CPU cores
-# (bench/load.py); the OpenAI-bound guide has its own; the cheap events share the default limit.
+# Every event that runs the models (UI and API) shares one concurrency group, sized at launch by
+# --model-concurrency (1 measured best on 2 CPU cores: bench/load.py); the OpenAI-bound guide has its
+# own group; the cheap events share the default limit.
 MODEL_GROUP = {"concurrency_id": "models", "concurrency_limit": 1}
 GUIDE_GROUP = {"concurrency_id": "guide", "concurrency_limit": 4}
 DEFAULT_CONCURRENCY = 4
@@ -183,6 +184,9 @@ def launch(config: AppConfig, **overrides):
     UPLOADS.start_sweeper()
     # One bounded queue: when it is full a caller is told "busy, try again" (HTTP 503, Gradio's "Queue is full").
     demo.queue(max_size=config.queue_size, default_concurrency_limit=DEFAULT_CONCURRENCY)
+    for fn in demo.fns.values():
+        if fn.concurrency_id == MODEL_GROUP["concurrency_id"]:
+            fn.concurrency_limit = config.model_concurrency
     block = not overrides.pop("prevent_thread_lock", False)
     kwargs = dict(
         server_name=config.host,

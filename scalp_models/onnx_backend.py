@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export recipe changes, so old cache files are not reused
-CHECK_ATOL = 1e-4  # max |output difference| allowed between a fresh export and PyTorch
+# Max |output difference| allowed between a fresh export and PyTorch, per unit of the outputs' scale
+# (max |PyTorch output|, at least 1): logits of a few units must agree to 1e-4, the demo heads' logits
+# of a hundred units to 1e-2 (fp32 rounding grows with the values; 1.05e-4 on such a head made the
+# diagnoser fall back to PyTorch).
+CHECK_ATOL = 1e-4
 INPUT_NAME, OUTPUT_NAME = "pixel_values", "logits"
 
 # How many exports this process ran (tests check that a second load reuses the cache).
@@ -151,16 +155,17 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
 
 def check_export(module: torch.nn.Module, path: Path, input_size: int, session=None, name: str | None = None) -> float:
     """Max |difference| of the ONNX file's output vs ``module(pixel_values)`` (a ``torch_to_onnx``
-    module) on a random batch of two; raises :class:`OnnxExportError` if > CHECK_ATOL."""
+    module) on a random batch of two; raises :class:`OnnxExportError` if > CHECK_ATOL × the outputs' scale."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, input_size, input_size, generator=generator)
     with torch.inference_mode():
         expected = module.eval()(x).numpy()
     got = (session or create_session(path, threads=1)).run(None, {INPUT_NAME: x.numpy()})[0]
     diff = float(np.abs(got - expected).max())
-    if not diff <= CHECK_ATOL:
+    allowed = CHECK_ATOL * max(1.0, float(np.abs(expected).max()))
+    if not diff <= allowed:
         raise OnnxExportError(f"the ONNX export of {name or type(module).__name__} differs from PyTorch by "
-                              f"{diff:.2e} (> {CHECK_ATOL}); using PyTorch instead")
+                              f"{diff:.2e} (> {allowed:.1e}); using PyTorch instead")
     return diff
 
 

@@ -130,3 +130,29 @@ def test_lite0_export_matches_torch(private_cache):
     got = torch.softmax(torch.from_numpy(runner.run({"m": x.numpy()})["m"]).double(), -1).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
     assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_export_check_tolerance_follows_the_scale_of_the_outputs(tmp_path):
+    """Demo heads give logits of ~100: fp32 rounding of 1e-4 there is agreement, not a broken export."""
+    import numpy as np
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, scale):
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, pixel_values):
+            return pixel_values.mean(dim=(2, 3)) * self.scale
+
+    class Off:
+        def __init__(self, module, by):
+            self.module, self.by = module, by
+
+        def run(self, _, feeds):
+            with torch.inference_mode():
+                return [self.module(torch.from_numpy(feeds[onnx_backend.INPUT_NAME])).numpy() + self.by]
+
+    big, small = Scaled(5000.0), Scaled(1.0)
+    assert onnx_backend.check_export(big, tmp_path / "x.onnx", 8, session=Off(big, np.float32(2e-3))) > 0
+    with pytest.raises(onnx_backend.OnnxExportError, match="differs from PyTorch"):
+        onnx_backend.check_export(small, tmp_path / "x.onnx", 8, session=Off(small, np.float32(2e-3)))

@@ -54,6 +54,8 @@ class AppConfig:
         default=MAX_SESSION_TTL_S, metadata={"help": "forget a session's photo and answers after this long idle"})
     max_sessions: int = field(default=300, metadata={"help": "sessions kept in memory at most (oldest dropped)"})
     queue_size: int = field(default=64, metadata={"help": "requests waiting at most; more get 'busy, try again'"})
+    model_concurrency: int = field(
+        default=1, metadata={"help": "model-bound requests run at once (1 measured best on 2 cores: bench/load.py)"})
     openai_per_minute: int = field(default=10, metadata={"help": "OpenAI guide requests per minute, all clients"})
     openai_per_client_per_minute: int = field(default=5, metadata={"help": "OpenAI guide requests per minute, per client"})
 
@@ -64,7 +66,7 @@ class AppConfig:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
         if not 60 <= self.session_ttl_s <= MAX_SESSION_TTL_S:
             raise ValueError(f"session_ttl_s must be 60..{MAX_SESSION_TTL_S} seconds, got {self.session_ttl_s}")
-        for name in ("max_sessions", "queue_size"):
+        for name in ("max_sessions", "queue_size", "model_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("openai_per_minute", "openai_per_client_per_minute"):
@@ -110,6 +112,7 @@ ENV_VARS = {
     "session_ttl_s": "SCALP_SESSION_TTL_S",
     "max_sessions": "SCALP_MAX_SESSIONS",
     "queue_size": "SCALP_QUEUE_SIZE",
+    "model_concurrency": "SCALP_MODEL_CONCURRENCY",
     "openai_per_minute": "SCALP_OPENAI_PER_MINUTE",
     "openai_per_client_per_minute": "SCALP_OPENAI_PER_CLIENT_PER_MINUTE",
 }
