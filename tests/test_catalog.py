@@ -178,16 +178,7 @@ def test_hub_dataset_id_loads_over_http(hub_server, tmp_path):  # noqa: F811
         "",
         "tester",
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", HUB_CLIENT, repo.repo_id],
-        cwd=Path(__file__).resolve().parents[1],
-        env=hub_server.client_env(hf_home=tmp_path / "home"),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))[len("RESULT"):])
+    got = _run_hub_client(hub_server, tmp_path, HUB_CLIENT, repo.repo_id)
     assert got["names"] == ["Hub A", "Hub C"] and got["category"] == ["샴푸", "헤어워터"]
     assert got["star"] == [4.8, 4.5] and got["reviews"] == [1234, 10]
     assert got["types"] == [["비듬성", "지루성", "탈모성"], []]
@@ -195,6 +186,20 @@ def test_hub_dataset_id_loads_over_http(hub_server, tmp_path):  # noqa: F811
     assert any(w.startswith("Catalog row 3: no ingredient list") for w in got["warnings"])
     assert any(r["path"].startswith("/api/datasets/tester/scalp-catalog") for r in hub_server.store.log)
     assert not getattr(hub_server.store, "errors", [])
+
+
+def _run_hub_client(hub, tmp_path, script: str, *args: str) -> dict:
+    """Run ``script`` in a client subprocess that talks to the local Hub; its ``RESULT{json}`` line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=hub.client_env(hf_home=tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))[len("RESULT"):])
 
 
 HUB_REVISIONS = r"""
@@ -220,16 +225,8 @@ def test_hub_dataset_revision_pins_the_catalog(hub_server, tmp_path):  # noqa: F
         data = frame.to_csv(index=False)
         files = {"catalog.csv": hub_server.store.entry_for("catalog.csv", data.encode("utf-8"))}
         commits.append(hub_server.store.add_commit(repo, "main", files, "catalog", "", "tester").sha)
-    proc = subprocess.run(
-        [sys.executable, "-c", HUB_REVISIONS, repo.repo_id, json.dumps([commits[0], None, commits[1], "v9"])],
-        cwd=Path(__file__).resolve().parents[1],
-        env=hub_server.client_env(hf_home=tmp_path / "home"),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))[len("RESULT"):])
+    got = _run_hub_client(hub_server, tmp_path, HUB_REVISIONS, repo.repo_id,
+                          json.dumps([commits[0], None, commits[1], "v9"]))
     assert got[commits[0]] == ["First A", "First B"]
     assert got["None"] == got[commits[1]] == ["Second A"]
     assert got["v9"].startswith(

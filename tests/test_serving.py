@@ -20,11 +20,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from app_server import as_upload, cache_files, running_app, scalp_photo
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from app_server import as_upload, cache_files, running_app, scalp_photo
 from scalp_core.symptoms import SYMPTOM_KEYS
 from tests.openai_stub import start_stub
 from ui.config import AppConfig
