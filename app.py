@@ -31,6 +31,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+from recommendation.care_guide import check_environment  # noqa: E402
 from scalp_core.symptoms import SYMPTOMS  # noqa: E402
 from ui import render, views  # noqa: E402
 from ui.api import ApiEndpoints  # noqa: E402
@@ -42,7 +43,16 @@ from ui.service import ScalpService  # noqa: E402
 from ui.session import Session  # noqa: E402
 from ui.uploads import UploadGuard, UploadStore  # noqa: E402
 
-SERVICE = ScalpService(AppConfig.from_env())
+def _config_from_env() -> AppConfig:
+    """The environment's configuration; a bad value is reported by ``main`` (exit 2), not at import."""
+    try:
+        return AppConfig.from_env()
+    except ValueError as exc:
+        logging.getLogger("scalp_app").warning("%s (using the defaults until launch)", exc)
+        return AppConfig()
+
+
+SERVICE = ScalpService(_config_from_env())
 UPLOADS = UploadStore(set())  # becomes demo.upload_file_set: the paths Gradio's upload route created
 EVENTS = UiEvents(SERVICE, UPLOADS)
 API = ApiEndpoints(SERVICE, UPLOADS)
@@ -221,7 +231,12 @@ def launch(config: AppConfig, **overrides):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    config = parse_config(argv)
+    try:
+        config = parse_config(argv)
+        check_environment()  # e.g. SCALP_OPENAI_TIMEOUT=abc: refused at start-up, not silently replaced
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     launch(config)
     return 0
 

@@ -32,7 +32,7 @@ def evaluate(fitted: str | None, n_scalp: int, refit: bool) -> dict:
     from photo_check.check import PhotoChecker, load_checker
     from photo_check.evaluate import build_eval_set, run_eval, summarise
     from photo_check.fit import FitConfig, fit
-    from photo_check.lite0_features import lite0_features
+    from scalp_models.lite0_features import lite0_features
 
     if refit:
         start = time.perf_counter()

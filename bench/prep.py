@@ -6,7 +6,10 @@ naive baseline in the same process: for every symptom, re-decode each image of t
 symptom's folders with a full PIL decode and resize it (LANCZOS) and encode it, as
 the seed did per folder.
 
-    python bench/prep.py [--images 300] [--workers 1 2] [--keep DIR]
+    python bench/prep.py [--images 300] [--workers 1 2] [--keep DIR] [--labels-from CSV ...]
+
+``--labels-from`` draws the simulated download from real AI Hub label tables (real subjects,
+names and folders; see ``python -m datasets_prep simulate --help``).
 """
 
 from __future__ import annotations
@@ -65,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         "--size", type=int, default=None, help="--image-size-override for the build (default: real sizes)"
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep the simulated tree and outputs here")
+    parser.add_argument("--labels-from", nargs="+", default=(), help="real label tables to draw the download from")
     args = parser.parse_args(argv)
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-prep-"))
     raw = workdir / "raw"
     if not (raw / TRUTH_FILE).is_file():
         print(f"simulating {args.images} images into {raw} (not timed) ...", file=sys.stderr)
-        simulate(raw, args.images, 0)
+        simulate(raw, args.images, 0, labels_from=args.labels_from)
 
     rows = []
     cpu_ms = {}  # CPU time per unique image, in-process runs only: robust to other load on the machine

@@ -13,8 +13,12 @@ the on-disk contract of ``docs/ARCHITECTURE.md``:
   :func:`scalp_core.contracts.write_prep_config`, with ``synthetic`` true for a
   ``datasets_prep simulate`` download).
 
-AI Hub's Validation stays ``validation``; ``test`` is carved out of Training by
-subject. Every skipped file is named in the report with its reason, including
+Protocol ``full`` (the honest one) pools Training and Validation and splits the unique images by
+subject into train/validation/test (about 70/15/15 of the subjects, stratified, seeded; no subject
+in two splits); protocol ``folder`` keeps AI Hub's folders, AI Hub Validation being its evaluation
+split as the seed had it (:mod:`~datasets_prep.splits`). The evaluation splits hold the original
+image bytes; ``prep_config.json`` names the evaluation split and how many of its subjects were seen
+in training. Every skipped file is named in the report with its reason, including
 ``[원천]``/``[라벨]`` folders lying outside Training/Validation (their split is unknown).
 A build output (``prep_config.json``/``dataset_dict.json``) under the root is never read.
 The steps live in their own modules, in order: :mod:`~datasets_prep.discovery`,
@@ -22,7 +26,8 @@ The steps live in their own modules, in order: :mod:`~datasets_prep.discovery`,
 :mod:`~datasets_prep.splits`, :mod:`~datasets_prep.writing` and :mod:`~datasets_prep.report`;
 this module holds the configuration, :func:`build` and the command line.
 
-    python -m datasets_prep build --aihub-root ~/aihub216 --out prepared [--protocol full|folder]
+    python -m datasets_prep build --aihub-root ~/aihub216 --out prepared [--protocol full|folder] \\
+        [--validation-fraction 0.15 --test-fraction 0.15]
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from datasets_prep import report as build_report
 from datasets_prep.decoding import decode_all
 from datasets_prep.discovery import Download, SkipLog, discover_download
 from datasets_prep.indexing import index_sources, resolve_images
-from datasets_prep.splits import OUTPUT_SPLITS, image_table, split_by_subject
+from datasets_prep.splits import OUTPUT_SPLITS, assign_splits, image_table, original_bytes_splits
 from datasets_prep.writing import write_symptom_datasets
 from scalp_core.cli import help_field, parse_dataclass_args
 from scalp_core.contracts import PROTOCOLS, PrepConfig, write_prep_config
@@ -62,10 +67,17 @@ class BuildConfig:
         "folder: the seed's per-folder sets labelled by folder grade (seed-comparable).",
         default="full",
     )
-    test_fraction: float = help_field(
-        "Share of Training images moved to the test split, whole subjects at a time.", default=0.1
+    validation_fraction: float = help_field(
+        "Protocol full: share of the subjects in the validation split (early stopping, calibration, the "
+        "uncertain threshold). Protocol folder: unused, validation is AI Hub Validation.",
+        default=0.15,
     )
-    seed: int = help_field("Seed of the subject-wise test split.", default=0)
+    test_fraction: float = help_field(
+        "Protocol full: share of the subjects in the test split. Protocol folder: share of the Training "
+        "subjects moved to test, only among those absent from AI Hub Validation.",
+        default=0.15,
+    )
+    seed: int = help_field("Seed of the subject-wise split.", default=0)
     image_size_override: int | None = help_field(
         "Resize every image so its shorter side is this many pixels instead of each spec's input_size "
         "(for tests and small runs, e.g. 64).",
@@ -76,7 +88,10 @@ class BuildConfig:
         "process collects and writes the results; on 2 cores 1 worker measured faster than 2.",
         default=DEFAULT_WORKERS,
     )
-    jpeg_quality: int = help_field("JPEG quality of the stored, resized images.", default=92)
+    jpeg_quality: int = help_field(
+        "JPEG quality of the stored, resized train/validation images (evaluation splits keep the original bytes).",
+        default=92,
+    )
 
     def __post_init__(self):
         object.__setattr__(self, "aihub_root", Path(self.aihub_root))
@@ -85,8 +100,14 @@ class BuildConfig:
             raise ValueError(f"--labels must be one of {LABEL_SCHEMES}, got {self.labels!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol must be 'full' or 'folder', got {self.protocol!r}")
-        if not 0.0 <= self.test_fraction < 1.0:
-            raise ValueError(f"--test-fraction must be in [0, 1), e.g. 0.1, got {self.test_fraction!r}")
+        for flag, value in (("--validation-fraction", self.validation_fraction), ("--test-fraction", self.test_fraction)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{flag} must be in [0, 1), e.g. 0.15, got {value!r}")
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"--validation-fraction {self.validation_fraction} and --test-fraction {self.test_fraction} leave "
+                "no subjects to train on: their sum must be below 1 (e.g. 0.15 and 0.15)"
+            )
         if self.image_size_override is not None and not 8 <= self.image_size_override <= 4096:
             raise ValueError(
                 f"--image-size-override must be 8..4096 pixels, got {self.image_size_override!r}"
@@ -175,9 +196,12 @@ def build(config: BuildConfig) -> BuildResult:
         why = _why_nothing_usable(config, download, found, skips)
         raise BuildError(f"nothing usable to build: {why}. See {config.out / 'report.md'}.")
 
-    # -- the unique-image table, test split, leakage ------------------------------------------
+    # -- the unique-image table and its split by subject ------------------------------------------
     frame = image_table(records)
-    leakage = split_by_subject(frame, config.test_fraction, config.seed, warnings)
+    splits = assign_splits(
+        frame, config.protocol, config.labels, config.validation_fraction, config.test_fraction, config.seed,
+        warnings,
+    )
     frame.to_parquet(config.out / "images.parquet", index=False)
 
     # -- per-symptom DatasetDicts --------------------------------------------------------------
@@ -189,6 +213,8 @@ def build(config: BuildConfig) -> BuildResult:
         labels=config.labels,
         protocol=config.protocol,
         variant_of=variant_of,
+        originals=decoded,
+        original_splits=original_bytes_splits(config.protocol),
         warnings=warnings,
     )
     shutil.rmtree(cache_dir, ignore_errors=True)
@@ -209,7 +235,7 @@ def build(config: BuildConfig) -> BuildResult:
         conflicts,
         warnings,
         duplicates,
-        leakage,
+        splits,
         class_counts,
         index.metadata_files,
         split_counts=split_counts,

@@ -4,8 +4,10 @@ The third step of ``python -m datasets_prep build``. :func:`decode_all` decodes 
 image once (trying its copies in a stable order until one decodes), resizes it to every
 variant the six symptoms need (shorter side in pixels, grayscale or not) and writes
 ``<cache>/<variant>.arrow`` tables of JPEG bytes, which :mod:`datasets_prep.writing` turns
-into the per-symptom datasets. A copy that does not decode goes to the skip log with its
-reason. Worker processes import only this module, so it keeps its imports light.
+into the per-symptom datasets. It also says which copy of each image decoded, so that the splits
+stored as the original bytes (:func:`read_member_bytes`) take exactly that file. A copy that does
+not decode goes to the skip log with its reason. Worker processes import only this module, so it
+keeps its imports light.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ def variant_file_name(variant: tuple[int, bool]) -> str:
     return f"{size}_{'L' if grayscale else 'RGB'}.arrow"
 
 
-def _read_member_bytes(path: str, member: str | None) -> bytes:
+def read_member_bytes(path: str, member: str | None) -> bytes:
+    """The bytes of a plain file (``member`` None) or of a zip member, exactly as stored.
+
+    Archives stay open in this process until :func:`close_archives`, so reading many members
+    opens each zip once.
+    """
     if member is None:
         return Path(path).read_bytes()
     cached = _ZIP_CACHE.get(path)
@@ -89,12 +96,13 @@ def decode_variants(data: bytes, variants: tuple[tuple[int, bool], ...], quality
 
 
 def _decode_task(task):
-    """Worker: try each copy of one unique image; return the variants of the first that decodes."""
+    """Worker: try each copy of one unique image; return the first that decodes and its variants."""
     stem, candidates, variants, quality = task
     failures = []
     for path, member in candidates:
         try:
-            return stem, decode_variants(_read_member_bytes(path, member), variants, quality), failures
+            data = read_member_bytes(path, member)
+            return stem, (path, member), decode_variants(data, variants, quality), failures
         except UnidentifiedImageError:
             location = f"{path}::{member}" if member is not None else path
             failures.append(
@@ -105,7 +113,7 @@ def _decode_task(task):
         except Exception as error:  # noqa: BLE001 - any decoding failure means: skip this copy, say why
             location = f"{path}::{member}" if member is not None else path
             failures.append((location, f"corrupt image: {type(error).__name__}: {error}", "corrupt_image"))
-    return stem, None, failures
+    return stem, None, None, failures
 
 
 def decode_all(
@@ -116,11 +124,12 @@ def decode_all(
     *,
     workers: int,
     jpeg_quality: int,
-) -> set[str]:
+) -> dict[str, tuple[str, str | None]]:
     """Decode each unique image once into every variant; write ``cache_dir/<variant>.arrow`` files.
 
     ``records`` maps stem → record with the image's ``copies`` (:class:`Member` list). Returns
-    the stems that decoded; every copy that failed is in ``skips`` with its reason.
+    stem → (path, zip member or None) of the copy that decoded, for every stem that did (so its
+    original bytes can be stored as they are); every copy that failed is in ``skips`` with its reason.
     """
     import pyarrow as pa  # here, not at the top: the worker processes that import this module never need it
 
@@ -138,7 +147,7 @@ def decode_all(
     )
     writers = {v: pa.ipc.new_file(str(cache_dir / variant_file_name(v)), schema) for v in variants}
     buffers = {v: [] for v in variants}
-    done: set[str] = set()
+    done: dict[str, tuple[str, str | None]] = {}
 
     def flush(force=False):
         for v, rows in buffers.items():
@@ -157,12 +166,12 @@ def decode_all(
     else:
         pool, iterator = None, map(_decode_task, tasks)
     try:
-        for stem, result, failures in tqdm(iterator, total=len(tasks), desc="decoding images", unit="img"):
+        for stem, source, result, failures in tqdm(iterator, total=len(tasks), desc="decoding images", unit="img"):
             for location, reason, category in failures:
                 skips.add(location, reason, category)
             if result is None:
                 continue
-            done.add(stem)
+            done[stem] = source
             for v, (data, width, height) in result.items():
                 buffers[v].append({"stem": stem, "jpeg": data, "width": width, "height": height})
             flush()
@@ -173,5 +182,12 @@ def decode_all(
             pool.join()
         for writer in writers.values():
             writer.close()
-        _ZIP_CACHE.clear()
+        close_archives()
     return done
+
+
+def close_archives() -> None:
+    """Close the zips :func:`read_member_bytes` kept open in this process."""
+    for archive, _ in _ZIP_CACHE.values():
+        archive.close()
+    _ZIP_CACHE.clear()

@@ -22,6 +22,8 @@ from scalp_core.aihub_names import FolderName, parse_folder_name, zip_member_nam
 from synthetic.simulate import CONFIG_FILE, TRUTH_FILE
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
+# The AI Hub folder of each of our split names, as images.parquet's ``aihub_split`` names it.
+FOLDER_OF_SPLIT = {"train": "Training", "validation": "Validation"}
 _SPLIT_DIR_RE = re.compile(r"(?:^|[^a-z])(training|validation)$", re.IGNORECASE)
 # A folder holding one of these is a build output (or a saved DatasetDict), never AI Hub data:
 # its per-symptom ``validation/`` folders must not be read as an AI Hub split.

@@ -5,19 +5,20 @@ every symptom folder where its grade is > 0 (and the all-healthy images in all s
 ``0.양호`` folders), each copy with its own label JSON. :func:`index_sources` lists every
 folder and zip once, reads every label JSON and indexes the copies by stem;
 :func:`resolve_images` turns that into one record per unique image: its six values (the
-majority of its label copies), its AI Hub split, the folders it sits in and any conflict.
+majority of its label copies), the AI Hub folders holding it (Training, Validation or both), the
+symptom folders it sits in and any conflict.
 Images without labels, labels without images and unreadable files go to the skip log.
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from datasets_prep.discovery import Member, SkipLog, Source, list_members
+from datasets_prep.discovery import FOLDER_OF_SPLIT, Member, SkipLog, Source, list_members
 from datasets_prep.labels import VALUE_FIELDS, LabelError, LabelRecord, majority_vote, read_label_json
 from scalp_core.aihub_names import parse_folder_name, parse_image_stem, zip_member_name
 
@@ -136,13 +137,10 @@ def resolve_images(index: SourceIndex, skips: SkipLog) -> tuple[dict[str, dict],
             notes.append(f"label JSON differs between folders (kept {''.join(map(str, values))}): {detail}")
         for warning in sorted({w for _, r in labels for w in r.warnings}):
             notes.append(warning)
-        split_votes = [m.source.split for m in copies] + [m.source.split for m, _ in labels]
-        split_counts = Counter(split_votes)
-        if len(split_counts) > 1:
-            split = "validation" if split_counts["validation"] >= split_counts["train"] else "train"
-            notes.append(f"found in both Training and Validation (kept {split})")
-        else:
-            split = split_votes[0]
+        # The real download holds 4,754 names in both Training and Validation (same labels): not a
+        # conflict, a fact the split step needs (images.parquet's aihub_split).
+        found_in = {m.source.split for m in copies} | {m.source.split for m, _ in labels}
+        aihub_split = "+".join(FOLDER_OF_SPLIT[s] for s in FOLDER_OF_SPLIT if s in found_in)
         folders = sorted({m.source.display for m in copies})
         for folder_display in folders:
             folder = parse_folder_name(folder_display)
@@ -157,7 +155,7 @@ def resolve_images(index: SourceIndex, skips: SkipLog) -> tuple[dict[str, dict],
             "stem": stem,
             "name": name,
             "values": values,
-            "split": split,
+            "aihub_split": aihub_split,
             "folders": folders,
             "conflict": "; ".join(notes),
             "copies": copies,

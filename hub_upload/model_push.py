@@ -7,8 +7,10 @@ and write the rendered card (:mod:`hub_upload.card`) as ``README.md`` into a tem
 is checked offline (``validate_card``) and by the Hub (``ModelCard.validate``), every staged file
 is searched for the token and local paths, and with ``private`` an existing PUBLIC repo is refused
 (:mod:`hub_upload.safety`), all before the first upload; ``dry_run`` prints the files and cards
-and touches no network. Only the files listed here are uploaded: an ``args.yaml`` beside the model
-(a timm-style dump of the command line, with local paths and whatever else was passed) stays home;
+and touches no network. Each repo gets the set's domain check ``novelty.json`` (``python -m
+scalp_models novelty``, or the demo build) when the model folder has one; a note names the folders
+without it. Only the files listed here are uploaded: an ``args.yaml`` beside the model (a
+timm-style dump of the command line, with local paths and whatever else was passed) stays home;
 ``training_config.json`` is the record of the settings, written with portable paths by training.
 
     python -m hub_upload models --source models --namespace me [--revision v1] [--dry-run]
@@ -34,10 +36,13 @@ from hub_upload.safety import local_paths_of, refuse_leaks, refuse_public_repo
 from hub_upload.secrets import HubUploadError, scrubbed_errors
 from scalp_core.cli import help_field
 from scalp_core.symptoms import SYMPTOMS
+from scalp_models.hub_loading import NOVELTY_FILE
 
 REQUIRED_MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "eval_report.json")
-# Copied when present; the card shows confusion_matrix.png only when the folder has one.
-OPTIONAL_MODEL_FILES = ("training_config.json", "confusion_matrix.png")
+# Copied when present; the card shows confusion_matrix.png only when the folder has one. novelty.json
+# is the set's domain check (scalp_models.novelty): the app loads it with the models to tell photos
+# unlike the training photos; models pushed without it load, but without that check.
+OPTIONAL_MODEL_FILES = ("training_config.json", "confusion_matrix.png", NOVELTY_FILE)
 PUSH_INFO_FILE = "push_info.json"
 
 
@@ -130,6 +135,13 @@ def push_models(config: ModelsPushConfig, token: str | None = None, out: Printer
         staged = {
             key: (Path(tmp) / key, _stage(card, folders[key], Path(tmp) / key)) for key, card in cards.items()
         }
+        without_check = [key for key, folder in folders.items() if not (folder / NOVELTY_FILE).is_file()]
+        if without_check:
+            out(
+                f"note: no {NOVELTY_FILE} in {', '.join(without_check)}: the app cannot tell photos unlike the "
+                f"training photos for these models; fit it with `python -m scalp_models novelty --data prepared "
+                f"--models {config.source}` and push again."
+            )
         if not config.dataset_repo and any(not card.synthetic_training_data for card in cards.values()):
             out(
                 "note: no --dataset-repo given, so the cards' `datasets` metadata names no dataset; pass the "

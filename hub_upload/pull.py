@@ -1,7 +1,8 @@
 """Pull the six scalp models from the Hub (or the local Hub cache when offline).
 
 :func:`download_models` fetches every ``<namespace>/scalp-<suffix>`` repo with its card, eval
-report and confusion matrix through ``scalp_models.hub_loading`` (the same loop the app's
+report, confusion matrix and domain check ``novelty.json`` (where the repo has one; the app reads it
+with ``scalp_models.novelty.NoveltyScorer``) through ``scalp_models.hub_loading`` (the same loop the app's
 ``ScalpDiagnoser`` loads with) and returns the local snapshot folders. With ``HF_HUB_OFFLINE=1`` it
 uses the cache only. Only safetensors weights are fetched: a repo that holds only a pickle
 ``pytorch_model.bin`` is refused and named. Whatever is missing (a repo, a revision, a file, or a
@@ -25,7 +26,8 @@ from scalp_models.hub_loading import (
     download_model_snapshots,
 )
 
-# The model files (hub_loading.REQUIRED_FILES) plus the card, eval report and confusion matrix.
+# The model files (hub_loading.LOADED_FILES, novelty.json among them) plus the card, eval report,
+# training settings and confusion matrix.
 PULLED_PATTERNS = ["*.json", "*.safetensors", "*.png", "README.md"]
 
 

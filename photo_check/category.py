@@ -8,7 +8,7 @@ kinds of features:
   coherence (hair shafts are long oriented strokes), thin dark strokes (black
   top-hat), flat-area share, luma entropy;
 - the pooled 1280-d ImageNet features of the real pretrained EfficientNet-Lite0
-  (``photo_check.lite0_features``, through ONNX Runtime), which know what hair, skin,
+  (``scalp_models.lite0_features``, through ONNX Runtime), which know what hair, skin,
   faces, rooms and products look like from real photos, so the decision does not
   rest on our renderer's look.
 
@@ -36,7 +36,7 @@ STAT_NAMES = (
     "hue_spread",
 )
 
-LITE0_DIM = 1280  # pooled features of EfficientNet-Lite0 (photo_check.lite0_features)
+LITE0_DIM = 1280  # pooled features of EfficientNet-Lite0 (scalp_models.lite0_features)
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -136,7 +136,7 @@ def category_features(images: list[Image.Image], uses_lite0: bool, works: list[n
     stats = np.stack([image_statistics(w) for w in works])
     if not uses_lite0:
         return stats
-    from photo_check.lite0_features import lite0_features  # heavy (torch): only a Lite0 check loads it
+    from scalp_models.lite0_features import lite0_features  # heavy (torch): only a Lite0 check loads it
 
     extractor = lite0_features()
     # One image per call: on CPU a batch is no faster per image, and single calls keep memory flat.

@@ -166,7 +166,7 @@ def read_fitted(path: Path) -> dict:
 def require_lite0_features(path: Path | None = None) -> None:
     """Load the Lite0 feature extractor and run it once; :class:`PhotoCheckUnavailable` if it cannot."""
     try:
-        from photo_check.lite0_features import lite0_features  # heavy (torch, transformers)
+        from scalp_models.lite0_features import lite0_features  # heavy (torch, transformers)
 
         features = lite0_features().extract([Image.new("RGB", (64, 64), (128, 100, 90))])
         if features.shape != (1, LITE0_DIM) or not np.isfinite(features).all():

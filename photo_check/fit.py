@@ -156,7 +156,7 @@ def _resolve_lite0(choice: str) -> bool:
     if choice == "no":
         return False
     # heavy (torch, transformers): only a fit with Lite0 features loads them
-    from photo_check.lite0_features import lite0_features
+    from scalp_models.lite0_features import lite0_features
 
     try:
         lite0_features()

@@ -36,8 +36,13 @@ Where things are::
     from recommendation.demo import demo_catalog  # the illustrative catalog (attrs["notice_ko"/"notice_en"])
     from recommendation.demo_images import image_dir  # where its drawings are cached
 
-The other modules: ``ingredients`` (ingredient lists → names, scalp types, regulatory
-flags), ``compliance`` (the MFDS wording check), ``texts`` (reading ``data/``, filling
+The other modules: ``ingredient_lists`` and ``ingredients`` (ingredient lists → names, scalp
+types, regulatory flags; ``effective_level``: an active counts only above the 1% line or at a
+stated amount), ``catalog_fields`` and ``product_category`` (reading a catalog's stars, reviews,
+links and categories), ``name_words`` (what a product's name says it is for), ``compliance`` (the
+claims filter, rules in ``data/claims.yaml``), ``llm_answer`` (an OpenAI answer reduced to plain
+text per section), ``openai_chat`` (the OpenAI client, its cache and errors reduced to type and
+status), ``builtin_guide`` (the merged built-in guide), ``texts`` (reading ``data/``, filling
 its ko/en templates, the Korean particles).
 
 Environment: ``OPENAI_API_KEY`` (no key → built-in texts), ``OPENAI_BASE_URL``,

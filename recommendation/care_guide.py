@@ -1,24 +1,29 @@
 """Care guide (원인 / 특징 / 관리방안) for a diagnosed scalp type, from OpenAI or built-in texts.
 
 With ``OPENAI_API_KEY`` set, a Korean prompt goes to the chat completions API
-through the real ``openai`` client (model ``SCALP_OPENAI_MODEL``, default
-``gpt-4o-mini``; base URL ``OPENAI_BASE_URL``, read by the client). The answer
-must contain the three sections 원인, 특징, 관리방안; sentences breaking the
-MFDS wording rules (``compliance.py``) are removed, and a section left empty
-means the built-in text is used instead. Built-in texts (``data/care_texts.yaml``)
-are used with no key (immediately), and on any error or when the time budget
-runs out.
+through the real ``openai`` client (``openai_chat``; model ``SCALP_OPENAI_MODEL``,
+default ``gpt-4o-mini``; base URL ``OPENAI_BASE_URL``, read by the client). The answer
+is first reduced to plain text (``llm_answer.plain_answer``: no HTML, images, links,
+Markdown or secrets), so nothing else ever sees what the server sent. It must contain
+the three sections 원인, 특징, 관리방안; sentences making medical or efficacy claims
+(``compliance``) are removed, a step loses only its own sentences, and when 원인 or
+특징 is left empty or fewer than two care steps remain, the built-in guide is used
+instead, with a notice. Built-in texts (``builtin_guide``, ``data/care_texts.yaml``)
+are used with no key (immediately), and on any error or when the time budget runs out.
+An error is told by its type and HTTP status only ("AuthenticationError (401)"): its
+message, headers and body may echo the key.
 
 The whole OpenAI attempt (retries included) runs in a worker thread under one
 deadline, ``CareGuideConfig.timeout_s`` (production default 8 s, env
 ``SCALP_OPENAI_TIMEOUT``), so a slow server never delays the fallback past it.
-Retries are ours, not the client's: at most ``max_retries`` after a connection
-error, 429 or 5xx, each after a short pause (``retry_delay_s``), and none when the
-server's ``Retry-After`` asks for longer. The openai client would otherwise honour
-a ``Retry-After`` of up to two minutes, holding the fallback until the deadline.
-An error answer (401, 429, 500, refused connection) therefore falls back in well
-under a second even with the 8 s budget; only a server that stays silent uses it all.
-OpenAI answers are cached in memory (LRU) per type, symptoms, severities and language.
+Retries are ours (``openai_chat.ask``): at most ``max_retries`` after a connection error,
+429 or 5xx, each after a short pause (``retry_delay_s``), and none when the server's
+``Retry-After`` asks for longer. An error answer (401, 429, 500, refused connection)
+therefore falls back in well under a second even with the 8 s budget; only a server that
+stays silent uses it all. A ``SCALP_OPENAI_TIMEOUT`` that is not a number of seconds in
+(0, 120] makes :func:`check_environment` (call it at start-up) raise ``ValueError``; at
+call time it is logged as a warning and the default used. OpenAI answers are cached in
+memory (LRU) per type, symptoms, severities and language.
 
     >>> g = care_guide(determine_scalp_type({"excess_sebum": 3}), lang="ko", config=CareGuideConfig(api_key=""))
     >>> g.source, sorted(g.sections)
@@ -30,33 +35,64 @@ Run ``python -m recommendation.care_guide --severity excess_sebum=3`` to print a
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import re
-import threading
 import time
-from collections import OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import cache
 
 from scalp_core.cli import help_field
 from scalp_core.symptoms import get_symptom, severity_name
 
-from .compliance import remove_violations
+from .builtin_guide import builtin_sections, care_texts
+from .compliance import has_words, remove_violations
+from .llm_answer import parse_sections, plain_answer, section_text, split_steps
+from .openai_chat import LRU, ask, describe_error, openai_client
 from .scalp_type import ScalpTypeResult, determine_scalp_type, type_label
-from .texts import LANGS, read_yaml, symptom_name
+from .texts import LANGS, symptom_name
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_S = 8.0
+MAX_TIMEOUT_S = 120.0
 DEFAULT_RETRY_DELAY_S = 0.25
-SECTION_KEYS = ("원인", "특징", "관리방안")
+TIMEOUT_ENV = "SCALP_OPENAI_TIMEOUT"
+MIN_CARE_STEPS = 2
+MAX_CARE_STEPS = 5
+
+
+def parse_timeout(value: str) -> float:
+    """``SCALP_OPENAI_TIMEOUT``'s text as seconds; ValueError saying what is wrong and what to set."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_TIMEOUT_S:  # also false for nan and inf
+        raise ValueError(
+            f"{TIMEOUT_ENV}={value!r} is not a number of seconds in (0, {MAX_TIMEOUT_S:g}]; "
+            f"set e.g. {TIMEOUT_ENV}=8, or unset it for the default {DEFAULT_TIMEOUT_S:g} s"
+        )
+    return seconds
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Raise ValueError for a care-guide setting in the environment that cannot work (call at start-up)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(TIMEOUT_ENV) is not None:
+        parse_timeout(environ[TIMEOUT_ENV])
 
 
 def _env_timeout() -> float:
+    value = os.environ.get(TIMEOUT_ENV)
+    if value is None:
+        return DEFAULT_TIMEOUT_S
     try:
-        return float(os.environ.get("SCALP_OPENAI_TIMEOUT", DEFAULT_TIMEOUT_S))
-    except ValueError:
+        return parse_timeout(value)
+    except ValueError as exc:
+        log.warning("%s; using %g s", exc, DEFAULT_TIMEOUT_S)
         return DEFAULT_TIMEOUT_S
 
 
@@ -67,7 +103,10 @@ class CareGuideConfig:
     model: str | None = help_field("chat model; env SCALP_OPENAI_MODEL, default gpt-4o-mini", default=None)
     api_key: str | None = help_field("env OPENAI_API_KEY; empty string = never call OpenAI", default=None)
     base_url: str | None = help_field("env OPENAI_BASE_URL (read by the openai client)", default=None)
-    timeout_s: float | None = help_field("total time budget for the OpenAI attempt (s)", default=None)
+    timeout_s: float | None = help_field(
+        "total time budget for the OpenAI attempt (s), in (0, 120]; env SCALP_OPENAI_TIMEOUT, default 8",
+        default=None,
+    )
     max_retries: int = help_field(
         "retries after a connection error, 429 or 5xx, inside the budget", default=1
     )
@@ -78,7 +117,7 @@ class CareGuideConfig:
     temperature: float = help_field("sampling temperature", default=0.3)
 
     def __post_init__(self) -> None:
-        if self.timeout_s is not None and not 0 < self.timeout_s <= 120:
+        if self.timeout_s is not None and not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"timeout_s must be in (0, 120] seconds, got {self.timeout_s}")
         if not 0 <= self.max_retries <= 3:
             raise ValueError(
@@ -97,6 +136,8 @@ class CareGuideConfig:
 
 @dataclass(frozen=True)
 class CareGuide:
+    """A care guide; an OpenAI one holds only plain text (``llm_answer.plain_answer``)."""
+
     title: str
     cause: str
     features: str
@@ -104,8 +145,9 @@ class CareGuide:
     disclaimer: str
     source: str  # "openai" | "fallback"
     lang: str
-    error: str | None = None  # why the fallback was used
+    error: str | None = None  # why the fallback was used (type and status only for API errors)
     removed_sentences: tuple[str, ...] = ()
+    notice: str | None = None  # shown to the user: why the built-in guide stands in for OpenAI's
 
     @property
     def sections(self) -> dict[str, object]:
@@ -114,45 +156,39 @@ class CareGuide:
     def to_markdown(self) -> str:
         heads = ("원인", "특징", "관리방안") if self.lang == "ko" else ("Cause", "Features", "Care")
         steps = "\n".join(f"{i}. {s}" for i, s in enumerate(self.care_steps, 1))
+        notice = f"> ℹ️ {self.notice}\n\n" if self.notice else ""
         return (
-            f"### {self.title}\n\n**{heads[0]}:** {self.cause}\n\n**{heads[1]}:** {self.features}\n\n"
+            f"### {self.title}\n\n{notice}**{heads[0]}:** {self.cause}\n\n**{heads[1]}:** {self.features}\n\n"
             f"**{heads[2]}:**\n{steps}\n\n> ⚠️ {self.disclaimer}"
         )
 
 
 def load_care_texts() -> dict:
-    return read_yaml("care_texts.yaml")
-
-
-def _focus(result: ScalpTypeResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return tuple(result.types), tuple(result.main_findings)
+    return care_texts()
 
 
 def _title(result: ScalpTypeResult, lang: str) -> str:
-    texts = load_care_texts()["types"]
+    texts = care_texts()["types"]
     types = " · ".join(texts[t]["title"][lang] if t in texts else type_label(t, lang) for t in result.types)
     syms = ", ".join(symptom_name(k, lang) for k in result.main_findings)
     return f"{types} ({syms})" if syms else types
 
 
-def fallback_guide(result: ScalpTypeResult, lang: str = "ko", error: str | None = None) -> CareGuide:
-    """The built-in guide: type texts for 원인/특징, the main symptom's steps (else the type's) for 관리방안."""
-    texts = load_care_texts()
-    types, findings = _focus(result)
-    type_parts = [texts["types"][t][lang] for t in types if t in texts["types"]]
-    sym_parts = [texts["symptoms"][k][lang] for k in findings if k in texts["symptoms"]]
-    cause = " ".join(p["cause"] for p in (type_parts + sym_parts)[:3])
-    features = " ".join(p["features"] for p in (type_parts + sym_parts)[:3])
-    steps_source = sym_parts[0] if sym_parts else type_parts[0]
+def fallback_guide(
+    result: ScalpTypeResult, lang: str = "ko", error: str | None = None, notice: str | None = None
+) -> CareGuide:
+    """The built-in guide: every type's and main finding's text merged into one (``builtin_guide``)."""
+    cause, features, steps = builtin_sections(result, lang)
     return CareGuide(
         title=_title(result, lang),
         cause=cause,
         features=features,
-        care_steps=tuple(steps_source["care"]),
-        disclaimer=texts["disclaimer"][lang],
+        care_steps=steps,
+        disclaimer=care_texts()["disclaimer"][lang],
         source="fallback",
         lang=lang,
         error=error,
+        notice=notice,
     )
 
 
@@ -173,68 +209,12 @@ def build_prompt(result: ScalpTypeResult, lang: str = "ko") -> str:
         f"이 두피 상태의 원인과 특징, 관리방안을 {answer_lang} 알려주세요.\n"
         "형식은 정확히 다음 세 섹션을 지켜 주세요:\n원인: (한두 문장)\n특징: (한두 문장)\n"
         "관리방안:\n1. ...\n2. ...\n3. ...\n"
+        "HTML, 링크, 이미지, 마크다운 없이 평문으로만 써 주세요.\n"
         "화장품 광고 규정을 지켜 '치료', '예방', '발모', '탈모 방지' 같은 의약품 효능 표현은 쓰지 마세요."
     )
 
 
-_HEADER = re.compile(
-    r"^[ \t#>*\-]*(?:\*\*)?[ \t]*(원인|특징|관리[ \t]*방안|cause|features?|care)[ \t]*(?:\*\*)?[ \t]*(?:[:：][ \t]*(?:\*\*)?|$)",
-    re.IGNORECASE | re.MULTILINE,
-)
-_STEP = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*(.+)$", re.MULTILINE)
-
-
-def parse_sections(text: str) -> dict[str, str] | None:
-    """Split an answer into 원인 / 특징 / 관리방안; None when any is missing or empty."""
-    names = {
-        "원인": "원인",
-        "cause": "원인",
-        "특징": "특징",
-        "feature": "특징",
-        "features": "특징",
-        "관리방안": "관리방안",
-        "care": "관리방안",
-    }
-    found: dict[str, str] = {}
-    matches = list(_HEADER.finditer(text))
-    for i, m in enumerate(matches):
-        key = names.get(re.sub(r"\s+", "", m.group(1)).lower())
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = text[m.end() : end].strip()
-        if key and key not in found and body:
-            found[key] = body
-    return found if all(found.get(k) for k in SECTION_KEYS) else None
-
-
-def _steps(body: str) -> list[str]:
-    steps = [s.strip() for s in _STEP.findall(body) if s.strip()]
-    return steps or [line.strip() for line in body.splitlines() if line.strip()]
-
-
-class _LRU:
-    def __init__(self, size: int = 256) -> None:
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-            return None
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.data.clear()
-
-
-_CACHE = _LRU()
+_CACHE = LRU()
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="care-guide-openai")
 
 
@@ -242,65 +222,39 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-@cache
-def _client(key: str, base_url: str | None, timeout: float):
-    # Imported here, outside the deadline, so the first call's import time does not eat the budget.
-    from openai import OpenAI
-
-    # max_retries=0: _ask_openai retries itself, with pauses that fit the deadline.
-    client = OpenAI(api_key=key, base_url=base_url or None, timeout=timeout, max_retries=0)
-    _ = client.chat.completions  # resolve the lazily imported resource modules now, too
-    return client
+def _fall_back(result: ScalpTypeResult, lang: str, error: str, notice: str | None = None) -> CareGuide:
+    log.warning("care guide: using the built-in guide (%s)", error)
+    return fallback_guide(result, lang, error=error, notice=notice)
 
 
-def _retry_after_s(exc: Exception) -> float | None:
-    """The server's requested wait in seconds (inf when it sent one we cannot read), else None."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return float(value) / scale
-            except ValueError:  # an HTTP date: some time in the future, too long for us
-                return float("inf")
-    return None
+def _guide_from_answer(result: ScalpTypeResult, lang: str, answer: str, key: str) -> CareGuide:
+    """The guide an answer makes, or the built-in one (with its reason) when it cannot make one."""
+    sections = parse_sections(plain_answer(answer, secrets=(key,)))
+    if sections is None:
+        return _fall_back(result, lang, "OpenAI answer lacked the 원인/특징/관리방안 sections")
+    removed: list[str] = []
 
+    def kept(text: str) -> str:
+        cleaned, violations = remove_violations(text)
+        removed.extend(v.sentence for v in violations)
+        return cleaned.strip() if has_words(cleaned) else ""
 
-def _ask_openai(
-    client, prompt: str, model: str, temperature: float, retries: int, retry_delay_s: float, deadline: float
-) -> str:
-    import openai
-
-    attempt = 0
-    while True:
-        try:
-            return _chat(client, prompt, model, temperature)
-        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
-            server_wait = _retry_after_s(exc)
-            if (
-                attempt >= retries
-                or (server_wait is not None and server_wait > retry_delay_s)
-                or time.monotonic() + retry_delay_s >= deadline
-            ):
-                raise
-            attempt += 1
-            time.sleep(retry_delay_s)
-
-
-def _chat(client, prompt: str, model: str, temperature: float) -> str:
-    response = client.chat.completions.create(
-        model=model,
-        temperature=temperature,
-        messages=[
-            {
-                "role": "system",
-                "content": "당신은 두피 관리 정보를 주는 도우미입니다. 의학적 진단이나 치료 권고는 하지 않습니다.",
-            },
-            {"role": "user", "content": prompt},
-        ],
+    cause, features = kept(section_text(sections["원인"])), kept(section_text(sections["특징"]))
+    steps = [step for step in (kept(s) for s in split_steps(sections["관리방안"])) if step]
+    if not cause or not features or len(steps) < MIN_CARE_STEPS:
+        notice = care_texts()["notices"]["wording_fallback"][lang] if removed else None
+        reason = "broke the MFDS claims rules" if removed else "had too few care steps"
+        return _fall_back(result, lang, f"OpenAI answer {reason}", notice)
+    return CareGuide(
+        title=_title(result, lang),
+        cause=cause,
+        features=features,
+        care_steps=tuple(steps[:MAX_CARE_STEPS]),
+        disclaimer=care_texts()["disclaimer"][lang],
+        source="openai",
+        lang=lang,
+        removed_sentences=tuple(removed),
     )
-    return response.choices[0].message.content or ""
 
 
 def care_guide(result: ScalpTypeResult, lang: str = "ko", config: CareGuideConfig | None = None) -> CareGuide:
@@ -322,10 +276,10 @@ def care_guide(result: ScalpTypeResult, lang: str = "ko", config: CareGuideConfi
     cached = _CACHE.get(cache_key)
     if cached is not None:
         return cached
-    client = _client(key, base_url, budget)
+    client = openai_client(key, base_url, budget)
     deadline = time.monotonic() + budget
     future = _EXECUTOR.submit(
-        _ask_openai,
+        ask,
         client,
         build_prompt(result, lang),
         model,
@@ -338,32 +292,12 @@ def care_guide(result: ScalpTypeResult, lang: str = "ko", config: CareGuideConfi
         answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
         future.cancel()
-        return fallback_guide(result, lang, error=f"OpenAI did not answer within {budget:g} s")
+        return _fall_back(result, lang, f"OpenAI did not answer within {budget:g} s")
     except Exception as exc:  # noqa: BLE001 -- any API, network or response error means: use the fallback
-        return fallback_guide(result, lang, error=f"OpenAI request failed: {type(exc).__name__}: {exc}"[:300])
-    sections = parse_sections(answer)
-    if sections is None:
-        return fallback_guide(result, lang, error="OpenAI answer lacked the 원인/특징/관리방안 sections")
-    removed: list[str] = []
-    cleaned = {}
-    for name, body in sections.items():
-        text, violations = remove_violations(body)
-        removed.extend(v.sentence for v in violations)
-        cleaned[name] = text.strip()
-    steps = [s for s in _steps(cleaned["관리방안"]) if s]
-    if not cleaned["원인"] or not cleaned["특징"] or not steps:
-        return fallback_guide(result, lang, error="OpenAI answer broke the MFDS wording rules")
-    guide = CareGuide(
-        title=_title(result, lang),
-        cause=cleaned["원인"],
-        features=cleaned["특징"],
-        care_steps=tuple(steps[:5]),
-        disclaimer=load_care_texts()["disclaimer"][lang],
-        source="openai",
-        lang=lang,
-        removed_sentences=tuple(removed),
-    )
-    _CACHE.put(cache_key, guide)
+        return _fall_back(result, lang, f"OpenAI request failed: {describe_error(exc)}")
+    guide = _guide_from_answer(result, lang, answer, key)
+    if guide.source == "openai":
+        _CACHE.put(cache_key, guide)
     return guide
 
 
@@ -379,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--severity {item!r}: expected symptom=grade with grade 0..3, e.g. excess_sebum=3")
         severities[name.strip()] = int(grade)
     try:
+        check_environment()
         result = determine_scalp_type(severities)
     except ValueError as exc:
         parser.error(str(exc))

@@ -9,17 +9,22 @@ column mapping (``columns={"their name": "our name"}`` or a preset name from
 problem, and the row is either repaired (and says how) or dropped.
 
 Decisions:
-- star "4,8": accepted as 4.8 with a warning (a decimal comma is common in
-  Korean/European exports); outside 0–5 or not a number: row dropped.
-- review_count "1,234": read as 1234 with a note (a thousands separator, which a
-  European export could mean as a decimal point); negative, fractional or not a
-  number: row dropped; empty: 0 with a warning.
+- star "4,8" and "4.8/5": read as 4.8 with a note; outside 0–5 or not a number: row
+  dropped (``catalog_fields`` reads stars, review counts and links).
+- review_count "1,234": read as 1234; "1.2K" or "1,2 rb": read as 1200, with a note;
+  negative, fractional or not a number: row dropped; empty: 0 with a warning.
+- a ``javascript:``, ``vbscript:`` or ``data:`` product or image link: removed, with a warning.
 - missing product name: row dropped. Missing category: ``default_category`` if
   given, else row dropped. Unknown category: row dropped, message lists the options.
+- a coarse source category ("mask", "hair serum", a search label): the product's
+  name, then its claims (a ``claim`` or ``claims`` column), may refine it, with a note
+  ("Real Mary Purifying Scalp Scaler" under "mask" is a 두피팩/스케일러; see ``product_category``).
 - missing ingredient list: kept, ``has_ingredients`` False, never tagged.
 - ingredient list with no separators ("aqua glycerin biotin …"): kept, read word
-  by word (see ``ingredients``), with a note.
-- duplicates (same link, or same normalised brand + name): later rows dropped.
+  by word (see ``ingredient_lists``), with a note.
+- duplicates (same link, or same normalised brand + name in the same category): later rows dropped.
+- a catalog whose columns look like a known export loaded without its preset: a note
+  names the preset to use (``--preset sociolla``).
 
 A Hub dataset id loads through ``datasets.load_dataset``; ``revision`` (a commit sha, branch or
 tag) pins which version of the catalog is loaded, so a later push to the dataset cannot change
@@ -32,7 +37,6 @@ Run ``python -m recommendation.catalog PATH [--preset sociolla]`` to validate a 
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -42,8 +46,11 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from .ingredients import has_ingredient_data, is_unseparated_list, regulatory_flags, tag_types
-from .survey import CATEGORY_KEYS, category_info, resolve_category
+from .catalog_fields import is_missing, parse_review_count, parse_star, unsafe_link
+from .ingredient_lists import has_ingredient_data, is_unseparated_list
+from .ingredients import regulatory_flags, tag_types
+from .product_category import infer_category, product_rinse_off
+from .survey import CATEGORY_KEYS, resolve_category
 
 CATALOG_COLUMNS = (
     "product_link",
@@ -67,15 +74,18 @@ COLUMN_PRESETS: dict[str, dict[str, str]] = {
         "ingredients": "ingredient",
         "brand": "brand_name",
     },
-    "sociolla_schema": {
+    "sociolla_schema": {  # the same rows mapped onto our fields; the source's own category is finer to refine
         "name": "product_name",
         "brand": "brand_name",
-        "category_project": "category",
+        "category_src": "category",
         "ingredients": "ingredient",
         "rating": "star",
     },
     "oliveyoung_names": {"name": "product_name", "label": "category", "img": "img_link"},
 }
+# Columns that hold a product's own description, read to refine a coarse category.
+CLAIM_COLUMNS = ("claim", "claims")
+LINK_COLUMNS = ("product_link", "img_link")
 
 
 class CatalogError(ValueError):
@@ -99,54 +109,32 @@ class LoadedCatalog(NamedTuple):
     warnings: list[CatalogWarning]
 
 
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+def recognised_preset(columns) -> str | None:
+    """The ``COLUMN_PRESETS`` name whose source columns are all in ``columns`` (the largest such), else None."""
+    present = set(columns)
+    fits = [
+        (len(mapping), name)
+        for name, mapping in COLUMN_PRESETS.items()
+        if mapping and set(mapping) <= present
+    ]
+    return max(fits)[1] if fits else None
 
 
-def _parse_star(raw) -> tuple[float | None, str | None, bool]:
-    """(value, problem, drop). value None with no problem means 'no rating'."""
-    if _is_missing(raw):
-        return None, "no star rating; ranked as the catalog mean", False
-    text = str(raw).strip()
-    note = None
-    if re.fullmatch(r"\d+,\d+", text):
-        note = f"star {text!r} uses a decimal comma; read as {text.replace(',', '.')}"
-        text = text.replace(",", ".")
-    try:
-        value = float(text)
-    except ValueError:
-        return None, f"star {raw!r} is not a number (expected 0–5)", True
-    if not 0 <= value <= 5 or math.isnan(value):
-        return None, f"star {raw!r} is outside 0–5", True
-    return value, note, False
+def _preset_hint(raw: pd.DataFrame) -> str:
+    preset = recognised_preset(raw.columns)
+    if preset is None:
+        return ""
+    return f"; its columns look like the {preset!r} export: load it with columns={preset!r} (CLI: --preset {preset})"
 
 
-def _parse_reviews(raw) -> tuple[int | None, str | None, bool]:
-    if _is_missing(raw):
-        return 0, "no review count; read as 0", False
-    text = str(raw).strip().replace(" ", "")
-    note = None
-    if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):
-        text = text.replace(",", "")  # thousands separator
-        note = f"review_count {raw!r} has a thousands separator; read as {text}"
-    try:
-        value = float(text)
-    except ValueError:
-        return None, f"review_count {raw!r} is not a number", True
-    if value < 0:
-        return None, f"review_count {raw!r} is negative", True
-    if math.isnan(value) or math.isinf(value) or value != int(value):
-        return None, f"review_count {raw!r} is not a whole number", True
-    return int(value), note, False
+def _dedupe_key(brand, name, category: str) -> str:
+    text = unicodedata.normalize("NFKC", f"{'' if is_missing(brand) else brand}|{name}").casefold()
+    return re.sub(r"[\s\W_]+", "", text) + "|" + category
 
 
-def _dedupe_key(brand, name) -> str:
-    text = unicodedata.normalize("NFKC", f"{'' if _is_missing(brand) else brand}|{name}").casefold()
-    return re.sub(r"[\s\W_]+", "", text)
+def _claims(record: dict) -> str | None:
+    texts = [str(record[c]) for c in CLAIM_COLUMNS if not is_missing(record.get(c))]
+    return " ".join(texts) or None
 
 
 def _read_source(source, split: str, revision: str | None = None) -> pd.DataFrame:
@@ -200,7 +188,9 @@ def load_catalog(
 
     Returns ``(df, warnings)``. ``df`` has the catalog columns plus ``source_row``,
     ``has_ingredients``, ``types`` (tuple of scalp types), ``matched`` (type →
-    tuple of ingredient names as written), ``rinse_off`` and ``flags_ko``/``flags_en``.
+    tuple of ingredient names as written, counted at an effective level only),
+    ``rinse_off`` (the product's own kind: a dry shampoo is leave-on, a shampoo bar
+    rinse-off) and ``flags_ko``/``flags_en``.
     """
     if isinstance(columns, str):
         if columns not in COLUMN_PRESETS:
@@ -209,6 +199,7 @@ def load_catalog(
     if default_category is not None and resolve_category(default_category) is None:
         raise CatalogError(f"default_category {default_category!r} is not one of {list(CATEGORY_KEYS)}")
     raw = _read_source(source, split, revision)
+    hint = "" if columns else _preset_hint(raw)
     if columns:
         missing = [c for c in columns if c not in raw.columns]
         if missing:
@@ -221,8 +212,10 @@ def load_catalog(
     if "product_name" not in raw.columns:
         raise CatalogError(
             f"catalog has no product_name column (it has {list(raw.columns)}); "
-            "pass columns={'their name': 'product_name'}"
+            "pass columns={'their name': 'product_name'}" + hint
         )
+    if hint:
+        warnings.append(CatalogWarning(None, "columns", "loaded without a column preset" + hint, "kept"))
     for col in CATALOG_COLUMNS:
         if col not in raw.columns:
             if col == "category" and default_category:
@@ -236,14 +229,14 @@ def load_catalog(
             elif col == "category":
                 raise CatalogError(
                     "catalog has no category column; map one with columns={...: 'category'} "
-                    f"or pass default_category (one of {list(CATEGORY_KEYS)})"
+                    f"or pass default_category (one of {list(CATEGORY_KEYS)})" + hint
                 )
             else:
                 note = f"no {col} column"
             warnings.append(CatalogWarning(None, col, note, "kept"))
             raw[col] = None
 
-    absent = {w.column for w in warnings if w.row is None}
+    absent = {w.column for w in warnings if w.row is None and w.column != "columns"}
     rows = []
     seen_links: dict[str, int] = {}
     seen_names: dict[str, int] = {}
@@ -253,14 +246,14 @@ def load_catalog(
             warnings.append(CatalogWarning(pos, column, problem, action))
 
         name = record.get("product_name")
-        if _is_missing(name):
+        if is_missing(name):
             warn("product_name", "missing product name", "dropped")
             continue
         name = str(name).strip()
         cat_raw = record.get("category")
-        if _is_missing(cat_raw):
+        if is_missing(cat_raw):
             if default_category:
-                category = resolve_category(default_category)
+                category = resolve_category(default_category)  # the caller's word: not refined
             else:
                 warn("category", f"missing category for {name!r}", "dropped")
                 continue
@@ -274,25 +267,52 @@ def load_catalog(
                     "dropped",
                 )
                 continue
-        star, problem, drop = _parse_star(record.get("star"))
+        claims = _claims(record)
+        refined = None if is_missing(cat_raw) else infer_category(str(cat_raw), name, claims)
+        if refined is not None and refined != category:
+            said_by = "name says" if infer_category(str(cat_raw), name) == refined else "claims say"
+            warn(
+                "category",
+                f"category {str(cat_raw).strip()!r} of {name!r} is coarse; its {said_by} {refined!r}",
+                "repaired",
+            )
+            category = refined
+        star, problem, drop = parse_star(record.get("star"))
         if drop:
             warn("star", problem, "dropped")
             continue
         if problem and not (star is None and "star" in absent):
             warn("star", problem, "repaired" if star is not None else "kept")
-        reviews, problem, drop = _parse_reviews(record.get("review_count"))
+        reviews, problem, drop = parse_review_count(record.get("review_count"))
         if drop:
             warn("review_count", problem, "dropped")
             continue
         if problem and "review_count" not in absent:
             warn("review_count", problem, "repaired")
-        link = None if _is_missing(record.get("product_link")) else str(record["product_link"]).strip()
-        key = _dedupe_key(record.get("brand_name"), name)
+        links = {}
+        for column in LINK_COLUMNS:
+            value = None if is_missing(record.get(column)) else str(record[column]).strip()
+            scheme = unsafe_link(value) if value else None
+            if scheme:
+                shown = value if len(value) <= 40 else value[:37] + "..."
+                warn(
+                    column,
+                    f"{column} {shown!r} of {name!r} is a {scheme} link, not a web address; removed",
+                    "repaired",
+                )
+                value = None
+            links[column] = value
+        link = links["product_link"]
+        key = _dedupe_key(record.get("brand_name"), name, category)
         if link and link in seen_links:
             warn("product_link", f"duplicate of row {seen_links[link]} (same link)", "dropped")
             continue
         if key in seen_names:
-            warn("product_name", f"duplicate of row {seen_names[key]} (same brand and name)", "dropped")
+            warn(
+                "product_name",
+                f"duplicate of row {seen_names[key]} (same brand, name and category)",
+                "dropped",
+            )
             continue
         if link:
             seen_links[link] = pos
@@ -314,6 +334,7 @@ def load_catalog(
             star=star,
             review_count=reviews,
             product_link=link,
+            img_link=links["img_link"],
             ingredient=str(ingredient).strip() if has_ingredients else None,
             has_ingredients=has_ingredients,
             source_row=pos,
@@ -335,7 +356,9 @@ def tag_catalog(df: pd.DataFrame) -> pd.DataFrame:
         text = record.get("ingredient") if record.get("has_ingredients") else None
         tagged = tag_types(text) if text else {}
         rinse_off = (
-            category_info(record["category"]).rinse_off if record.get("category") in CATEGORY_KEYS else None
+            product_rinse_off(record["category"], str(record.get("product_name") or ""), _claims(record))
+            if record.get("category") in CATEGORY_KEYS
+            else None
         )
         flags = regulatory_flags(text, rinse_off=rinse_off) if text else []
         types.append(tuple(tagged))

@@ -1,19 +1,14 @@
-"""Ingredient-list parsing, alias matching, type tagging and regulatory flags.
+"""Which scalp types a product's ingredients suit, and which of them are banned or restricted.
 
-A product's 전성분 / INCI text is split into ingredients, each ingredient is
-normalised (case, spacing, parentheses, percentages) and looked up *as a whole*
-in ``data/ingredient_aliases.csv``; only whole-ingredient matches count, so
-"Menthyl Lactate" is never menthol and "Benzyl Salicylate" is never salicylic
-acid. A list written with no separators at all ("aqua glycerin piroctone olamine
-…", seen in real scraped catalogs) is read word by word instead, taking at each
-word the longest run of words that is a whole known name, so compound names in
-the table ("Hydroxyethyl Urea", "Menthyl Lactate") still win over their tails.
-``data/type_ingredients.csv`` says which ingredients suit which scalp type
-and why; ``data/regulated_ingredients.csv`` flags banned or restricted ones.
+``data/type_ingredients.csv`` says which ingredients suit which scalp type, how
+(``role``: core, supporting or weak) and why; an active counts only where it is
+plausibly at an effective level (its place in the list relative to the 1% line, or
+a stated amount: ``effective_level``). ``data/regulated_ingredients.csv`` flags
+banned, medicine-only or rinse-off-only ingredients. The list itself is read by
+``ingredient_lists`` (splitting, spelling variants, whole-name aliases).
 
-    >>> from recommendation.ingredients import match_ingredients
-    >>> [m.key for m in match_ingredients("Aqua/Water/Eau, Zinc Pyrithione 1%, Menthyl Lactate")]
-    ['water', 'zinc_pyrithione', 'menthyl_lactate']
+    >>> sorted(tag_types("Water, Biotin, Parfum"))
+    ['탈모성']
 
 Run ``python -m recommendation.ingredients "살리실산, 판테놀"`` to see what a list matches.
 """
@@ -22,248 +17,42 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
+from .effective_level import active_levels, at_effective_level, level_markers, one_percent_line
+from .ingredient_lists import IngredientMatch, load_ingredients, match_ingredients
 from .texts import DATA_DIR
 
-# Separators between ingredients. "/" is handled separately because it is also
-# part of names such as "Aqua/Water/Eau" or "Caprylic/Capric Triglyceride".
-# NFKC turns "ㆍ" (U+318D) into "ᆞ" (U+119E), so both are listed.
-_HARD_SEPARATORS = re.compile(r"[,;|ㆍᆞ·・‧•\n\r\t，、]+")
-# "A & B" and "A + B" list two ingredients in marketing-style lists.
-_SOFT_SEPARATORS = re.compile(r"\s+&\s+|\s*\+\s*")
-# "Panthenol: restores softness" / "Menthol – cooling": the name is the head.
-_DESCRIPTION = re.compile(r"\s*(?::|：|\s[–—-]\s)")
-_LEADING_JUNK = re.compile(r"^[^\w(]+")
-_SPACED_SLASH = re.compile(r"\s+/\s*|\s*/\s+")
-# Three or more spaces separate names in column-aligned exports ("Aqua      Glycerin").
-_WIDE_GAP = re.compile(r" {3,}")
-# " - " between names is a list when it occurs twice or more in one piece; a single
-# one is more likely "Menthol – cooling" (a description, handled by _lookup).
-_SPACED_DASH = re.compile(r"\s+[-–—]\s+")
-# Word-by-word reading applies only to one long piece that reads like a list, not prose.
-_MIN_SCAN_WORDS = 8
-_PROSE = re.compile(r"[.!?:]\s")
-_PARENS = re.compile(r"[\(\[\{（［][^\)\]\}）］]*[\)\]\}）］]")
-_PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s*%")
-_DROP_CHARS = re.compile(r"[\s\-_'’`\".·ㆍᆞ:*]+")
-
-
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
-def normalize_name(name: str, keep_slash: bool = True) -> str:
-    """Normalise one ingredient name for comparison.
-
-    NFKC, lower case, drop parenthesised parts ("(Tea Tree)", "(50%)"), drop
-    percentages, then drop spaces, hyphens, dots and quotes. Slashes are kept
-    unless ``keep_slash`` is false.
-
-    >>> normalize_name("Melaleuca Alternifolia (Tea Tree) Leaf Oil")
-    'melaleucaalternifolialeafoil'
-    >>> normalize_name("엘-멘톨 0.3%")
-    '엘멘톨'
-    """
-    text = _nfkc(name).lower()
-    text = _PARENS.sub(" ", text)
-    text = _PERCENT.sub(" ", text)
-    text = _DROP_CHARS.sub("", text)
-    if not keep_slash:
-        text = text.replace("/", "")
-    return text.strip("/")
-
-
-@dataclass(frozen=True)
-class Ingredient:
-    """One row of ``ingredient_aliases.csv``."""
-
-    key: str
-    name_ko: str
-    name_en: str
-    aliases: tuple[str, ...]
-    note: str
-
-    def display(self, lang: str = "ko") -> str:
-        return self.name_ko if lang == "ko" else self.name_en
-
-
-@cache
-def load_ingredients() -> dict[str, Ingredient]:
-    table: dict[str, Ingredient] = {}
-    with open(DATA_DIR / "ingredient_aliases.csv", encoding="utf-8", newline="") as f:
-        for line_no, row in enumerate(csv.DictReader(f), start=2):
-            key = row["key"].strip()
-            if not key or key in table:
-                raise ValueError(f"ingredient_aliases.csv line {line_no}: empty or repeated key {key!r}")
-            aliases = tuple(a.strip() for a in (row["aliases"] or "").split("|") if a.strip())
-            table[key] = Ingredient(
-                key, row["name_ko"].strip(), row["name_en"].strip(), aliases, row["note"] or ""
-            )
-    return table
-
-
-@cache
-def alias_index() -> dict[str, str]:
-    """Normalised name (slashes kept) → ingredient key. Raises if two keys claim one name."""
-    index: dict[str, str] = {}
-    for ing in load_ingredients().values():
-        for name in (ing.key.replace("_", " "), ing.name_ko, ing.name_en, *ing.aliases):
-            norm = normalize_name(name)
-            if not norm:
-                continue
-            owner = index.setdefault(norm, ing.key)
-            if owner != ing.key:
-                raise ValueError(
-                    f"ingredient_aliases.csv: name {name!r} is claimed by both {owner!r} and {ing.key!r}; "
-                    "keep it under one key"
-                )
-    return index
-
-
-def split_ingredients(text: str | None) -> list[str]:
-    """Split an ingredient list into raw ingredient strings.
-
-    Splits on ``,`` ``;`` ``|`` ``ㆍ`` ``·`` newlines, runs of three or more spaces,
-    slashes with a space on either side, and spaced dashes when a piece has two or
-    more. A slash inside a word ("Aqua/Water/Eau") is kept when the
-    whole name is in the alias table and split otherwise.
-    Commas inside parentheses ("(3:1, 50%)") or between digits ("1,2-Hexanediol") do not split.
-    """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return []
-    text = _nfkc(str(text))
-    # Protect separators inside parentheses by blanking them temporarily.
-    protected = re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(",", "\x00").replace("/", "\x01"), text)
-    protected = re.sub(r"(\d),(\d)", "\\1\x00\\2", protected)  # "1,2-Hexanediol" is one name
-    parts: list[str] = []
-    chunks = (
-        w
-        for hard in _HARD_SEPARATORS.split(protected)
-        for c in _SOFT_SEPARATORS.split(hard)
-        for w in _WIDE_GAP.split(c)
-    )
-    for chunk in chunks:
-        pieces = (
-            p
-            for slash in _SPACED_SLASH.split(chunk)
-            for p in (_SPACED_DASH.split(slash) if len(_SPACED_DASH.findall(slash)) >= 2 else [slash])
-        )
-        for piece in pieces:
-            piece = piece.replace("\x00", ",").replace("\x01", "/").strip()
-            if not piece:
-                continue
-            if "/" in piece.split("(")[0] and normalize_name(piece) not in alias_index():
-                parts.extend(p.strip() for p in piece.split("/") if p.strip())
-            else:
-                parts.append(piece)
-    return parts
-
-
-@dataclass(frozen=True)
-class IngredientMatch:
-    key: str
-    raw: str  # the text as written in the product's list
-
-
-def _lookup(raw: str) -> tuple[str, str] | None:
-    index = alias_index()
-    name = _LEADING_JUNK.sub("", raw).strip()
-    for candidate in (name, _DESCRIPTION.split(name, maxsplit=1)[0].strip()):
-        key = index.get(normalize_name(candidate)) or index.get(normalize_name(candidate, keep_slash=False))
-        if key:
-            return key, candidate
-    return None
-
-
-@cache
-def _max_name_words() -> int:
-    return max(
-        len(name.split()) for ing in load_ingredients().values() for name in (ing.name_en, *ing.aliases)
-    )
-
-
-def _word_scan(text: str) -> list[tuple[str, str]]:
-    """(key, name as written) for known names in a list with no separators, longest match first."""
-    index = alias_index()
-    words = list(re.finditer(r"\S+", text))
-    found: list[tuple[str, str]] = []
-    i = 0
-    while i < len(words):
-        for n in range(min(_max_name_words(), len(words) - i), 0, -1):
-            raw = text[words[i].start() : words[i + n - 1].end()]
-            key = index.get(normalize_name(raw)) or index.get(normalize_name(raw, keep_slash=False))
-            if key:
-                found.append((key, raw))
-                i += n
-                break
-        else:
-            i += 1
-    return found
-
-
-def is_unseparated_list(text: object) -> bool:
-    """True for an ingredient list written with no separators, which is read word by word."""
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return False
-    pieces = split_ingredients(str(text))
-    return (
-        len(pieces) == 1
-        and len(pieces[0].split()) >= _MIN_SCAN_WORDS
-        and not _PROSE.search(pieces[0])
-        and _lookup(pieces[0]) is None
-    )
-
-
-def lookup(raw: str) -> str | None:
-    """The ingredient key of one raw list entry, or None.
-
-    Tries the whole entry, then its head before a description ("Menthol – cooling",
-    "Panthenol: softness"), after dropping leading bullets ("> Biotin").
-    """
-    found = _lookup(raw)
-    return found[0] if found else None
-
-
-def match_ingredients(text: str | None) -> list[IngredientMatch]:
-    """Every known ingredient in ``text``, in list order, each once (whole-name matches only).
-
-    ``raw`` is the name as written in the list (without bullets or a trailing description).
-    """
-    seen: set[str] = set()
-    found = []
-    pieces = split_ingredients(text)
-    hits = _word_scan(pieces[0]) if is_unseparated_list(text) else [_lookup(p) for p in pieces]
-    for hit in hits:
-        if hit and hit[0] not in seen:
-            seen.add(hit[0])
-            found.append(IngredientMatch(hit[0], hit[1]))
-    return found
-
-
-def has_ingredient_data(text: object) -> bool:
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return False
-    return any(normalize_name(p) for p in split_ingredients(str(text)))
+# What an ingredient is to a type (type_ingredients.csv ``role``): ``core``, an active that products
+# for the type are made around; ``supporting``, one that helps but is common elsewhere (cleansing
+# agents, ferments); ``weak``, one in nearly every product, reported but never tagging a product alone.
+ROLES = ("core", "supporting", "weak")
 
 
 @dataclass(frozen=True)
 class TypeIngredient:
     type: str
     ingredient: str
-    weak: bool
+    role: str  # one of ROLES
     why_ko: str
     why_en: str
     source: str
 
+    @property
+    def weak(self) -> bool:
+        return self.role == "weak"
+
 
 @cache
 def load_type_ingredients() -> tuple[TypeIngredient, ...]:
+    """``type_ingredients.csv``, checked against the alias table and the effective-level rules."""
     known = load_ingredients()
+    unknown = sorted((level_markers() | set(active_levels())) - set(known))
+    if unknown:
+        raise ValueError(
+            f"level_markers.csv / active_levels.csv name keys missing from ingredient_aliases.csv: {unknown}"
+        )
     rows = []
     with open(DATA_DIR / "type_ingredients.csv", encoding="utf-8", newline="") as f:
         for line_no, row in enumerate(csv.DictReader(f), start=2):
@@ -272,14 +61,17 @@ def load_type_ingredients() -> tuple[TypeIngredient, ...]:
                     f"type_ingredients.csv line {line_no}: ingredient {row['ingredient']!r} is not a key of "
                     "ingredient_aliases.csv; add it there first"
                 )
+            if row["ingredient"] not in active_levels():
+                raise ValueError(
+                    f"type_ingredients.csv line {line_no}: ingredient {row['ingredient']!r} has no row in "
+                    "active_levels.csv; say there whether it still works below the 1% line"
+                )
+            role = row["role"].strip()
+            if role not in ROLES:
+                raise ValueError(f"type_ingredients.csv line {line_no}: role {role!r} is not one of {ROLES}")
             rows.append(
                 TypeIngredient(
-                    row["type"],
-                    row["ingredient"],
-                    row["weak"].strip().lower() == "true",
-                    row["why_ko"],
-                    row["why_en"],
-                    row["source"],
+                    row["type"], row["ingredient"], role, row["why_ko"], row["why_en"], row["source"]
                 )
             )
     return tuple(rows)
@@ -302,11 +94,19 @@ def tag_types(text: str | None) -> dict[str, TypeMatch]:
     """Scalp types a product suits, judged from its ingredient list.
 
     A type is tagged when the list holds at least one of its non-weak effective
-    ingredients; weak ones (glycerin, amino acids, lactic acid: in nearly every
-    product) are reported alongside but never tag a product on their own. An
-    empty or missing list tags nothing.
+    ingredients at an effective level (``effective_level``: not below the 1% line
+    unless it works there, or a stated amount high enough); weak ones (glycerin,
+    amino acids, lactic acid: in nearly every product) are reported alongside but
+    never tag a product on their own. An empty or missing list tags nothing.
+
+    >>> sorted(tag_types("Water, Sodium Laureth Sulfate, Parfum, Salicylic Acid"))
+    []
+    >>> sorted(tag_types("Water, Salicylic Acid 2%, Parfum"))
+    ['민감성', '비듬성', '지루성', '지성', '탈모성']
     """
-    matches = {m.key: m for m in match_ingredients(text)}
+    found = match_ingredients(text)
+    line = one_percent_line([(m.position, m.key) for m in found])
+    matches = {m.key: m for m in found if at_effective_level(m.key, m.position, m.percent, line)}
     result: dict[str, TypeMatch] = {}
     by_type: dict[str, list[TypeIngredient]] = {}
     for row in load_type_ingredients():

@@ -14,6 +14,11 @@ Importing the package is cheap (no torch); import what you need from the module 
 - ``scalp_models.processing.create_image_processor``: the matching image processor;
 - ``scalp_models.bases.resolve_base``: the starting weights (``DEFAULT_BASE``, ``OFFLINE_BASE``);
 - ``scalp_models.lite0.lite0_imagenet_model``: offline ImageNet EfficientNet-Lite0 weights;
-- ``python -m scalp_models {train,evaluate,calibrate,demo}``: the training side's command line;
+  ``scalp_models.lite0_features.lite0_features``: its pooled features through ONNX Runtime (the photo
+  check and the domain check share it);
+- ``scalp_models.novelty.NoveltyScorer``: the domain check (``novelty.json`` beside each model);
+- ``scalp_models.thresholds.choose_uncertain_threshold``: the per-model "uncertain" threshold rule;
+- ``scalp_models.metrics.classification_metrics``: the reported numbers, with intervals over subjects;
+- ``python -m scalp_models {train,evaluate,calibrate,demo,novelty}``: the training side's command line;
   ``python -m scalp_models.diagnoser --source demo scalp.jpg``: diagnose photos from a shell.
 """

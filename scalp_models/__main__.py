@@ -4,6 +4,7 @@
     python -m scalp_models evaluate  --model models/hair_loss --data prepared [--split test] [--write]
     python -m scalp_models calibrate --model models/hair_loss --data prepared
     python -m scalp_models demo      [--out DIR]
+    python -m scalp_models novelty   --data prepared --models models
 
 Each subcommand's ``main(argv)`` lives in its module; ``--help`` after a subcommand lists its options.
 (The whole pipeline, build → train → tables, is ``python -m pipeline reproduce``.)
@@ -41,11 +42,18 @@ def run_demo(argv: list[str]) -> int:
     return demo.main(argv)
 
 
+def run_novelty(argv: list[str]) -> int:
+    from scalp_models import novelty_fit
+
+    return novelty_fit.main(argv)
+
+
 COMMANDS = {
     "train": (run_train, "fine-tune one model per symptom, calibrate and evaluate"),
     "evaluate": (run_evaluate, "metrics of a model folder on a prepared split"),
     "calibrate": (run_calibrate, "refit and fold the temperature on the validation split"),
     "demo": (run_demo, "build the six synthetic demo models"),
+    "novelty": (run_novelty, "fit the domain check of trained models (novelty.json in each model folder)"),
 }
 
 

@@ -10,8 +10,11 @@ returns calibrated probabilities as is.
 
     python -m scalp_models calibrate --model models/hair_loss --data prepared
 
-(``calibrate`` refits on the validation split of ``--data`` and refolds, composing with
-any temperature already folded in.)
+(``calibrate`` refits on the validation split of ``--data``, its images preprocessed as served
+(``scalp_models.evaluate.predict_logits``), and refolds, composing with any temperature already
+folded in.) In the ``full`` protocol the validation subjects are neither in the training split nor
+in the test split, so T is fitted on people the model has not seen and the ECE reported on the
+test split is measured on other such people.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from scalp_core.contracts import read_prep_config
 from scalp_models.evaluate import load_model_and_data, predict_logits
 from scalp_models.metrics import expected_calibration_error, nll, softmax
+from scalp_models.thresholds import VALIDATION_SPLIT_WORDS, choose_uncertain_threshold
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,16 @@ def fold_temperature(model, temperature: float) -> float:
 
 
 def calibrate_model_folder(model_dir, data_dir) -> TemperatureFit:
-    """Refit T on the validation split of ``data_dir`` for a saved model and refold it in place."""
-    model, processor, _, spec, dd = load_model_and_data(model_dir, data_dir)
-    logits, labels = predict_logits(model, processor, dd["validation"], spec)
+    """Refit T on the validation split of ``data_dir`` for a saved model and refold it in place; the
+    "uncertain" threshold is chosen again from the recalibrated validation probabilities."""
+    model, processor, _, _, dd = load_model_and_data(model_dir, data_dir)
+    logits, labels = predict_logits(model, processor, dd["validation"])
     fit = fit_temperature(logits, labels)
     fold_temperature(model, fit.temperature)
+    uncertain = choose_uncertain_threshold(softmax(np.asarray(logits) / fit.temperature), labels)
+    where = VALIDATION_SPLIT_WORDS.get(read_prep_config(data_dir).protocol, "the validation split")
+    model.config.scalp = {**model.config.scalp, "uncertain_below": uncertain.uncertain_below,
+                          "uncertain_rule": uncertain.rule(where)}
     model.save_pretrained(Path(model_dir))
     return fit
 

@@ -7,7 +7,9 @@ The head is a multinomial logistic regression (scikit-learn, L-BFGS) whose weigh
 into the classifier; a temperature is then fitted on a held-out generated split and folded in.
 Inputs are reduced to :data:`DEMO_INPUT_SIZE` px for speed; this is recorded in ``config.scalp``.
 Each folder holds what a trained model folder holds (``eval_report.json``, ``confusion_matrix.png``,
-``training_config.json``); its model card is rendered by ``hub_upload`` like every other.
+``training_config.json``, and the set's domain check ``novelty.json`` of :mod:`scalp_models.novelty`,
+fitted on the six models' generated training pictures: real photos come out as unlike them); its
+model card is rendered by ``hub_upload`` like every other.
 
 THESE MODELS HAVE NEVER SEEN A REAL SCALP PHOTO. They show the app working; they are not for
 diagnosis.
@@ -42,8 +44,18 @@ from scalp_core.symptoms import SYMPTOMS, SymptomSpec, class_names, grade_to_cla
 from scalp_models.calibration import classifier_layer, fit_temperature, fold_temperature
 from scalp_models.data import to_model_input
 from scalp_models.evaluate import plot_confusion_matrix
+from scalp_models.hub_loading import NOVELTY_FILE
+from scalp_models.lite0_features import Lite0Features, PooledFeatures
 from scalp_models.metrics import classification_metrics
 from scalp_models.modeling import create_model, fold_grayscale
+from scalp_models.novelty import (
+    NoveltyFeatures,
+    NoveltyUnavailableError,
+    fit_novelty,
+    novelty_features,
+    read_novelty,
+    write_novelty,
+)
 from scalp_models.onnx_backend import INPUT_NAME, check_export, create_session, torch_to_onnx
 from scalp_models.processing import create_image_processor, pixel_values
 from synthetic.render import random_severities, render_scalp
@@ -59,7 +71,6 @@ NOTICE = (
     "Demo model trained only on synthetic (computer-generated) scalp images. "
     "Not trained on real photos; not for diagnosis; not a medical device."
 )
-
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,20 @@ def grades_for_class(cls: int, scheme: int) -> list[int]:
 
 
 def render_symptom_examples(
-    spec: SymptomSpec, per_class: int, seed: int, size=(320, 240), scheme: int = 3, out_short_side: int | None = None
+    spec: SymptomSpec,
+    per_class: int,
+    seed: int,
+    size=(320, 240),
+    scheme: int = 3,
+    out_short_side: int | None = None,
+    keep_colour: bool = False,
 ) -> tuple[list, list[int], list[int]]:
     """Balanced generated examples for one symptom: (images, class labels, grades).
 
     The target symptom's grade is drawn per class; the other five symptoms follow
     ``random_severities`` (realistic background variation). Deterministic for ``seed``.
+    Grayscale symptoms get gray pictures, as ``datasets_prep build`` stores them, unless
+    ``keep_colour`` (the models convert colour themselves; the domain check reads colour).
     """
     rng = np.random.default_rng(seed)
     images, labels, grades = [], [], []
@@ -119,7 +138,7 @@ def render_symptom_examples(
             w, h = image.size
             scale = out_short_side / min(w, h)
             image = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BICUBIC)
-        if spec.grayscale:
+        if spec.grayscale and not keep_colour:
             image = image.convert("L")
         images.append(image)
         labels.append(cls)
@@ -178,15 +197,7 @@ def _feature_runner(model, input_size: int):
     build is this forward pass); the export is checked against PyTorch and any failure falls
     back to PyTorch, so the features are the same either way (max |Δ| ~1e-5).
     """
-    class Pooled(torch.nn.Module):
-        def __init__(self, backbone):
-            super().__init__()
-            self.backbone = backbone
-
-        def forward(self, pixel_values):
-            return self.backbone(pixel_values=pixel_values).pooler_output.flatten(1)
-
-    pooled = Pooled(model.base_model).eval()
+    pooled = PooledFeatures(model.base_model).eval()
     try:
         with tempfile.TemporaryDirectory(prefix="scalp-demo-onnx-") as tmp:
             path = Path(tmp) / "backbone.onnx"
@@ -217,8 +228,28 @@ def _features(run, processor, images, spec, batch_size: int = 32) -> np.ndarray:
     return np.concatenate(feats)
 
 
-def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> dict:
-    """Build, calibrate, evaluate and save one demo model; returns its test metrics."""
+DEMO_SPLITS = ("train", "calib", "test")
+
+
+def render_demo_splits(spec: SymptomSpec, config: DemoConfig) -> dict[str, tuple[list[Image.Image], list[int]]]:
+    """The generated (colour images, class labels) of one symptom's train, calib and test splits."""
+    # One seed per (symptom, split) so symptoms and splits never share images.
+    sym_index = [s.key for s in SYMPTOMS].index(spec.key)
+    sizes = {"train": config.n_train, "calib": config.n_calib, "test": config.n_test}
+    splits = {}
+    for split_no, split in enumerate(DEMO_SPLITS):
+        images, labels, _ = render_symptom_examples(
+            spec, sizes[split], config.seed + 100 * sym_index + split_no, config.render_size, config.label_scheme,
+            keep_colour=True,
+        )
+        splits[split] = (images, labels)
+    return splits
+
+
+def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig, splits: dict | None = None) -> dict:
+    """Build, calibrate, evaluate and save one demo model; returns its test metrics.
+
+    ``splits``: ``render_demo_splits(spec, config)`` when the caller has it already."""
     # scikit-learn is heavy and only fits the heads: the app importing this module for a fresh
     # cache never loads it.
     from sklearn.linear_model import LogisticRegression
@@ -232,15 +263,12 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
     if spec.grayscale:
         fold_grayscale(model)  # exact for gray inputs; makes colour inputs luminance-only
     processor = create_image_processor(spec, config.base, image_size=config.input_size)
-    # One seed per (symptom, split) so symptoms and splits never share images.
-    sym_index = [s.key for s in SYMPTOMS].index(spec.key)
     run = _feature_runner(model, config.input_size)
-    data = {}
-    for split_no, (split, n) in enumerate((("train", config.n_train), ("calib", config.n_calib), ("test", config.n_test))):
-        images, labels, _ = render_symptom_examples(
-            spec, n, config.seed + 100 * sym_index + split_no, config.render_size, scheme
-        )
-        data[split] = (_features(run, processor, images, spec), np.asarray(labels))
+    splits = splits or render_demo_splits(spec, config)
+    data = {
+        split: (_features(run, processor, images, spec), np.asarray(labels))
+        for split, (images, labels) in splits.items()
+    }
 
     x_train, y_train = data["train"]
     scaler = StandardScaler().fit(x_train)
@@ -295,14 +323,20 @@ def build_demo_model(spec: SymptomSpec, out_dir: Path, config: DemoConfig) -> di
 
 
 def build_demo_models(out: str | Path, config: DemoConfig = DemoConfig(), quiet: bool = False) -> dict:
-    """Build all six demo models into ``out/<key>/``; returns per-key test metrics and timing."""
+    """Build all six demo models into ``out/<key>/``, each with the set's ``novelty.json``;
+    returns per-key test metrics and timing."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     start, cpu_start = time.perf_counter(), time.process_time()
+    # The domain check reads ImageNet Lite0 features whatever the demo's base, in a session of its
+    # own with the build's threads (the app's shared extractor runs single photos on one thread).
+    extractor = Lite0Features(threads=max(1, torch.get_num_threads()))
+    novelty = {split: [] for split in DEMO_SPLITS}
     for spec in SYMPTOMS:
         t0 = time.perf_counter()
-        metrics = build_demo_model(spec, out / spec.key, config)
+        splits = render_demo_splits(spec, config)
+        metrics = build_demo_model(spec, out / spec.key, config, splits)
         results[spec.key] = {
             "macro_f1": metrics["macro_f1"],
             "accuracy": metrics["accuracy"],
@@ -312,8 +346,19 @@ def build_demo_models(out: str | Path, config: DemoConfig = DemoConfig(), quiet:
         if not quiet:
             print(f"{spec.key}: synthetic test macro-F1 {metrics['macro_f1']:.3f} "
                   f"(majority {metrics['majority_baseline_macro_f1']:.3f}) in {results[spec.key]['seconds']} s")
+        for split, (images, _) in splits.items():
+            novelty[split].append(novelty_features(images, extractor))
+    # Fitted on all six models' generated training pictures, threshold on their calibration pictures.
+    train, calib, test = (NoveltyFeatures.concatenate(novelty[split]) for split in DEMO_SPLITS)
+    fit = fit_novelty(train, calib, test=test, synthetic_training_data=True, training_images=(
+        f"the demo models' {len(train.lite0)} generated training pictures (synthetic.render at "
+        f"{config.render_size[0]}×{config.render_size[1]}); held out: {len(calib.lite0)} generated "
+        f"calibration pictures; rate measured on {len(test.lite0)} generated test pictures"))
+    for spec in SYMPTOMS:
+        write_novelty(out / spec.key, fit)
     stamp = {"version": DEMO_VERSION, "fingerprint": config.fingerprint(), "config": asdict(config),
              "results": results, "seconds": round(time.perf_counter() - start, 1),
+             "novelty": {key: fit.about[key] for key in ("n_train", "n_test", "heldout_in_domain_rate")},
              # CPU seconds of this process (all threads): a contention-free figure on a busy machine.
              "cpu_seconds": round(time.process_time() - cpu_start, 1)}
     (out / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2, default=list), encoding="utf-8")
@@ -331,7 +376,15 @@ def _is_fresh(folder: Path, config: DemoConfig) -> bool:
         return False
     if stamp.get("fingerprint") != config.fingerprint():
         return False
-    return all((folder / s.key / "config.json").is_file() and (folder / s.key / "model.safetensors").is_file() for s in SYMPTOMS)
+    if not all((folder / s.key / "config.json").is_file() and (folder / s.key / "model.safetensors").is_file()
+               for s in SYMPTOMS):
+        return False
+    try:  # a cache from before the domain check, or from another version of it, is rebuilt
+        for spec in SYMPTOMS:
+            read_novelty(folder / spec.key)
+    except NoveltyUnavailableError:
+        return False
+    return True
 
 
 def ensure_demo_models(cache_dir: str | Path | None = None, config: DemoConfig = DemoConfig()) -> Path:
@@ -377,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
           f"this run {time.perf_counter() - start:.1f} s)")
     for key, r in stamp["results"].items():
         print(f"  {key}: macro-F1 {r['macro_f1']:.3f} vs majority {r['majority_baseline_macro_f1']:.3f}")
+    novelty = stamp["novelty"]
+    print(f"  domain check ({NOVELTY_FILE} in each folder): {novelty['heldout_in_domain_rate']:.1%} of "
+          f"{novelty['n_test']} held-out generated pictures in domain")
     return 0
 
 

@@ -21,7 +21,10 @@ result equals the model's ``preprocessor_config.json`` run through transformers;
 ``scalp_models.shared_preprocessing``), and fed to each model. The models are plain transformers
 checkpoints, so ``pipeline("image-classification")`` on one folder returns the same probabilities.
 Temperature scaling is normally folded into the classifier; an unfolded
-``config.scalp["temperature"]`` is applied here.
+``config.scalp["temperature"]`` is applied here. Each answer is flagged ``uncertain`` when its top
+probability is below the model's own ``config.scalp["uncertain_below"]`` (chosen on its validation
+split by ``scalp_models.thresholds``; 1.0 flags every answer; 0.5 for a model that carries none),
+unless the caller imposes one threshold on all six (``uncertain_below=``, ``--uncertain-below``).
 
 Two backends give the same probabilities (within ~1e-6): ``backend="onnx"`` (the default) exports
 each model once to ONNX (cached under ``$SCALP_CACHE/onnx/``, see ``scalp_models.onnx_backend``)
@@ -43,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,7 +60,13 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from scalp_core import SYMPTOMS, SymptomSpec, split_label
 from scalp_models.demo import ensure_demo_models
-from scalp_models.diagnosis import Diagnosis, SymptomResult
+from scalp_models.diagnosis import (
+    DEFAULT_UNCERTAIN_BELOW,
+    Diagnosis,
+    SymptomResult,
+    check_uncertain_below,
+    is_uncertain,
+)
 from scalp_models.hub_loading import (
     REQUIRED_FILES,
     ModelsUnavailableError,
@@ -82,7 +90,6 @@ from scalp_models.shared_preprocessing import (
 
 BACKENDS = ("onnx", "torch")
 DEFAULT_BACKEND = "onnx"  # falls back to "torch" with a warning when ONNX Runtime or the export fails
-DEFAULT_UNCERTAIN_BELOW = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,7 @@ class _SymptomModel:
     resize: ResizeKey | None
     normalization: Normalization | None
     temperature: float
+    uncertain_below: float  # the model's validated threshold (or the default), before any override
     labels: tuple[str, ...]
     severities: tuple[tuple[str, str], ...]
 
@@ -118,6 +126,10 @@ def _prepare(spec: SymptomSpec, model: torch.nn.Module, processor) -> _SymptomMo
     temperature = float(scalp.get("temperature", 1.0) or 1.0)
     if scalp.get("temperature_folded"):
         temperature = 1.0  # already divided into the classifier
+    uncertain_below = scalp.get("uncertain_below")
+    uncertain_below = DEFAULT_UNCERTAIN_BELOW if uncertain_below is None else check_uncertain_below(
+        uncertain_below, f"the {spec.key} model's config.scalp.uncertain_below"
+    )
     labels = tuple(config.id2label[i] for i in range(config.num_labels))
     return _SymptomModel(
         spec=spec,
@@ -127,6 +139,7 @@ def _prepare(spec: SymptomSpec, model: torch.nn.Module, processor) -> _SymptomMo
         resize=resize,
         normalization=normalization,
         temperature=temperature,
+        uncertain_below=uncertain_below,
         labels=labels,
         severities=tuple(split_label(label) for label in labels),
     )
@@ -139,12 +152,15 @@ class ScalpDiagnoser:
         self,
         models: Mapping[str, tuple[torch.nn.Module, Any]],
         *,
-        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        uncertain_below: float | None = None,
         num_threads: int | None = None,
         backend: str = DEFAULT_BACKEND,
         source: str = "<in memory>",
     ):
         """``models`` maps every symptom key to ``(model, image_processor)``.
+
+        ``uncertain_below=None`` (default): each model's own threshold (``config.scalp``); a number
+        overrides them all.
 
         ``backend="onnx"`` (default) exports each model once to ONNX (cached, see
         ``scalp_models.onnx_backend``) and runs the models concurrently with ONNX Runtime; if
@@ -152,14 +168,14 @@ class ScalpDiagnoser:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if not 0.0 <= uncertain_below <= 1.0:
-            raise ValueError(f"uncertain_below must be a probability in [0, 1], got {uncertain_below!r}")
+        if uncertain_below is not None:
+            uncertain_below = check_uncertain_below(uncertain_below, "uncertain_below")
         missing = [UnavailableModel(f"model for {spec.key}") for spec in SYMPTOMS if spec.key not in models]
         if missing:
             raise ModelsUnavailableError(source, missing)
         self.backend = backend
         self.source = source
-        self.uncertain_below = float(uncertain_below)
+        self.uncertain_below = uncertain_below  # the override, or None
         self.num_threads = num_threads or min(4, os.cpu_count() or 1)
         torch.set_num_threads(self.num_threads)
         self._models = [_prepare(spec, *models[spec.key]) for spec in SYMPTOMS]
@@ -186,6 +202,14 @@ class ScalpDiagnoser:
         """Symptom key → cached ``.onnx`` file (empty for the torch backend)."""
         return dict(self._onnx.paths) if self._onnx is not None else {}
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Symptom key → the ``uncertain_below`` its answers are judged by (the override where given)."""
+        return {entry.spec.key: self._threshold(entry) for entry in self._models}
+
+    def _threshold(self, entry: _SymptomModel) -> float:
+        return entry.uncertain_below if self.uncertain_below is None else self.uncertain_below
+
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod
@@ -194,7 +218,7 @@ class ScalpDiagnoser:
         source: str | os.PathLike,
         *,
         revision: Revision = None,
-        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        uncertain_below: float | None = None,
         num_threads: int | None = None,
         backend: str = DEFAULT_BACKEND,
     ) -> ScalpDiagnoser:
@@ -322,6 +346,7 @@ class ScalpDiagnoser:
             probs = probabilities[entry.spec.key][index]
             predicted = int(np.argmax(probs))
             confidence = float(probs[predicted])
+            threshold = self._threshold(entry)
             severity_ko, severity_en = entry.severities[predicted]
             results.append(
                 SymptomResult(
@@ -335,10 +360,11 @@ class ScalpDiagnoser:
                     severity_ko=severity_ko,
                     severity_en=severity_en,
                     confidence=confidence,
-                    uncertain=bool(confidence < self.uncertain_below) or math.isnan(confidence),
+                    uncertain=is_uncertain(confidence, threshold),
+                    uncertain_below=threshold,
                 )
             )
-        return Diagnosis(results=tuple(results), uncertain_below=self.uncertain_below)
+        return Diagnosis(results=tuple(results))
 
     @property
     def specs(self) -> tuple[SymptomSpec, ...]:
@@ -368,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     pin.add_argument("--revision", help="Hub revision (branch, tag or commit) for all six")
     pin.add_argument("--pins", type=Path,
                      help="JSON {repo id: commit} from `python -m hub_upload models --pins`")
-    parser.add_argument("--uncertain-below", type=float, default=DEFAULT_UNCERTAIN_BELOW,
-                        help="flag a symptom as uncertain when its top probability is below this")
+    parser.add_argument("--uncertain-below", type=float, default=None,
+                        help="flag every symptom as uncertain when its top probability is below this "
+                             "(default: each model's own threshold, config.scalp.uncertain_below)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: min(4, CPUs))")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                         help="onnx (ONNX Runtime, exported once and cached) or torch")

@@ -1,15 +1,34 @@
 """What ``ScalpDiagnoser`` answers: a ``SymptomResult`` per symptom, six of them in a ``Diagnosis``.
 
 Plain frozen dataclasses (no torch), so the UI and the API can hold and render a diagnosis
-without loading the models; ``Diagnosis.to_dict()`` is the JSON the API returns.
+without loading the models; ``Diagnosis.to_dict()`` is the JSON the API returns. Each symptom
+carries the threshold it was judged by (``uncertain_below``): the model's own, chosen on its
+validation split (``scalp_models.thresholds``), or the one a caller imposed on all six.
 
     >>> diagnosis["hair_loss"].label, diagnosis["탈모"].probabilities
-    >>> diagnosis.to_dict()      # {"uncertain_below": 0.5, "symptoms": {"hair_loss": {...}, ...}}
+    >>> diagnosis.to_dict()      # {"symptoms": {"hair_loss": {..., "uncertain_below": 0.62}, ...}}
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+# The threshold of a model that carries no validated one (trained before thresholds were chosen).
+DEFAULT_UNCERTAIN_BELOW = 0.5
+
+
+def check_uncertain_below(value, what: str) -> float:
+    """``value`` as a float in [0, 1], or a ValueError naming ``what`` it came from."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{what} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def is_uncertain(confidence: float, uncertain_below: float) -> bool:
+    """Below the threshold; every answer at a threshold of 1.0 (what a model whose validation accuracy
+    never reached its target carries, see ``scalp_models.thresholds``); and a NaN confidence."""
+    return bool(confidence < uncertain_below) or uncertain_below >= 1.0 or math.isnan(confidence)
 
 
 @dataclass(frozen=True)
@@ -26,7 +45,8 @@ class SymptomResult:
     severity_ko: str  # e.g. 경증·중등도
     severity_en: str  # e.g. mild–moderate
     confidence: float  # probabilities[predicted]
-    uncertain: bool  # confidence < the diagnoser's uncertain_below
+    uncertain: bool  # confidence < uncertain_below (always when uncertain_below is 1.0)
+    uncertain_below: float = DEFAULT_UNCERTAIN_BELOW  # the threshold this answer was judged by
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -40,7 +60,6 @@ class Diagnosis:
     """The six symptoms' answers for one image, in ``SYMPTOMS`` order."""
 
     results: tuple[SymptomResult, ...]
-    uncertain_below: float
     _by_key: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -65,8 +84,10 @@ class Diagnosis:
     def any_uncertain(self) -> bool:
         return any(r.uncertain for r in self.results)
 
+    @property
+    def uncertain_below(self) -> dict[str, float]:
+        """Symptom key → the threshold its answer was judged by."""
+        return {r.symptom: r.uncertain_below for r in self.results}
+
     def to_dict(self) -> dict:
-        return {
-            "uncertain_below": float(self.uncertain_below),
-            "symptoms": {r.symptom: r.to_dict() for r in self.results},
-        }
+        return {"symptoms": {r.symptom: r.to_dict() for r in self.results}}

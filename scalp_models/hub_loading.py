@@ -1,7 +1,8 @@
 """Download the six symptom model repos from the Hub, or find them in the local Hub cache.
 
 :func:`download_model_snapshots` runs ``snapshot_download`` for every ``<namespace>/scalp-<suffix>``
-repo (``SymptomSpec.repo_name``) and returns the local snapshot folders. It is the one download
+repo (``SymptomSpec.repo_name``) and returns the local snapshot folders, with each repo's
+``novelty.json`` (the domain check of :mod:`scalp_models.novelty`) where it has one. It is the one download
 loop behind ``ScalpDiagnoser.from_hub`` and ``python -m hub_upload pull``. With ``HF_HUB_OFFLINE=1``,
 or when ``HF_ENDPOINT`` does not answer within 2 s, it reads the cache only. Whatever is missing (a
 repo, a revision, a file, or a cache entry) is collected across all six and raised as ONE
@@ -41,6 +42,10 @@ from scalp_core.symptoms import SYMPTOMS
 
 # What a model folder needs to load with from_pretrained (model and image processor).
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+# The model set's domain check (scalp_models.novelty), beside every model. Downloaded with the
+# models, but not required: repos pushed before it existed still load, without the check.
+NOVELTY_FILE = "novelty.json"
+LOADED_FILES = (*REQUIRED_FILES, NOVELTY_FILE)
 # Weight files that only torch's pickle loader reads; they are never downloaded nor loaded.
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 # A pin is a commit sha, branch or tag: what the Hub accepts as a revision.
@@ -194,11 +199,12 @@ def download_model_snapshots(
     namespace: str,
     revision: Revision = None,
     *,
-    patterns: Sequence[str] = REQUIRED_FILES,
+    patterns: Sequence[str] = LOADED_FILES,
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
 ) -> dict[str, Path]:
-    """Symptom key → local snapshot folder of ``<namespace>/scalp-<suffix>``, holding ``REQUIRED_FILES``.
+    """Symptom key → local snapshot folder of ``<namespace>/scalp-<suffix>``, holding ``REQUIRED_FILES``
+    (and ``novelty.json``, the domain check, where the repo has one).
 
     ``revision``: one branch/tag/commit for all six, or a mapping from symptom key (or repo id) to
     a pinned commit. ``patterns``: the files to fetch (``snapshot_download``'s ``allow_patterns``);

@@ -3,16 +3,24 @@
 Reads ``DATA/<symptom key>/`` (a DatasetDict written by ``datasets_prep build``) and
 ``DATA/prep_config.json`` (protocol, synthetic or not) and writes ``OUT/<symptom key>/``: the model
 (``save_pretrained``), its image processor, ``training_config.json``, ``eval_report.json``
-(docs/ARCHITECTURE.md), ``eval_validation.json`` and ``confusion_matrix.png``. The model card is
-rendered by ``hub_upload`` from these files.
+(docs/ARCHITECTURE.md; the test and validation metrics under ``protocols.<protocol>.<split>``),
+``eval_validation.json`` and ``confusion_matrix.png``. The model card is rendered by ``hub_upload``
+from these files.
+
+The starting weights are resolved once per run (``--base auto``: ``google/efficientnet-b1`` when
+the Hub answers, else Lite0 on a CPU; on a GPU an unreachable Hub is an error unless ``--base
+lite0`` is asked for) and the concrete id is recorded as ``training_config.json["base"]``.
 
 Training: AdamW, cosine schedule with linear warmup, focal loss (``--focal-gamma``, 0 = plain
 cross-entropy) and optional "dynamic" class weights from the train split's class frequencies
 (``--class-weights auto`` follows ``spec.class_weighting``), augmentation from
-:mod:`scalp_models.augment`, early stopping on validation macro-F1 with the best checkpoint
-restored, bf16/fp16 on CUDA, seeded. Afterwards a temperature is fitted on validation NLL and
-folded into the classifier, grayscale symptoms get their stem folded to luminance, and the
-test split is evaluated.
+:mod:`scalp_models.augment`, gradient accumulation that gives the update of one batch of
+``batch size × steps``, early stopping on validation macro-F1 with the best checkpoint restored,
+bf16/fp16 on CUDA, seeded. Afterwards a temperature is fitted on validation NLL and folded into
+the classifier, grayscale symptoms get their stem folded to luminance, the "uncertain" threshold
+is chosen on the calibrated validation split (:mod:`scalp_models.thresholds`) and stored in
+``config.scalp``, and the test split is evaluated with subject-resampled 95% intervals. Validation
+and test images go the way a user's photo goes (``scalp_models.evaluate.predict_logits``).
 
     python -m scalp_models train --data prepared --symptom all --base auto --out models
     python -m scalp_models train --data prepared --symptom hair_loss --base tiny --image-size 64 --max-steps 300 --out /tmp/m
@@ -25,6 +33,7 @@ main process writes files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -32,22 +41,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer, set_seed
 
 from scalp_core.cli import help_field, parse_dataclass_args
 from scalp_core.contracts import PrepConfig, read_prep_config
 from scalp_core.symptoms import SYMPTOM_KEYS, SymptomSpec, get_symptom
 from scalp_models.augment import augment_policy
-from scalp_models.bases import resolve_base
+from scalp_models.bases import OFFLINE_BASE, resolve_base
 from scalp_models.calibration import fit_temperature, fold_temperature
 from scalp_models.data import class_counts, collate, label_scheme_of, load_symptom_dataset, make_transform
-from scalp_models.evaluate import plot_confusion_matrix
-from scalp_models.metrics import classification_metrics
+from scalp_models.evaluate import plot_confusion_matrix, predict_logits
+from scalp_models.metrics import classification_metrics, file_metrics, softmax
 from scalp_models.modeling import create_model, fold_grayscale
+from scalp_models.novelty_fit import NoveltyFitConfig, fit_models_novelty
 from scalp_models.processing import create_image_processor
+from scalp_models.run_arguments import compute_eval_metrics, training_arguments
+from scalp_models.thresholds import VALIDATION_SPLIT_WORDS, choose_uncertain_threshold
 
 CLASS_WEIGHT_CHOICES = ("none", "dynamic", "auto")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,8 @@ class TrainConfig:
     symptom: str = help_field("Symptom key, Korean name or 'all' (every symptom found under --data).", default="all")
     base: str = help_field(
         "Starting weights: a Hub id (google/efficientnet-b1), 'lite0' (offline ImageNet), 'tiny' (tests), "
-        "'scratch-b1', or 'auto' (Hub if reachable, else lite0).",
+        "'scratch-b1', or 'auto' (the Hub model if reachable, else lite0 on a CPU and an error on a GPU). "
+        "Resolved once per run; training_config.json records the one used.",
         default="auto",
     )
     image_size: int | None = help_field("Square input size; default: the spec's input_size (64 for tiny).", default=None)
@@ -67,7 +81,9 @@ class TrainConfig:
     max_steps: int = help_field("Stop after this many optimizer steps (-1 = use --epochs).", default=-1)
     batch_size: int = help_field("Per-device training batch size.", default=32)
     eval_batch_size: int = help_field("Per-device evaluation batch size.", default=64)
-    gradient_accumulation_steps: int = help_field("Gradient accumulation steps.", default=1)
+    gradient_accumulation_steps: int = help_field(
+        "Gradient accumulation steps: each optimizer step is the update of one batch of batch-size × this.", default=1
+    )
     learning_rate: float = help_field("Peak AdamW learning rate.", default=3e-4)
     weight_decay: float = help_field("AdamW weight decay.", default=1e-4)
     warmup_ratio: float = help_field("Share of steps used for linear warmup before the cosine decay.", default=0.05)
@@ -91,6 +107,8 @@ class TrainConfig:
     logging_steps: int = help_field("Log the training loss every N steps.", default=20)
     keep_checkpoints: bool = help_field("Keep OUT/<key>/checkpoints/ after training (default: removed).", default=False)
     report_to: str = help_field("Trainer integrations to log to (none, tensorboard, wandb, ...).", default="none")
+    domain_check: bool = help_field(
+        "After training, fit the domain check (novelty.json) on the training images' Lite0 features.", default=True)
     quiet: bool = help_field("No progress bars.", default=False)
 
     def __post_init__(self):
@@ -133,42 +151,65 @@ def dynamic_class_weights(counts) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 0.0, weight: torch.Tensor | None = None):
-    """Mean of w_y · (1 − p_y)^γ · (−log p_y), normalised by Σ w_y; γ = 0 and no weights = cross-entropy."""
+def item_weights(labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Each item's loss weight: its class weight w_y, or 1 without class weights."""
+    if weight is None:
+        return torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
+    return weight.to(labels.device)[labels]
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 0.0, weight: torch.Tensor | None = None,
+               normaliser: float | torch.Tensor | None = None):
+    """Σ w_y · (1 − p_y)^γ · (−log p_y) divided by ``normaliser`` (default: this batch's Σ w_y, a weighted
+    mean); γ = 0 and no weights = cross-entropy.
+
+    Gradient accumulation passes the Σ w_y of all its micro-batches as ``normaliser``, so the
+    micro-batches' losses add up to the loss of the one large batch they make."""
     log_p = torch.log_softmax(logits.float(), dim=-1).gather(1, labels.view(-1, 1)).squeeze(1)
     loss = -log_p
     if gamma > 0:
         loss = loss * (1.0 - log_p.exp()).clamp(min=0.0).pow(gamma)
-    if weight is None:
-        return loss.mean()
-    w = weight.to(loss.device)[labels]
-    return (loss * w).sum() / w.sum().clamp(min=1e-12)
+    w = item_weights(labels, weight).to(loss.device)
+    total = w.sum() if normaliser is None else torch.as_tensor(normaliser, dtype=loss.dtype, device=loss.device)
+    return (loss * w).sum() / total.clamp(min=1e-12)
 
 
 class ScalpTrainer(Trainer):
-    """``Trainer`` with focal loss and optional class weights."""
+    """``Trainer`` with focal loss, optional class weights, and gradient accumulation that equals one big batch.
+
+    The Trainer divides the loss by the number of accumulated micro-batches unless it believes the
+    model normalised it by the accumulated item count itself ("loss kwargs", which EfficientNet's
+    ``forward(**kwargs)`` seems to accept). Here the loss is computed in :meth:`compute_loss`, so:
+    :meth:`get_batch_samples` totals the item weights of the micro-batches of one optimizer step,
+    :meth:`compute_loss` divides each micro-batch's weighted loss sum by that total, and the Trainer
+    is told not to divide again. k micro-batches of b items then give the gradient of one batch of
+    k·b items, class weights and a short last step included. (Under DDP each process normalises by
+    its own total and DDP averages the processes' gradients, as with any per-process mean.)
+    """
+
+    loss_is_scaled_for_ga = True  # compute_loss already divides by the whole step's weight
 
     def __init__(self, *args, focal_gamma: float = 0.0, class_weight: torch.Tensor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.focal_gamma = focal_gamma
         self.class_weight = class_weight
+        # The model never sees the labels or a loss kwarg; the step's normaliser comes from get_batch_samples.
+        self.model_accepts_loss_kwargs = False
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The micro-batches of one optimizer step, and the sum of their item weights (handed to
+        :meth:`compute_loss` as ``num_items_in_batch``)."""
+        batches, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        total = sum(float(item_weights(b["labels"], self.class_weight).sum()) for b in batches if "labels" in b)
+        return batches, (total if batches else None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = focal_loss(outputs.logits, labels, self.focal_gamma, self.class_weight)
+        # In training, num_items_in_batch is the step's total weight (get_batch_samples); in evaluation
+        # it is None and the loss is this batch's weighted mean.
+        loss = focal_loss(outputs.logits, labels, self.focal_gamma, self.class_weight, normaliser=num_items_in_batch)
         return (loss, outputs) if return_outputs else loss
-
-
-def compute_eval_metrics(eval_pred) -> dict:
-    logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
-    labels = np.asarray(eval_pred.label_ids, dtype=int)
-    pred = np.asarray(logits).argmax(axis=1)
-    k = np.asarray(logits).shape[1]
-    return {
-        "accuracy": float(accuracy_score(labels, pred)),
-        "macro_f1": float(f1_score(labels, pred, labels=list(range(k)), average="macro", zero_division=0)),
-    }
 
 
 # --------------------------------------------------------------------------- training
@@ -176,33 +217,6 @@ def compute_eval_metrics(eval_pred) -> dict:
 
 def resolve_class_weighting(config: TrainConfig, spec: SymptomSpec) -> str:
     return spec.class_weighting if config.class_weights == "auto" else config.class_weights
-
-
-def data_workers(requested: int | None) -> int:
-    """DataLoader workers: as asked, else 0 on CPU (workers would compete with the model for the
-    few cores) and on a GPU the CPU count shared among this node's processes, 8 at most."""
-    if requested is not None:
-        return requested
-    if not torch.cuda.is_available():
-        return 0
-    per_process = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(0, min(8, per_process - 1))
-
-
-def mixed_precision() -> dict:
-    if not torch.cuda.is_available():
-        return {}
-    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-
-
-def launcher_settings() -> dict:
-    """Under ``torchrun`` (any launcher that sets ``WORLD_SIZE``) without CUDA: DDP over gloo on the CPU.
-
-    (Left alone, transformers gives each CPU process a world of its own: N independent runs.)
-    With GPUs the Trainer's defaults (NCCL) apply unchanged."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        return {"use_cpu": True, "ddp_backend": "gloo"}
-    return {}
 
 
 def symptoms_to_train(config: TrainConfig) -> list[SymptomSpec]:
@@ -217,24 +231,34 @@ def symptoms_to_train(config: TrainConfig) -> list[SymptomSpec]:
     return found
 
 
-def _predict(trainer, dataset, num_classes: int) -> np.ndarray:
-    """Logits of a split (gathered across processes); an empty split gives an empty array."""
-    if len(dataset) == 0:
-        return np.zeros((0, num_classes), dtype=np.float32)
-    predictions = trainer.predict(dataset).predictions
-    return np.asarray(predictions[0] if isinstance(predictions, tuple) else predictions, dtype=np.float32)
+def resolve_run_base(config: TrainConfig) -> str:
+    """The concrete starting weights of this run, resolved once for every symptom. On a GPU, ``auto``
+    with an unreachable Hub raises ``BaseUnavailableError`` instead of training Lite0 unasked.
+
+    (Under ``torchrun`` each process resolves it; processes that disagreed would build models of
+    different shapes, which DDP refuses at once.)"""
+    base = resolve_base(config.base, allow_offline_fallback=not torch.cuda.is_available())
+    if base != config.base:
+        level = logging.WARNING if base == OFFLINE_BASE else logging.INFO
+        log.log(level, "--base %s: training every symptom from %s", config.base, base)
+    return base
 
 
-def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) -> dict:
+def subjects_of(dataset) -> list | None:
+    """The split's ``subject`` column (the bootstrap resamples subjects), or None when it has none."""
+    return dataset["subject"] if "subject" in dataset.column_names else None
+
+
+def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig, base: str) -> dict:
     """Train, calibrate, fold and evaluate one symptom's model on its DatasetDict ``dd``; returns its results.
 
     ``prep`` is what ``config.data`` says about itself (its ``prep_config.json``): the protocol
-    the test metrics are filed under and whether the pictures were synthetic."""
+    the test metrics are filed under and whether the pictures were synthetic. ``base`` is the
+    run's concrete starting weights (:func:`resolve_run_base`)."""
     scheme = label_scheme_of(dd["train"])
     names = list(dd["train"].features["label"].names)
     counts = class_counts(dd["train"], len(names))
     train_labels = np.asarray(dd["train"]["label"], dtype=int)
-    base = resolve_base(config.base)
 
     set_seed(config.seed)
     model = create_model(spec, base, label_scheme=scheme, image_size=config.image_size)
@@ -243,57 +267,14 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) 
     policy = augment_policy(spec) if config.augment else None
     train_ds = dd["train"].with_transform(make_transform(spec, processor, policy))
     val_ds = dd["validation"].with_transform(make_transform(spec, processor, None))
-    test_ds = dd["test"].with_transform(make_transform(spec, processor, None))
 
     weighting = resolve_class_weighting(config, spec)
     class_weight = dynamic_class_weights(counts) if weighting == "dynamic" else None
 
     out_dir = Path(config.out) / spec.key
     ckpt_dir = out_dir / "checkpoints"
-    if config.max_steps > 0:
-        strategy = {"eval_strategy": "steps", "save_strategy": "steps",
-                    "eval_steps": config.eval_steps or max(1, config.max_steps // 5)}
-        strategy["save_steps"] = strategy["eval_steps"]
-    elif config.eval_steps:
-        strategy = {"eval_strategy": "steps", "save_strategy": "steps",
-                    "eval_steps": config.eval_steps, "save_steps": config.eval_steps}
-    else:
-        strategy = {"eval_strategy": "epoch", "save_strategy": "epoch"}
     has_validation = len(dd["validation"]) > 0
-    if not has_validation:  # tiny smoke runs: nothing to select or stop on, so train to the end
-        strategy = {"eval_strategy": "no", "save_strategy": "no"}
-    workers = data_workers(config.num_workers)
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        optim="adamw_torch",
-        lr_scheduler_type="cosine",
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        logging_steps=config.logging_steps,
-        load_best_model_at_end=has_validation,
-        metric_for_best_model="macro_f1" if has_validation else None,
-        greater_is_better=True,
-        save_total_limit=2,
-        seed=config.seed,
-        data_seed=config.data_seed if config.data_seed is not None else config.seed,
-        dataloader_num_workers=workers,
-        # Keep the loader processes between epochs and evaluations instead of starting them again.
-        dataloader_persistent_workers=workers > 0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        remove_unused_columns=False,  # the images are needed by the on-the-fly transform
-        label_names=["labels"],
-        report_to=config.report_to,
-        disable_tqdm=config.quiet,
-        **strategy,
-        **mixed_precision(),
-        **launcher_settings(),
-    )
+    args = training_arguments(config, ckpt_dir, has_validation=has_validation)
     trainer = ScalpTrainer(
         model=model,
         args=args,
@@ -310,32 +291,38 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) 
     model = trainer.model
 
     # Calibrate on validation, fold T into the classifier, then make grayscale models luminance-only.
-    val_logits = _predict(trainer, val_ds, len(names))
-    val_labels = np.asarray(dd["validation"]["label"], dtype=int)
+    # Every split is predicted as served (the stored image bytes, decoded and resized once).
+    val_logits, val_labels = predict_logits(model, processor, dd["validation"], batch_size=config.eval_batch_size)
     fit = fit_temperature(val_logits, val_labels)
     temperature = fold_temperature(model, fit.temperature)
     if spec.grayscale:
         fold_grayscale(model)
     synthetic = prep.synthetic
-    model.config.scalp = {**model.config.scalp, "synthetic_training_data": synthetic}
-
-    test_logits = _predict(trainer, test_ds, len(names))
-    val_logits_cal = _predict(trainer, val_ds, len(names))
-    test_labels = np.asarray(dd["test"]["label"], dtype=int)
     protocol = prep.protocol
+
+    val_logits_cal, _ = predict_logits(model, processor, dd["validation"], batch_size=config.eval_batch_size)
+    uncertain = choose_uncertain_threshold(softmax(val_logits_cal), val_labels)
+    uncertain_rule = uncertain.rule(VALIDATION_SPLIT_WORDS.get(protocol, "the validation split"))
+    model.config.scalp = {
+        **model.config.scalp,
+        "synthetic_training_data": synthetic,
+        "uncertain_below": uncertain.uncertain_below,
+        "uncertain_rule": uncertain_rule,
+    }
+
+    test_logits, test_labels = predict_logits(model, processor, dd["test"], batch_size=config.eval_batch_size)
     test_metrics = classification_metrics(
-        test_logits, test_labels, names, train_labels=train_labels, temperature=temperature, split="test"
+        test_logits, test_labels, names, train_labels=train_labels, temperature=temperature, split="test",
+        subjects=subjects_of(dd["test"]),
     )
     val_metrics = classification_metrics(
-        val_logits_cal, val_labels, names, train_labels=train_labels, temperature=temperature, split="validation"
+        val_logits_cal, val_labels, names, train_labels=train_labels, temperature=temperature, split="validation",
+        subjects=subjects_of(dd["validation"]),
     )
-    report = {
-        "symptom": spec.key,
-        "label_scheme": scheme,
-        "class_names": names,
-        "seed_accuracy_pct": spec.seed_accuracy_pct,
-        "protocols": {protocol: test_metrics},
-    }
+    report = {"symptom": spec.key, "label_scheme": scheme, "class_names": names,
+              "seed_accuracy_pct": spec.seed_accuracy_pct}
+    file_metrics(file_metrics(report, protocol, test_metrics), protocol, val_metrics)
+    uncertain_record = {**uncertain.to_dict(), "rule": uncertain_rule}
     effective = {
         "config": asdict(config),
         "symptom": spec.key,
@@ -355,6 +342,7 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) 
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_val_macro_f1": trainer.state.best_metric,
         "calibration": fit.to_dict(),
+        "uncertain": uncertain_record,
         "synthetic_training_data": synthetic,
     }
     if trainer.is_world_process_zero():
@@ -367,7 +355,8 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) 
         )
         (out_dir / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         (out_dir / "eval_validation.json").write_text(
-            json.dumps({"calibration": fit.to_dict(), "validation": val_metrics}, ensure_ascii=False, indent=2),
+            json.dumps({"calibration": fit.to_dict(), "uncertain": uncertain_record, "validation": val_metrics},
+                       ensure_ascii=False, indent=2),
             encoding="utf-8",
         )
         plot_confusion_matrix(
@@ -381,7 +370,9 @@ def train_symptom(config: TrainConfig, spec: SymptomSpec, dd, prep: PrepConfig) 
         "symptom": spec.key,
         "out_dir": str(out_dir),
         "protocol": protocol,
+        "base": base,
         "temperature": temperature,
+        "uncertain": uncertain_record,
         "test": test_metrics,
         "validation": val_metrics,
         "calibration": fit.to_dict(),
@@ -414,7 +405,20 @@ def train(config: TrainConfig) -> dict:
     specs = symptoms_to_train(config)
     datasets = {spec.key: load_symptom_dataset(config.data, spec.key) for spec in specs}
     prep = read_prep_config(config.data)
-    return {spec.key: train_symptom(config, spec, datasets[spec.key], prep) for spec in specs}
+    base = resolve_run_base(config)
+    results = {spec.key: train_symptom(config, spec, datasets[spec.key], prep, base) for spec in specs}
+    if config.domain_check and int(os.environ.get("RANK", "0")) == 0:
+        fit_domain_check(config)
+    return results
+
+
+def fit_domain_check(config: TrainConfig) -> None:
+    """``novelty.json`` (the domain check, ``scalp_models.novelty``) beside the trained models; a build without
+    a colour symptom (the check reads colour images) or too few images is logged, not fatal."""
+    try:
+        fit_models_novelty(NoveltyFitConfig(data=config.data, models=config.out))
+    except (FileNotFoundError, ValueError) as err:
+        log.warning("no domain check fitted for %s: %s", config.out, err)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -431,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         t = result["test"]
         print(
             f"{key}: test acc {t['accuracy']:.3f} macro-F1 {t['macro_f1']:.3f} QWK {t['qwk']:.3f} "
-            f"ECE {t['ece']:.3f} (T={result['temperature']:.2f}) → {result['out_dir']}"
+            f"ECE {t['ece']:.3f} (T={result['temperature']:.2f}; uncertain below "
+            f"{result['uncertain']['uncertain_below']:.2f}; base {result['base']}) → {result['out_dir']}"
         )
     return 0
 

@@ -4,7 +4,9 @@
   with the six symptoms drawn at AI Hub grades 0..3 (demo models, the photo check's fit, the
   app's reference pictures, tests);
 - ``synthetic.simulate``: writes a miniature of the AI Hub download (``python -m datasets_prep
-  simulate``), so the whole pipeline runs without the licensed data;
+  simulate``), so the whole pipeline runs without the licensed data; ``synthetic.plan`` decides which
+  images exist and where (or, with ``--labels-from``, ``synthetic.label_tables`` reads the real label
+  tables in place and draws whole real subjects); ``synthetic.layers``/``raster`` are the renderer's steps;
 - ``synthetic.scenes``: non-scalp pictures (package sample photos, procedural scenes) for the
   photo check's "is this a scalp close-up?" stage.
 

@@ -8,11 +8,20 @@ The tree has the real shape (``../shared/reference/aihub216_FORMAT.md``)::
     DIR/META_DATA/<stem>_META.json
     DIR/_simulation_truth.csv     (simulator only: a real download has no such file)
 
-and the real quirks: the same all-healthy images (all six values "0") sit in every
-symptom's ``0.양호`` folder; any other image sits in the folder of each symptom k with
-value_k > 0, at grade value_k, so one image can appear in several folders. Subjects
-(first field of the file name) never straddle Training and Validation. Images come
-from :func:`synthetic.render.render_scalp`. The same seed gives byte-identical files.
+and the real quirks: the same all-healthy images (all six values "0") sit in every symptom's
+``0.양호`` folder; any other image sits in the folder of each symptom k with value_k > 0, at grade
+value_k, so one image can appear in several folders; about 2 % of the images have one folder copy
+whose grade disagrees with their label JSON (``--disagreement-fraction``). Subjects straddle
+Training and Validation and some names sit in both folders, as in the real download.
+
+Without ``--labels-from`` the subjects, their sessions and their grades are made up
+(:func:`synthetic.plan.plan_generated`; about 1 % all-healthy). With ``--labels-from`` real AI Hub
+label tables (:mod:`synthetic.label_tables`) give real subjects with their real file names,
+regions, six values and Training/Validation folders (:func:`synthetic.plan.plan_from_tables`); the
+tables are read in place and never copied. Either way the pictures come from
+:func:`synthetic.render.render_scalp`, and the same seed gives byte-identical files.
+``_simulation_truth.csv`` lists every image with its folders (``split``: Training, Validation or
+Training+Validation), its values and its misfiled folder, if any.
 
 Zipped folders (``--zip all`` or ``mixed``) hold their files under a top folder of the
 same name (``[원천]비듬_0.양호/<stem>.jpg``), with member names in UTF-8 (flag bit 11)
@@ -22,6 +31,8 @@ Run::
 
     python -m datasets_prep simulate --out /tmp/aihub_sim --images 300 --seed 0
     python -m datasets_prep simulate --out /tmp/aihub_zip --images 300 --seed 0 --zip all --zip-encoding cp949
+    python -m datasets_prep simulate --out /tmp/aihub_real --images 300 \\
+        --labels-from ../shared/reference/winston1214__ScalpVision/{train,val,test}_label.csv
 """
 
 from __future__ import annotations
@@ -39,17 +50,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scalp_core.aihub_names import (
-    LABEL_KIND,
-    REGION_LOCATIONS,
-    SOURCE_KIND,
-    SPLITS,
-    ImageName,
-    folder_name,
-)
+from scalp_core.aihub_names import LABEL_KIND, SOURCE_KIND, SPLITS, ImageName, folder_name
 from scalp_core.cli import help_field, parse_dataclass_args
 from scalp_core.symptoms import SYMPTOMS
-from synthetic.render import random_severities, render_scalp
+from synthetic.label_tables import read_label_tables
+from synthetic.plan import PlannedImage, misfile, plan_from_tables, plan_generated
+from synthetic.render import render_scalp
 
 TRUTH_FILE = "_simulation_truth.csv"
 CONFIG_FILE = "_simulation_config.json"
@@ -57,12 +63,10 @@ META_DIR = "META_DATA"
 
 ZIP_MODES = ("none", "all", "mixed")
 ZIP_ENCODINGS = ("utf-8", "cp949")
+DEFAULT_VALIDATION_FRACTION = 0.25  # real: 23,568 of 91,156 unique names sit in Validation
+DEFAULT_HEALTHY_FRACTION = 0.01  # real: 0.75 % of the unique images are all-healthy
 _ZIP_DATE = (2021, 3, 31, 12, 0, 0)  # fixed, so zips are byte-identical between runs
 _JPEG_QUALITY = 90
-
-# Device serials seen in real file names start with these; the rest is made up.
-_DEVICE_PREFIXES = ("A2LEBJJDE", "A1LCAIHDH")
-_EPOCH_2020_MS = (1577836800000, 1609459199999)
 
 # The seven survey questions of the real metadata JSONs (aihub216_FORMAT.md) and the
 # answers the simulator draws from. answers4/answers5 are multi-select, comma-joined.
@@ -93,11 +97,29 @@ class SimulateConfig:
         "zip member names in utf-8 (flag bit 11) or cp949 (no flag, as Korean Windows writes them)",
         default="utf-8",
     )
-    validation_fraction: float = help_field(
-        "share of images (whole subjects) that go to Validation", default=0.25
+    labels_from: list[str] = help_field(
+        "real AI Hub label tables (CSV: value_1..value_6, img_name) to draw subjects, names, values and "
+        "folders from, each as [Training=|Validation=]PATH (ScalpVision's train/val/test_label.csv are "
+        "recognised without a prefix); read in place, never copied",
+        default_factory=list,
     )
-    healthy_fraction: float = help_field(
-        "share of images drawn all-healthy (they fill every 0.양호 folder)", default=0.1
+    subjects: int | None = help_field(
+        "with --labels-from: how many real subjects to draw; None draws one per 8 images", default=None
+    )
+    validation_fraction: float | None = help_field(
+        "without --labels-from: share of images that sit in Validation; None means "
+        f"{DEFAULT_VALIDATION_FRACTION}. Most subjects have images in both folders, as in the real download",
+        default=None,
+    )
+    healthy_fraction: float | None = help_field(
+        "without --labels-from: share of images drawn all-healthy, filling every 0.양호 folder; None means "
+        f"{DEFAULT_HEALTHY_FRACTION}",
+        default=None,
+    )
+    disagreement_fraction: float = help_field(
+        "share of images with one folder copy whose grade disagrees with the label JSON "
+        "(real download: 0.01 to 0.03)",
+        default=0.02,
     )
     overwrite: bool = help_field(
         "replace OUT if it holds an earlier simulation (never anything else)", default=False
@@ -112,108 +134,39 @@ class SimulateConfig:
             raise ValueError(f"--zip must be one of {ZIP_MODES}, got {self.zip!r}")
         if self.zip_encoding not in ZIP_ENCODINGS:
             raise ValueError(f"--zip-encoding must be one of {ZIP_ENCODINGS}, got {self.zip_encoding!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"--validation-fraction must be in [0, 1), got {self.validation_fraction}")
-        if not 0.0 <= self.healthy_fraction <= 1.0:
-            raise ValueError(f"--healthy-fraction must be in [0, 1], got {self.healthy_fraction}")
+        if self.labels_from:
+            for flag, value in (("--validation-fraction", self.validation_fraction),
+                                ("--healthy-fraction", self.healthy_fraction)):
+                if value is not None:
+                    raise ValueError(f"{flag} does not apply with --labels-from: the label tables decide it")
+        else:
+            if self.subjects is not None:
+                raise ValueError("--subjects needs --labels-from (made-up subjects follow --images)")
+            if self.validation_fraction is None:
+                object.__setattr__(self, "validation_fraction", DEFAULT_VALIDATION_FRACTION)
+            if self.healthy_fraction is None:
+                object.__setattr__(self, "healthy_fraction", DEFAULT_HEALTHY_FRACTION)
+            if not 0.0 <= self.validation_fraction < 1.0:
+                raise ValueError(f"--validation-fraction must be in [0, 1), got {self.validation_fraction}")
+            if not 0.0 <= self.healthy_fraction <= 1.0:
+                raise ValueError(f"--healthy-fraction must be in [0, 1], got {self.healthy_fraction}")
+        if not 0.0 <= self.disagreement_fraction <= 0.5:
+            raise ValueError(f"--disagreement-fraction must be in [0, 0.5], e.g. 0.02, got {self.disagreement_fraction}")
 
 
 @dataclass(frozen=True)
 class SimulationSummary:
-    """What :func:`simulate` wrote. Dicts are keyed by split name (Training / Validation)."""
+    """What :func:`simulate` wrote. Dicts are keyed by folder (Training / Validation); a name in both counts in both."""
 
     out: str
     unique_images: dict[str, int]
     healthy_images: dict[str, int]
     folder_entries: dict[str, int]
     subjects: dict[str, int]
+    names_in_both_folders: int
+    subjects_in_both_folders: int
+    disagreements: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class _Image:
-    name: ImageName
-    split: str
-    grades: tuple[int, ...]  # value_1..value_6
-    seed: int
-
-    @property
-    def healthy(self) -> bool:
-        return not any(self.grades)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-def _plan_subjects(images: int, rng: np.random.Generator) -> list[tuple[str, list[tuple[str, int, int]]]]:
-    """Subjects as (id, [(device, timestamp ms, region no)]): 1–2 sessions × 2–5 regions each."""
-    devices = []
-    for i in range(6):
-        suffix = "O" if i % 3 == 0 else str(int(rng.integers(0, 10)))
-        devices.append(f"{_DEVICE_PREFIXES[i % 2]}{int(rng.integers(1, 1000)):05d}{suffix}")
-    regions_all = sorted(REGION_LOCATIONS)
-    sessions_per_subject: list[list[tuple[str, int, int]]] = []
-    planned = 0
-    while planned < images:
-        device = devices[int(rng.integers(0, len(devices)))]
-        shots = []
-        for _ in range(int(rng.integers(1, 3))):
-            ts = int(rng.integers(_EPOCH_2020_MS[0], _EPOCH_2020_MS[1] - 86_400_000))
-            regions = sorted(rng.choice(regions_all, size=int(rng.integers(2, 6)), replace=False).tolist())
-            for k, region in enumerate(regions):
-                shots.append((device, ts + k * int(rng.integers(4000, 40000)), int(region)))
-        shots = shots[: images - planned]
-        sessions_per_subject.append(shots)
-        planned += len(shots)
-    # Real subject ids are 4 digits; fall back to 5 only for huge simulations.
-    n = len(sessions_per_subject)
-    width, top = (4, 9999) if n <= 9999 else (5, 99999)
-    ids = sorted(rng.choice(np.arange(1, top + 1), size=n, replace=False).tolist())
-    return [(f"{ids[i]:0{width}d}", shots) for i, shots in enumerate(sessions_per_subject)]
-
-
-def _plan_images(config: SimulateConfig, rng: np.random.Generator) -> list[_Image]:
-    subjects = _plan_subjects(config.images, rng)
-    # Whole subjects go to Validation while that brings it closer to its share of
-    # images; Training always keeps at least one subject.
-    target_val = round(config.validation_fraction * config.images)
-    split_of = {subject: SPLITS[0] for subject, _ in subjects}
-    n_val = n_subjects_val = 0
-    for idx in rng.permutation(len(subjects)):
-        subject, shots = subjects[int(idx)]
-        closer = abs(n_val + len(shots) - target_val) < abs(n_val - target_val)
-        if closer and n_subjects_val < len(subjects) - 1:
-            split_of[subject] = SPLITS[1]
-            n_val += len(shots)
-            n_subjects_val += 1
-    if n_val == 0 and target_val > 0 and len(subjects) > 1:
-        smallest = min(subjects, key=lambda item: len(item[1]))[0]
-        split_of[smallest] = SPLITS[1]
-
-    planned: list[_Image] = []
-    for subject, shots in subjects:
-        # A subject's regions share a scalp condition, with some variation per region.
-        base = random_severities(rng)
-        for device, ts, region in shots:
-            grades = tuple(
-                int(np.clip(base[s.key] + rng.choice([-1, 0, 0, 0, 1]), 0, 3)) for s in SYMPTOMS
-            )
-            name = ImageName(subject, device, ts, region, REGION_LOCATIONS[region])
-            planned.append(_Image(name, split_of[subject], grades, int(rng.integers(0, 2**63 - 1))))
-
-    # The all-healthy set: each split gets its share (at least one image when it has two).
-    result = []
-    for split in SPLITS:
-        in_split = [im for im in planned if im.split == split]
-        n_healthy = round(config.healthy_fraction * len(in_split))
-        if config.healthy_fraction > 0 and len(in_split) >= 2:
-            n_healthy = max(n_healthy, 1)
-        chosen = set(rng.choice(len(in_split), size=n_healthy, replace=False).tolist())
-        for i, im in enumerate(in_split):
-            grades = (0,) * len(SYMPTOMS) if i in chosen else im.grades
-            result.append(_Image(im.name, im.split, grades, im.seed))
-    result.sort(key=lambda im: (im.split, im.name.stem))
-    return result
 
 
 def _meta(subject_rng: np.random.Generator, location: str) -> dict[str, str]:
@@ -301,33 +254,47 @@ def _prepare_out(config: SimulateConfig) -> Path:
     return out
 
 
+def plan_simulation(config: SimulateConfig) -> tuple[list[PlannedImage], dict]:
+    """The images ``config`` asks for (nothing written yet) and the settings that record it.
+
+    The settings hold no output path, no overwrite flag and no table paths (only the tables' file
+    names, row counts and SHA-256): the same seed must give byte-identical trees anywhere.
+    """
+    rng = np.random.default_rng(config.seed)
+    settings = {k: v for k, v in asdict(config).items() if k not in ("out", "overwrite", "labels_from")}
+    if config.labels_from:
+        tables = read_label_tables(config.labels_from)
+        plan = plan_from_tables(tables, config.images, config.subjects, rng)
+        settings["labels_from"] = list(tables.sources)
+    else:
+        plan = plan_generated(config.images, config.validation_fraction, config.healthy_fraction, rng)
+    return misfile(plan, config.disagreement_fraction, rng), settings
+
+
+def _render(image: PlannedImage) -> bytes:
+    severities = {spec.key: grade for spec, grade in zip(SYMPTOMS, image.grades, strict=True)}
+    picture = render_scalp(severities, np.random.default_rng(image.seed))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
+    return buffer.getvalue()
+
+
 def run_simulation(config: SimulateConfig) -> SimulationSummary:
     """Write the simulated download described by ``config``."""
     start = time.perf_counter()
+    images, settings = plan_simulation(config)  # before touching OUT: a bad table leaves it as it was
     out = _prepare_out(config)
-    rng = np.random.default_rng(config.seed)
-    images = _plan_images(config, rng)
     zip_rng = np.random.default_rng([config.seed, 1])
 
-    # folder entries: (split, kind, symptom index, grade) -> [(file name, bytes)]
-    entries: dict[tuple[str, int, int], list[_Image]] = defaultdict(list)
+    # folder entries: (split, symptom index, grade) -> images
+    entries: dict[tuple[str, int, int], list[PlannedImage]] = defaultdict(list)
     for im in images:
-        if im.healthy:
-            for k in range(len(SYMPTOMS)):
-                entries[(im.split, k, 0)].append(im)
-        else:
-            for k, grade in enumerate(im.grades):
-                if grade > 0:
-                    entries[(im.split, k, grade)].append(im)
+        for split in im.splits:
+            for k, grade in im.folders():
+                entries[(split, k, grade)].append(im)
 
     # Render and encode each unique image once; copies reuse the bytes.
-    jpeg: dict[str, bytes] = {}
-    for im in images:
-        severities = {spec.key: grade for spec, grade in zip(SYMPTOMS, im.grades)}
-        picture = render_scalp(severities, np.random.default_rng(im.seed))
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
-        jpeg[im.name.stem] = buffer.getvalue()
+    jpeg = {im.name.stem: _render(im) for im in images}
 
     folder_entries = {split: 0 for split in SPLITS}
     for split in SPLITS:
@@ -359,20 +326,26 @@ def run_simulation(config: SimulateConfig) -> SimulationSummary:
 
     with open(out / TRUTH_FILE, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["stem", "image_id", "split", "subject", *(s.json_field for s in SYMPTOMS)])
+        writer.writerow(
+            ["stem", "image_id", "split", "subject", *(s.json_field for s in SYMPTOMS), "misfiled_folder"]
+        )
         for im in images:
-            writer.writerow([im.name.stem, im.name.image_id, im.split, im.name.subject, *im.grades])
-    # No output path or overwrite flag: the same seed must give byte-identical trees anywhere.
-    settings = {k: v for k, v in asdict(config).items() if k not in ("out", "overwrite")}
+            writer.writerow(
+                [im.name.stem, im.name.image_id, im.split_label, im.name.subject, *im.grades, im.misfiled_folder()]
+            )
     text = json.dumps(settings, ensure_ascii=False, indent=2) + "\n"
     (out / CONFIG_FILE).write_text(text, encoding="utf-8")
 
+    subjects = {s: {im.name.subject for im in images if s in im.splits} for s in SPLITS}
     return SimulationSummary(
         out=str(out),
-        unique_images={s: sum(im.split == s for im in images) for s in SPLITS},
-        healthy_images={s: sum(im.split == s and im.healthy for im in images) for s in SPLITS},
+        unique_images={s: sum(s in im.splits for im in images) for s in SPLITS},
+        healthy_images={s: sum(s in im.splits and im.healthy for im in images) for s in SPLITS},
         folder_entries=folder_entries,
-        subjects={s: len({im.name.subject for im in images if im.split == s}) for s in SPLITS},
+        subjects={s: len(members) for s, members in subjects.items()},
+        names_in_both_folders=sum(len(im.splits) > 1 for im in images),
+        subjects_in_both_folders=len(set.intersection(*subjects.values())),
+        disagreements=sum(im.misfiled is not None for im in images),
         seconds=round(time.perf_counter() - start, 2),
     )
 
@@ -384,14 +357,19 @@ def simulate(
     *,
     zip_mode: str = "none",
     zip_encoding: str = "utf-8",
-    validation_fraction: float = 0.25,
-    healthy_fraction: float = 0.1,
+    labels_from: list[str] | tuple[str, ...] = (),
+    subjects: int | None = None,
+    validation_fraction: float | None = None,
+    healthy_fraction: float | None = None,
+    disagreement_fraction: float = 0.02,
     overwrite: bool = False,
 ) -> SimulationSummary:
     """Plain-function form of the CLI; see :class:`SimulateConfig` for the options."""
     config = SimulateConfig(
         out=str(out), images=images, seed=seed, zip=zip_mode, zip_encoding=zip_encoding,
-        validation_fraction=validation_fraction, healthy_fraction=healthy_fraction, overwrite=overwrite,
+        labels_from=[str(item) for item in labels_from], subjects=subjects,
+        validation_fraction=validation_fraction, healthy_fraction=healthy_fraction,
+        disagreement_fraction=disagreement_fraction, overwrite=overwrite,
     )
     return run_simulation(config)
 
@@ -411,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(
         f"wrote {summary.out}: unique images {summary.unique_images}, all-healthy {summary.healthy_images}, "
-        f"folder entries {summary.folder_entries}, subjects {summary.subjects} in {summary.seconds:.1f} s"
+        f"folder entries {summary.folder_entries}, subjects {summary.subjects}; in both folders: "
+        f"{summary.names_in_both_folders} names, {summary.subjects_in_both_folders} subjects; "
+        f"{summary.disagreements} folder/JSON disagreements; {summary.seconds:.1f} s"
     )
     return 0
 

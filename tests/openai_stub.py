@@ -1,8 +1,11 @@
 """A tiny OpenAI-compatible HTTP server for tests (``POST /v1/chat/completions``).
 
 It answers in one of several modes (``ok``, ``no_sections``, ``violating``,
-``401``, ``429``, ``500``, ``sleep``) and counts requests, so tests can drive the
-real ``openai`` client against 127.0.0.1 without any network. ``retry_after``, when
+``401``, ``429``, ``500``, ``sleep``; ``answer``: whatever ``state.answer`` holds, e.g.
+HTML or links; ``echo`` and ``401_echo``: the request's Authorization header, key
+included, echoed in a 200 answer or in a 401 error's body and headers, as a careless
+proxy might) and counts requests, so tests can drive the real ``openai`` client
+against 127.0.0.1 without any network. ``retry_after``, when
 set, is sent as the ``Retry-After`` header of error answers, as rate-limited APIs do. Run it by hand
 with ``python tests/openai_stub.py`` (port printed) to try the app against it.
 """
@@ -34,6 +37,7 @@ class StubState:
         self.sleep_s = 3.0
         self.retry_after: str | None = None
         self.last_body: dict | None = None
+        self.answer = OK_ANSWER  # the content of mode "answer"
         self.lock = threading.Lock()
 
 
@@ -42,10 +46,12 @@ def _handler(state: StubState):
         def log_message(self, *args):  # keep test output clean
             pass
 
-        def _send(self, status: int, payload: dict) -> None:
+        def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             if status >= 400 and state.retry_after is not None:
                 self.send_header("Retry-After", state.retry_after)
             self.send_header("Content-Length", str(len(body)))
@@ -67,22 +73,41 @@ def _handler(state: StubState):
             if mode == "sleep":
                 time.sleep(state.sleep_s)
                 mode = "ok"
+            auth = self.headers.get("Authorization", "")
             if mode in ("401", "429", "500"):
                 return self._send(
                     int(mode), {"error": {"message": f"stub error {mode}", "type": "stub", "code": mode}}
+                )
+            if mode == "401_echo":
+                return self._send(
+                    401,
+                    {
+                        "error": {
+                            "message": f"Incorrect API key provided: {auth}",
+                            "type": "auth",
+                            "code": auth,
+                        }
+                    },
+                    headers={"X-Echo-Authorization": auth},
                 )
             content = {
                 "ok": OK_ANSWER,
                 "violating": VIOLATING_ANSWER,
                 "no_sections": "두피를 깨끗이 하세요.",
+                "answer": state.answer,
+                "echo": (
+                    f"원인: 피지 분비가 많습니다. 요청 헤더 {auth}\n"
+                    f"특징: 두피가 번들거립니다. {auth.split()[-1]}\n"
+                    f"관리방안:\n1. 꼼꼼히 감습니다. {auth}\n2. 두피를 말립니다.\n3. 주 1회 팩을 합니다."
+                ),
             }[mode]
             self._send(
                 200,
                 {
-                    "id": "chatcmpl-stub",
+                    "id": f"chatcmpl-{auth}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": state.last_body.get("model", "stub"),
+                    "model": state.last_body.get("model", "stub") + auth,
                     "choices": [
                         {
                             "index": 0,

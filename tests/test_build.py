@@ -1,8 +1,13 @@
 """``datasets_prep build`` end to end on simulated AI Hub downloads (small, 64 px, CPU).
 
 The simulator writes an AI Hub-shaped tree and ``_simulation_truth.csv`` with the true
-six values per image; the build must recover exactly those images, collapse the folder
-duplicates, split by subject, and skip (and name) every kind of bad input.
+six values, folders and misfiled copies per image; the build must recover exactly those
+images and disagreements, collapse the folder duplicates, split by subject (no subject in two
+splits, about 70/15/15 of the subjects, every class in every split where the subjects allow,
+the same split for the same seed), keep the test images' original bytes, and skip (and name)
+every kind of bad input. The split runs both on the default generator's tree and on one drawn
+from the real AI Hub label tables (``--labels-from``; skipped without ../shared), and the subject
+carving is unit-tested on made-up subjects with a forbidden set.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from datasets import load_from_disk
 
 from datasets_prep.build import BuildConfig, BuildError, build, main
-from datasets_prep.discovery import find_split_dirs
+from datasets_prep.splits import assign_splits
+from datasets_prep.subjects import carve_subjects, subject_quotas
 from scalp_core.aihub_names import folder_name, parse_folder_name
 from scalp_core.contracts import read_prep_config
-from scalp_core.symptoms import SYMPTOMS, class_names
+from scalp_core.symptoms import SYMPTOMS, class_names, grade_to_class
 from synthetic.simulate import CONFIG_FILE, TRUTH_FILE, simulate
 
 N_IMAGES = 60
@@ -31,7 +39,7 @@ VALUE_FIELDS = [spec.json_field for spec in SYMPTOMS]
 
 
 def _truth(root: Path) -> pd.DataFrame:
-    truth = pd.read_csv(root / "_simulation_truth.csv", dtype=str)
+    truth = pd.read_csv(root / "_simulation_truth.csv", dtype=str, keep_default_na=False)
     stem_column = next(c for c in ("stem", "file_stem", "image_stem", "file_name") if c in truth.columns)
     truth["stem"] = truth[stem_column].str.replace(r"\.jpg$", "", regex=True)
     for column in VALUE_FIELDS:
@@ -85,15 +93,20 @@ def test_unique_images_match_the_simulation_truth(raw, built):
     assert sorted(table.index) == sorted(truth.index)
     for column in VALUE_FIELDS:
         assert (table[column] == truth.loc[table.index, column]).all(), column
-    assert (table["conflict"] == "").all()
-    # AI Hub Validation stays validation; test comes out of Training only.
-    truth_split = truth.loc[table.index, "split"].str.lower() if "split" in truth.columns else None
-    if truth_split is not None:
-        assert ((table["split"] == "validation") == truth_split.str.startswith("val")).all()
+    # Where the download holds each image: names in both folders are one image, not a conflict.
+    assert (table["aihub_split"] == truth.loc[table.index, "split"]).all()
+    assert (table["aihub_split"] == "Training+Validation").sum() == 3  # round(60 × 4,754/91,156)
+    # The only conflicts are the simulator's misfiled folder copies, named as such.
+    misfiled = truth.index[truth["misfiled_folder"] != ""]
+    assert len(misfiled) == 1  # round(60 × 0.02)
+    assert set(table.index[table["conflict"] != ""]) == set(misfiled)
+    for stem in misfiled:
+        assert f"folder {truth.loc[stem, 'misfiled_folder']} says grade" in table.loc[stem, "conflict"]
     assert result.split_counts["test"] > 0 and result.split_counts["train"] > 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["skipped"] == []
     assert report["split_counts"] == result.split_counts
+    assert report["leakage"]["aihub_training_vs_validation"]["names_in_both"] == 3
     config = json.loads((out / "prep_config.json").read_text(encoding="utf-8"))
     assert config["protocol"] == "full" and config["image_size_override"] == SIZE
     assert (out / "report.md").read_text(encoding="utf-8").startswith("# AI Hub")
@@ -116,17 +129,68 @@ def test_per_symptom_datasets_follow_the_contract(raw, built):
         stem = table.index[table["image_id"] == row["image_id"]][0]
         assert row["grade"] == table.loc[stem, spec.json_field]
         assert row["label"] == (0, 1, 1, 2)[row["grade"]]
+        # Test images are the original file bytes: not resized, not re-encoded, not made grayscale.
+        raw_test = dataset["test"].cast_column("image", type(features["image"])(decode=False))
+        for example in raw_test:
+            stem = table.index[table["image_id"] == example["image_id"]][0]
+            assert example["image"]["bytes"] == _image_stems(raw, stem)[0].read_bytes()
+        test_image = dataset["test"][0]["image"]
+        assert test_image.size == (640, 480) and test_image.mode == "RGB"
 
 
-def test_no_subject_in_two_splits(built):
-    out, result = built
-    dataset = load_from_disk(str(out / SYMPTOMS[0].key))
-    subjects = {split: set(dataset[split]["subject"]) for split in dataset}
+def _subject_splits(dataset) -> dict[str, set[str]]:
+    return {split: set(dataset[split]["subject"]) for split in dataset}
+
+
+def _assert_subject_split(out: Path, result, seed_note: str = "") -> None:
+    """No subject in two splits; ~70/15/15 of the subjects; every class in every split where the subjects allow."""
+    table = _table(out)
+    subjects = {split: set(table.loc[table["split"] == split, "subject"]) for split in ("train", "validation", "test")}
     assert not subjects["train"] & subjects["validation"]
     assert not subjects["train"] & subjects["test"]
     assert not subjects["validation"] & subjects["test"]
     assert result.report["leakage"]["final"]["leak_count"] == 0
+    n = table["subject"].nunique()
+    assert {k: len(v) for k, v in subjects.items()} == subject_quotas(n, {"validation": 0.15, "test": 0.15})
+    assert 0.6 <= len(subjects["train"]) / n <= 0.8, seed_note
+    for spec in SYMPTOMS:
+        dataset = load_from_disk(str(out / spec.key))
+        assert _subject_splits(dataset) == subjects
+        classes = table[spec.json_field].map(lambda g: grade_to_class(int(g), 3))
+        for label in range(3):
+            holders = table.loc[classes == label, ["subject", "split"]]
+            if holders["subject"].nunique() >= 3:  # enough subjects to reach every split
+                assert set(holders["split"]) == set(subjects), (spec.key, label, seed_note)
     assert set(result.report["leakage"]["test_subjects"]) == subjects["test"]
+    settings = read_prep_config(out).settings
+    assert settings["evaluation_split"] == "test" and settings["evaluation_subjects_seen_in_training"] == 0
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| test | " + str(len(subjects["test"])) + " | " in markdown  # subjects and images per split
+    assert "Images (subjects) per class" in markdown
+
+
+def test_full_protocol_splits_by_subject(built):
+    out, result = built
+    _assert_subject_split(out, result)
+    splits = result.report["splits"]
+    assert splits["evaluation_split"] == "test" and splits["evaluation_subjects"] == len(
+        result.report["leakage"]["test_subjects"])
+    # The download's own folders share subjects (as the real one does); the pooled split does not.
+    assert result.report["leakage"]["aihub_training_vs_validation"]["leak_count"] > 0
+
+
+def test_the_split_is_the_same_for_the_same_seed(built):
+    out, _ = built
+    table = pd.read_parquet(out / "images.parquet")
+
+    def split_with(seed):
+        frame = table.copy()
+        assign_splits(frame, "full", 3, 0.15, 0.15, seed, [])
+        return frame.set_index("file_name")["split"]
+
+    assert (split_with(0) == table.set_index("file_name")["split"]).all()  # the build used seed 0
+    assert (split_with(0) == split_with(0)).all()
+    assert read_prep_config(out).settings["seed"] == 0
 
 
 def test_folder_duplicates_collapse_to_unique_images(raw, built):
@@ -146,35 +210,49 @@ def test_folder_duplicates_collapse_to_unique_images(raw, built):
 def test_label_scheme_4_and_protocol_folder(raw, built, workdir):
     full_out, _ = built
     out = workdir / "out_folder4"
-    _build(raw, out, labels=4, protocol="folder")
-    table = _table(full_out)
-    healthy = table[(table[VALUE_FIELDS] == 0).all(axis=1)]
+    result = _build(raw, out, labels=4, protocol="folder")
+    truth = _truth(raw)
+    table = _table(out)
+    # The seed's split: AI Hub Validation (also the names in both folders) is validation, the
+    # evaluation split; test takes whole Training subjects that Validation does not hold.
+    in_validation = truth.loc[table.index, "split"].str.contains("Validation")
+    assert ((table["split"] == "validation") == in_validation).all()
+    subjects = {split: set(table.loc[table["split"] == split, "subject"]) for split in ("train", "validation", "test")}
+    assert subjects["test"] and not subjects["test"] & (subjects["train"] | subjects["validation"])
+    seen = subjects["validation"] & subjects["train"]
+    assert seen, "the simulated download shares subjects between its folders, as the real one does"
+    settings = read_prep_config(out).settings
+    assert settings["evaluation_split"] == "validation"
+    assert settings["evaluation_subjects_seen_in_training"] == len(seen)
+    assert settings["original_bytes_splits"] == ["validation", "test"]
+    assert f"**{len(seen)} of them seen in training**" in (out / "report.md").read_text(encoding="utf-8")
+    assert any("not a measure on people the models have never seen" in w for w in result.report["warnings"])
     for spec in SYMPTOMS:
         folder = load_from_disk(str(out / spec.key))
         full = load_from_disk(str(full_out / spec.key))
         assert folder["train"].features["label"].names == list(class_names(4))
+        assert len(folder["validation"][0]["image"].getbands()) == 3  # the original bytes, as served
         for split in ("train", "validation", "test"):
             in_split = table[table["split"] == split]
-            # The seed's folder set: the shared all-healthy images plus value_k > 0.
-            expected = set(in_split.index[in_split[spec.json_field] > 0]) | set(
-                healthy.index[healthy["split"] == split]
-            )
+            # The seed's folder set: every image in one of this symptom's folders, at the folder's
+            # grade (a misfiled copy's grade, not the JSON's: the seed read folders).
+            expected = {}
+            for stem, row in in_split.iterrows():
+                grades = [f.grade for f in map(parse_folder_name, row["folders"]) if f.symptom == spec]
+                if grades:
+                    expected[row["image_id"]] = max(grades)
             got = folder[split]
-            assert len(got) == len(expected), (spec.key, split)
-            assert len(got) <= len(full[split])
+            assert dict(zip(got["image_id"], got["grade"], strict=True)) == expected, (spec.key, split)
             assert got["grade"] == got["label"]  # scheme 4: label index = grade
-            ids = set(got["image_id"])
-            assert ids == set(in_split.loc[sorted(expected), "image_id"])
-        # Folder protocol counts equal the raw per-folder counts (train + test come from Training).
-        training = find_split_dirs(raw)["train"][0]
-        train_entries = sum(
-            len(list(p.rglob("*.jpg")))
-            for p in training.iterdir()
-            if p.is_dir() and (f := parse_folder_name(p.name)) and f.kind == "원천" and f.symptom == spec
-        )
-        assert len(folder["train"]) + len(folder["test"]) == train_entries
-    # Under protocol full the all-healthy images keep their class; under folder they are in every symptom.
-    assert len(healthy) > 0
+            assert len(got) <= len(table)
+        assert len(full["train"]) + len(full["validation"]) + len(full["test"]) == len(table)
+    # The misfiled copy really is read at its folder's grade under the folder protocol.
+    stem = truth.index[truth["misfiled_folder"] != ""][0]
+    misfiled = parse_folder_name(truth.loc[stem, "misfiled_folder"])
+    dataset = load_from_disk(str(out / misfiled.symptom.key))
+    split = table.loc[stem, "split"]
+    row = dataset[split].filter(lambda r: r["image_id"] == table.loc[stem, "image_id"])
+    assert row["grade"] == [misfiled.grade] != [int(truth.loc[stem, misfiled.symptom.json_field])]
 
 
 def test_empty_splits_still_load(raw, workdir):
@@ -185,11 +263,15 @@ def test_empty_splits_still_load(raw, workdir):
         dataset = load_from_disk(str(out / spec.key))
         assert len(dataset["test"]) == 0 and dataset["test"]["grade"] == []
         assert dataset["test"].features["label"].names == list(class_names(3))
-    # Only Training downloaded (and --aihub-root pointing at it): validation is empty, with a warning.
+    # Only Training downloaded (and --aihub-root pointing at it): the full protocol still splits it by
+    # subject; the folder protocol's validation (AI Hub Validation) is empty, with a warning.
     only_training = _build(raw / "Training", workdir / "out_only_training")
-    assert only_training.split_counts["validation"] == 0 and only_training.split_counts["train"] > 0
+    assert min(only_training.split_counts.values()) > 0
     assert any("no usable Validation images" in w for w in only_training.report["warnings"])
-    assert len(load_from_disk(str(workdir / "out_only_training" / "hair_loss"))["validation"]) == 0
+    folder = _build(raw / "Training", workdir / "out_only_training_folder", protocol="folder")
+    assert folder.split_counts["validation"] == 0 and folder.split_counts["train"] > 0
+    assert any("folder protocol's validation split is empty" in w for w in folder.report["warnings"])
+    assert len(load_from_disk(str(workdir / "out_only_training_folder" / "hair_loss"))["validation"]) == 0
 
 
 def _assert_same_table(out: Path, expected_out: Path) -> None:
@@ -478,6 +560,13 @@ def test_out_naming_a_file_is_refused_clearly(small_raw, tmp_path, capsys):
     assert a_file.read_text() == "keep me"
     assert main(["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--test-fraction", "1.5"]) == 2
     assert "--test-fraction must be in [0, 1)" in capsys.readouterr().err
+    assert main(["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--validation-fraction", "-0.1"]) == 2
+    assert "--validation-fraction must be in [0, 1)" in capsys.readouterr().err
+    argv = ["--aihub-root", str(small_raw), "--out", str(tmp_path / "o"), "--validation-fraction", "0.5",
+            "--test-fraction", "0.5"]
+    assert main(argv) == 2
+    assert "leave no subjects to train on: their sum must be below 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_prep_config_says_whether_the_download_is_synthetic(built, small_raw, tmp_path):
@@ -487,6 +576,8 @@ def test_prep_config_says_whether_the_download_is_synthetic(built, small_raw, tm
     # prep_config.json holds the report's whole effective configuration, nothing less.
     assert prep.to_json() == result.report["config"]
     assert prep.settings["image_size_override"] == SIZE and "push_to_hub" not in prep.settings
+    assert prep.settings["evaluation_split"] == "test" and prep.settings["original_bytes_splits"] == ["test"]
+    assert (prep.settings["validation_fraction"], prep.settings["test_fraction"]) == (0.15, 0.15)
     assert result.report["config"]["synthetic"] is True
     source_line = (out / "report.md").read_text(encoding="utf-8").splitlines()[2]
     assert source_line.startswith("- source:") and "synthetic" in source_line
@@ -508,7 +599,7 @@ def test_cli_keeps_its_flags_and_refuses_bad_values_clearly(small_raw, tmp_path,
     assert exit_info.value.code == 0
     usage = capsys.readouterr().out
     for flag in (
-        "--aihub-root", "--out", "--labels", "--protocol", "--test-fraction", "--seed",
+        "--aihub-root", "--out", "--labels", "--protocol", "--validation-fraction", "--test-fraction", "--seed",
         "--image-size-override", "--workers", "--jpeg-quality",
     ):
         assert flag in usage, flag
@@ -523,3 +614,115 @@ def test_cli_keeps_its_flags_and_refuses_bad_values_clearly(small_raw, tmp_path,
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--labels must be one of (3, 4), got 5" in bad.stderr
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- the subject carving
+
+
+def _made_up_strata(n: int = 20) -> pd.DataFrame:
+    """Made-up subjects (S00..S19) with image counts per label; label ``rare`` is held by S17, S18, S19."""
+    rng = np.random.default_rng(0)
+    strata = pd.DataFrame(rng.integers(0, 30, size=(n, 4)), columns=["a", "b", "c", "d"],
+                          index=[f"S{i:02d}" for i in range(n)])
+    strata["rare"] = 0
+    strata.loc[["S17", "S18", "S19"], "rare"] = 5
+    return strata
+
+
+def test_subject_quotas_are_70_15_15_of_the_subjects():
+    fractions = {"validation": 0.15, "test": 0.15}
+    assert subject_quotas(190, fractions) == {"train": 132, "validation": 29, "test": 29}
+    assert subject_quotas(20, fractions) == {"train": 14, "validation": 3, "test": 3}
+    assert subject_quotas(4, fractions) == {"train": 2, "validation": 1, "test": 1}
+    assert subject_quotas(3, fractions) == {"train": 1, "validation": 1, "test": 1}
+    assert subject_quotas(2, fractions) == {"train": 2, "validation": 0, "test": 0}
+    assert subject_quotas(10, {"validation": 0.15, "test": 0.0}) == {"train": 8, "validation": 2, "test": 0}
+    assert subject_quotas(0, fractions) == {"train": 0, "validation": 0, "test": 0}
+
+
+def test_carving_keeps_forbidden_subjects_out_of_test():
+    """The guard the issue asked for: subjects that must not reach test (the folder protocol's
+    Validation subjects) never do, even when they are the only holders of a label and the
+    stratification would want them there."""
+    strata = _made_up_strata()
+    quotas = subject_quotas(len(strata), {"validation": 0.15, "test": 0.15})
+    free = carve_subjects(strata, quotas, seed=0)
+    # Without a ban every split holds the rare label (three holders: one each).
+    assert {free[s] for s in ("S17", "S18", "S19")} == {"train", "validation", "test"}
+    forbidden = {f"S{i:02d}" for i in range(6, 20)}  # 14 of 20, including every holder of "rare"
+    for seed in range(5):
+        carved = carve_subjects(strata, quotas, seed=seed, forbidden={"test": forbidden})
+        test = {s for s, split in carved.items() if split == "test"}
+        assert len(test) == 3 and not test & forbidden, seed
+        assert Counter(carved.values()) == quotas
+    # More asked than allowed: test takes every allowed subject, train the rest.
+    carved = carve_subjects(strata, {"train": 2, "test": 18}, seed=0, forbidden={"test": forbidden})
+    assert {s for s, split in carved.items() if split == "test"} == set(strata.index) - forbidden
+    # Everything forbidden: test stays empty.
+    carved = carve_subjects(strata, quotas, seed=0, forbidden={"test": set(strata.index)})
+    assert "test" not in carved.values() and Counter(carved.values())["train"] == 17
+    with pytest.raises(ValueError, match="cannot forbid"):
+        carve_subjects(strata, quotas, seed=0, forbidden={"train": {"S00"}})
+    with pytest.raises(ValueError, match="add up to 19, not 20 subjects"):
+        carve_subjects(strata, {"train": 13, "validation": 3, "test": 3}, seed=0)
+
+
+def test_carving_is_seeded_and_stratified():
+    strata = _made_up_strata()
+    quotas = subject_quotas(len(strata), {"validation": 0.15, "test": 0.15})
+    assert carve_subjects(strata, quotas, seed=3) == carve_subjects(strata, quotas, seed=3)
+    # Where the data leave the choice open (identical subjects), the seed makes it.
+    alike = pd.DataFrame(1, index=strata.index, columns=["a", "b"])
+    assert carve_subjects(alike, quotas, seed=3) != carve_subjects(alike, quotas, seed=4)
+    # Stratified: with one large subject per label among small ones, validation and test still get
+    # their share of each label rather than whatever subjects come first.
+    blocks = pd.DataFrame(0, index=[f"S{i:02d}" for i in range(20)], columns=["x", "y"])
+    blocks.loc[blocks.index[:10], "x"] = 10
+    blocks.loc[blocks.index[10:], "y"] = 10
+    carved = carve_subjects(blocks, quotas, seed=0)
+    for split in ("validation", "test"):
+        members = [s for s, where in carved.items() if where == split]
+        assert (blocks.loc[members] > 0).any().all(), split  # both labels reach it
+    # A subject without images of any label still gets a place.
+    strata.loc["S20"] = 0
+    carved = carve_subjects(strata, subject_quotas(21, {"validation": 0.15, "test": 0.15}), seed=0)
+    assert len(carved) == 21
+
+
+# --------------------------------------------------------------------------- a tree from the real tables
+
+
+@pytest.fixture(scope="module")
+def real_raw(shared_reference, workdir):
+    """A download drawn from the real AI Hub label tables (names, subjects, values, folders)."""
+    folder = shared_reference / "winston1214__ScalpVision"
+    tables = [str(folder / name) for name in ("train_label.csv", "val_label.csv", "test_label.csv")]
+    simulate(workdir / "real_raw", 160, 1, labels_from=tables)
+    return workdir / "real_raw"
+
+
+@pytest.mark.shared
+def test_full_protocol_on_a_tree_drawn_from_the_real_tables(real_raw, workdir):
+    out = workdir / "real_full"
+    result = _build(real_raw, out)
+    truth = _truth(real_raw)
+    table = _table(out)
+    assert sorted(table.index) == sorted(truth.index) and result.report["skipped"] == []
+    assert (table["aihub_split"] == truth.loc[table.index, "split"]).all()
+    misfiled = set(truth.index[truth["misfiled_folder"] != ""])
+    assert len(misfiled) == 3 and set(table.index[table["conflict"] != ""]) == misfiled  # round(160 × 0.02)
+    _assert_subject_split(out, result, "real tables")
+    # Real subjects straddle AI Hub's folders; the pooled split puts each one in a single split.
+    assert result.report["leakage"]["aihub_training_vs_validation"]["leak_count"] > 0
+
+
+@pytest.mark.shared
+def test_folder_protocol_on_a_tree_drawn_from_the_real_tables(real_raw, workdir):
+    out = workdir / "real_folder"
+    result = _build(real_raw, out, protocol="folder")
+    table = _table(out)
+    subjects = {split: set(table.loc[table["split"] == split, "subject"]) for split in ("train", "validation", "test")}
+    assert not subjects["test"] & (subjects["train"] | subjects["validation"])
+    seen = len(subjects["validation"] & subjects["train"])
+    assert seen > 0 and result.report["splits"]["evaluation_subjects_seen_in_training"] == seen
+    assert read_prep_config(out).settings["evaluation_subjects_seen_in_training"] == seen

@@ -52,6 +52,14 @@ def test_validation_nll_never_rises(seed):
     assert fit.nll_after <= fit.nll_before + 1e-12
 
 
+def test_a_fit_no_better_than_t_one_keeps_t_one():
+    """All-zero logits give the same NLL at every T, so the fit gains nothing and T = 1 stays."""
+    labels = np.arange(30) % 3
+    fit = fit_temperature(np.zeros((30, 3)), labels)
+    assert fit.temperature == 1.0
+    assert fit.nll_after == fit.nll_before == pytest.approx(np.log(3))
+
+
 def test_ece_is_zero_for_perfectly_calibrated_bins():
     probs = np.array([[1.0, 0.0, 0.0]] * 5)
     assert expected_calibration_error(probs, np.zeros(5, dtype=int)) == 0.0
@@ -62,10 +70,13 @@ def test_folded_model_outputs_softmax_of_logits_over_t():
 
     torch.manual_seed(0)
     model = create_model(get_symptom("hair_loss"), "tiny").eval()
+    with torch.no_grad():  # a trained head has a bias; folding T into the weights alone must show
+        model.classifier.bias.copy_(torch.tensor([2.0, -1.0, 0.5]))
     pixels = torch.randn(6, 3, 64, 64)
     with torch.no_grad():
         before = model(pixel_values=pixels).logits.numpy()
     total = fold_temperature(model, 2.5)
+    np.testing.assert_allclose(model.classifier.bias.detach().numpy(), np.array([2.0, -1.0, 0.5]) / 2.5, rtol=1e-6)
     assert total == pytest.approx(2.5)
     assert model.config.scalp["temperature"] == pytest.approx(2.5)
     assert model.config.scalp["temperature_folded"] is True
@@ -86,6 +97,8 @@ def test_folded_model_round_trips_through_save_pretrained(tmp_path):
 
     torch.manual_seed(0)
     model = create_model(get_symptom("dandruff"), "tiny").eval()
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([1.5, 0.0, -2.0]))
     fold_temperature(model, 3.0)
     model.save_pretrained(tmp_path)
     loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()

@@ -18,7 +18,8 @@ from recommendation.compliance import find_violations
 from recommendation.demo import DEMO_BRAND, DEMO_CSV, build_demo_rows, demo_catalog
 from recommendation.demo import main as demo_main
 from recommendation.demo_images import image_dir
-from recommendation.ingredients import effective_ingredients, lookup
+from recommendation.ingredient_lists import lookup
+from recommendation.ingredients import effective_ingredients
 from recommendation.ranking import recommend
 from recommendation.scalp_type import determine_scalp_type, type_order
 from recommendation.survey import CATEGORY_KEYS
@@ -95,14 +96,137 @@ def test_duplicates_are_removed():
             row(product_name="scalp  shampoo", brand_name="BRAND A", product_link="https://x/2"),
             row(product_name="Other", brand_name="Brand B", product_link="https://x/1"),
             row(product_name="Scalp Shampoo", brand_name="Brand C", product_link="https://x/3"),
+            # the same brand and name in another category is another product (a shampoo and its tonic
+            # share a line name); duplicates are keyed by brand + name + category
+            row(product_name="Scalp Shampoo", brand_name="Brand A", category="헤어토닉", product_link="https://x/4"),
         ]
     )
     df, warnings = load_catalog(frame)
-    assert list(df["product_name"]) == ["Scalp Shampoo", "Scalp Shampoo"]
+    assert list(df["product_name"]) == ["Scalp Shampoo", "Scalp Shampoo", "Scalp Shampoo"]
+    assert list(df["category"]) == ["샴푸", "샴푸", "헤어토닉/두피토닉"]
     assert messages(warnings) == [
-        "Catalog row 2: duplicate of row 1 (same brand and name) (dropped)",
+        "Catalog row 2: duplicate of row 1 (same brand, name and category) (dropped)",
         "Catalog row 3: duplicate of row 1 (same link) (dropped)",
     ]
+
+
+def test_abbreviated_review_counts_and_stars_out_of_five():
+    frame = pd.DataFrame(
+        [
+            row(product_name="K", review_count="1.2K"),  # 1
+            row(product_name="Ribu", review_count="1,2 rb"),  # 2 (Indonesian ribu = thousand)
+            row(product_name="Man", review_count="3만"),  # 3
+            row(product_name="Juta", review_count="2 jt"),  # 4
+            row(product_name="Out of five", star="4.8/5"),  # 5
+            row(product_name="Comma out of five", star="4,8 / 5"),  # 6
+            row(product_name="Out of ten", star="9/10"),  # 7 dropped: not out of 5
+            row(product_name="Bad unit", review_count="12 boxes"),  # 8 dropped
+        ]
+    )
+    df, warnings = load_catalog(frame)
+    text = messages(warnings)
+    kept = df.set_index("product_name")
+    assert kept["review_count"].to_dict() == {
+        "K": 1200, "Ribu": 1200, "Man": 30000, "Juta": 2000000, "Out of five": 10, "Comma out of five": 10
+    }
+    assert kept.loc["Out of five", "star"] == kept.loc["Comma out of five", "star"] == 4.8
+    assert "Catalog row 1: review_count '1.2K' is an abbreviated count; read as 1200 (repaired)" in text
+    assert "Catalog row 2: review_count '1,2 rb' is an abbreviated count; read as 1200 (repaired)" in text
+    assert "Catalog row 5: star '4.8/5' is out of 5; read as 4.8 (repaired)" in text
+    assert "Catalog row 6: star '4,8 / 5' is out of 5 and uses a decimal comma; read as 4.8 (repaired)" in text
+    assert "Catalog row 7: star '9/10' is not a number (expected 0–5) (dropped)" in text
+    assert "Catalog row 8: review_count '12 boxes' is not a number (dropped)" in text
+
+
+def test_script_and_data_links_are_removed_with_a_warning():
+    frame = pd.DataFrame(
+        [
+            row(product_name="Script", product_link="javascript:alert(document.cookie)", img_link="https://x/a.png"),
+            row(product_name="Hidden", product_link=" Java\tScript:alert(1)", img_link="data:image/svg+xml,<svg/onload=alert(1)>"),
+            row(product_name="Fine", product_link="https://example.com/p?id=1", img_link="p.png"),
+        ]
+    )
+    df, warnings = load_catalog(frame)
+    kept = df.set_index("product_name")
+    assert pd.isna(kept.loc["Script", "product_link"]) and kept.loc["Script", "img_link"] == "https://x/a.png"
+    assert pd.isna(kept.loc["Hidden", "product_link"]) and pd.isna(kept.loc["Hidden", "img_link"])
+    assert kept.loc["Fine", "product_link"] == "https://example.com/p?id=1" and kept.loc["Fine", "img_link"] == "p.png"
+    text = messages(warnings)
+    assert (
+        "Catalog row 1: product_link 'javascript:alert(document.cookie)' of 'Script' is a javascript: link, "
+        "not a web address; removed (repaired)"
+    ) in text
+    assert any(t.startswith("Catalog row 2: img_link 'data:image/svg+xml") and "a data: link" in t for t in text)
+    assert sum("link" in t for t in text) == 3
+
+
+def test_coarse_source_categories_are_refined_from_the_name_and_claims():
+    frame = pd.DataFrame(
+        [
+            row(product_name="Purifying Scalp Scaler Sea Salt", category="mask"),  # 1
+            row(product_name="Rosemary Balancing Scalp Pack", category="mask"),  # 2
+            row(product_name="Repair Hair Mask", category="mask"),  # 3 stays a rinse-off hair mask
+            row(product_name="Pomelo Hair Tonic", category="hair serum"),  # 4
+            row(product_name="Calm it Down! Scalp Soothing Serum", category="hair serum"),  # 5
+            row(product_name="Serum", category="hair serum", claim="Hair Tonic Serum Rambut, untuk kulit kepala"),  # 6
+            row(product_name="Fresh Dry Shampoo Spray", category="shampoo"),  # 7
+            row(product_name="Ginseng Tonic Shampoo", category="shampoo"),  # 8 a tonic shampoo is a shampoo
+            row(product_name="그로우어스 씨솔트 테라피 두피스케일러 250g", category="샴푸"),  # 9 (an Olive Young label)
+            row(product_name="Smooth Hair Serum", category="헤어오일/헤어세럼"),  # 10 our own key: never refined
+            row(product_name="Scalp Tonic", category="헤어오일/헤어세럼"),  # 11 our own key: never refined
+        ]
+    )
+    df, warnings = load_catalog(frame)
+    assert list(df["category"]) == [
+        "두피팩/스케일러", "두피팩/스케일러", "린스/컨디셔너", "헤어토닉/두피토닉", "헤어토닉/두피토닉",
+        "헤어토닉/두피토닉", "샴푸바/드라이샴푸", "샴푸", "두피팩/스케일러", "헤어오일/헤어세럼", "헤어오일/헤어세럼",
+    ]
+    text = messages(warnings)
+    assert (
+        "Catalog row 1: category 'mask' of 'Purifying Scalp Scaler Sea Salt' is coarse; "
+        "its name says '두피팩/스케일러' (repaired)"
+    ) in text
+    assert "Catalog row 6: category 'hair serum' of 'Serum' is coarse; its claims say '헤어토닉/두피토닉' (repaired)" in text
+    assert len(text) == 7
+
+
+def test_rinse_off_follows_the_product_kind():
+    # Zinc pyrithione and MIT are allowed only in rinse-off products in Korea: a dry shampoo stays on
+    # the scalp and must be flagged; a shampoo bar is rinsed off; a product that names neither is
+    # flagged too, to be safe.
+    frame = pd.DataFrame(
+        [
+            row(product_name="Fresh Dry Shampoo", category="샴푸바/드라이샴푸", ingredient="Butane, Zinc Pyrithione"),
+            row(product_name="Solid Shampoo Bar", category="샴푸바/드라이샴푸", ingredient="Sodium Cocoyl Isethionate, Zinc Pyrithione"),
+            row(product_name="Mystery", category="샴푸바/드라이샴푸", ingredient="Water, Methylisothiazolinone"),
+            row(product_name="Rinse", category="샴푸", ingredient="Water, Methylchloroisothiazolinone, Methylisothiazolinone"),
+            row(product_name="Mist", category="헤어워터", ingredient="Water, Methylchloroisothiazolinone, Methylisothiazolinone"),
+        ]
+    )
+    df, _ = load_catalog(frame)
+    kept = df.set_index("product_name")
+    assert kept["rinse_off"].to_dict() == {
+        "Fresh Dry Shampoo": False, "Solid Shampoo Bar": True, "Mystery": False, "Rinse": True, "Mist": False
+    }
+    assert [len(f) for f in kept["flags_en"]] == [1, 0, 1, 0, 2]
+    assert "rinse-off" in kept.loc["Fresh Dry Shampoo", "flags_en"][0]
+
+
+def test_a_known_raw_export_gets_its_preset_suggested(tmp_path):
+    raw = pd.DataFrame(
+        [{"product_URL": "https://x/1", "brand": "B", "product_name": "P", "rating": "4.5", "total_reviews": "3",
+          "category": "shampoo", "img_URL": "https://x/1.png", "ingredients": "Water, Biotin"}]
+    )
+    _, warnings = load_catalog(raw)
+    assert (
+        "Catalog: loaded without a column preset; its columns look like the 'sociolla' export: "
+        "load it with columns='sociolla' (CLI: --preset sociolla) (kept)"
+    ) in messages(warnings)
+    _, with_preset = load_catalog(raw, columns="sociolla")
+    assert not any("preset" in str(w) for w in with_preset)
+    names_only = pd.DataFrame([{"label": "샴푸", "name": "N", "price": 1, "img": "https://x/n.png"}])
+    with pytest.raises(CatalogError, match="look like the 'oliveyoung_names' export: load it with columns='oliveyoung_names'"):
+        load_catalog(names_only)
 
 
 def test_csv_parquet_and_errors(tmp_path):
@@ -316,6 +440,14 @@ def test_real_sociolla_catalogs_load_with_row_warnings(shared_reference, socioll
 
 
 @pytest.mark.shared
+def test_raw_sociolla_without_its_preset_is_told_which_preset_to_use(shared_reference):
+    _, warnings = load_catalog(shared_reference / SOCIOLLA)
+    assert any("look like the 'sociolla' export: load it with columns='sociolla'" in str(w) for w in warnings)
+    with pytest.raises(CatalogError, match="no product_name column .* load it with columns='sociolla_schema'"):
+        load_catalog(shared_reference / SOCIOLLA_SCHEMA)
+
+
+@pytest.mark.shared
 def test_antidandruff_actives_are_tagged(sociolla):
     df, warnings = sociolla
     # Found by plain text search, independently of the splitter and alias table under test.
@@ -365,7 +497,17 @@ def test_oliveyoung_names_load_untagged(shared_reference):
     )
     assert len(df) > 50 and set(df["category"]) == {"샴푸"}
     df, warnings = load_catalog(shared_reference / OLIVEYOUNG, columns="oliveyoung_names")
-    assert {"샴푸", "헤어토닉/두피토닉", "헤어오일/헤어세럼", "린스/컨디셔너"} == set(df["category"])
+    # the search labels are coarse: scalers found by the "탈모 샴푸" or "탈모 트리트먼트" search are scalers
+    assert {"샴푸", "헤어토닉/두피토닉", "헤어오일/헤어세럼", "린스/컨디셔너", "두피팩/스케일러"} == set(df["category"])
+    scalers = df.loc[df["category"] == "두피팩/스케일러", "product_name"]
+    assert scalers.str.contains("스케일러|스케일링|스크럽|팩").all() and len(scalers) >= 5
+    # one search result listed under several labels is one product per category: duplicates are keyed
+    # by brand + name + category, after the category is refined
+    assert not df.duplicated(["product_name", "category"]).any()
+    tonic = df[df["product_name"] == "닥터포헤어 폴리젠 토닉 120ml"]
+    assert list(tonic["category"]) == ["헤어토닉/두피토닉"]  # listed under 헤어토닉, 에센스 and 앰플
+    dropped = [w for w in warnings if "same brand, name and category" in str(w)]
+    assert len(dropped) >= 15
     assert not df["has_ingredients"].any() and all(t == () for t in df["types"])
     assert "Catalog: no ingredient column; no product is tagged from ingredients (kept)" in messages(warnings)
     recs = recommend(df, ["탈모성"], ["샴푸"])

@@ -6,10 +6,21 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hub_upload.card import card_from_model_folder
+from scalp_core.images import to_rgb
 from scalp_core.symptoms import SYMPTOMS, class_names
-from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models
+from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models, render_symptom_examples
+from scalp_models.hub_loading import NOVELTY_FILE
+from scalp_models.novelty import (
+    COLOUR_NAMES,
+    NoveltyFeatures,
+    NoveltyScorer,
+    fit_novelty,
+    read_novelty,
+    write_novelty,
+)
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +110,70 @@ def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
     assert fast.shape == slow.shape == (len(images), model.config.hidden_dim)
     assert np.abs(fast - slow).max() < 1e-4
     assert fast.std() > 0  # real features, not zeros
+
+
+# -- the domain check that ships with the demo models ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_demo_models_carry_one_domain_check_fitted_on_their_generated_pictures(demo_dir):
+    config = DemoConfig()
+    fits = [read_novelty(demo_dir / spec.key) for spec in SYMPTOMS]
+    assert len({fit.fit_id for fit in fits}) == 1  # one fit per set, in every repo
+    about = fits[0].about
+    per_set = len(SYMPTOMS) * len(class_names(config.label_scheme))
+    assert (about["n_train"], about["n_heldout"], about["n_test"]) == (
+        per_set * config.n_train, per_set * config.n_calib, per_set * config.n_test)
+    assert about["synthetic_training_data"] is True and "generated" in about["training_images"]
+    assert about["heldout_in_domain_rate"] >= 0.95
+    stamp = json.loads((demo_dir / STAMP_FILE).read_text(encoding="utf-8"))
+    assert stamp["novelty"]["heldout_in_domain_rate"] == about["heldout_in_domain_rate"]
+
+    # Fresh generated pictures at the demo's setting, from seeds the build never used.
+    scorer = NoveltyScorer.from_folder(demo_dir)
+    assert scorer.synthetic_training_data
+    fresh = [im for spec in SYMPTOMS[::2]
+             for im in render_symptom_examples(spec, 8, seed=777, size=config.render_size, keep_colour=True)[0]]
+    in_domain = np.mean([r.in_domain for r in scorer.score(fresh)])
+    assert in_domain >= 0.95, in_domain
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_real_scalp_photos_are_out_of_domain_for_the_demo_models(demo_dir, shared_reference):
+    """The demo models learned from generated pictures only: real microscope photos are unlike them."""
+    folder = shared_reference / "bo-lim__OhMyHead"
+    paths = sorted(folder.rglob("*.jpg"))
+    if len(paths) != 5:
+        pytest.skip(f"expected the five real scalp photos in {folder}, found {len(paths)}")
+    photos = []
+    for path in paths:  # read in place, never copied
+        with Image.open(path) as image:
+            image.load()
+            photos.append(to_rgb(image))
+    results = NoveltyScorer.from_folder(demo_dir).score(photos)
+    assert not any(r.in_domain for r in results), {p.name: r.to_dict() for p, r in zip(paths, results)}
+    assert min(r.score for r in results) > 1.2  # clearly out, not a near miss
+
+
+def test_a_cache_without_a_usable_domain_check_is_rebuilt(tmp_path):
+    from scalp_models.demo import _is_fresh
+
+    config = DemoConfig()
+    (tmp_path / STAMP_FILE).write_text(json.dumps({"fingerprint": config.fingerprint()}), encoding="utf-8")
+    for spec in SYMPTOMS:
+        (tmp_path / spec.key).mkdir()
+        for name in ("config.json", "model.safetensors"):
+            (tmp_path / spec.key / name).write_bytes(b"{}")
+    assert not _is_fresh(tmp_path, config)  # built before the domain check existed
+    rng = np.random.default_rng(0)
+
+    def features(n):
+        return NoveltyFeatures(rng.normal(size=(n, 1280)), rng.normal(size=(n, len(COLOUR_NAMES))))
+
+    fit = fit_novelty(features(30), features(15), synthetic_training_data=True, training_images="random")
+    for spec in SYMPTOMS:
+        write_novelty(tmp_path / spec.key, fit)
+    assert _is_fresh(tmp_path, config)
+    (tmp_path / "dandruff" / NOVELTY_FILE).write_text('{"novelty_version": 0}', encoding="utf-8")
+    assert not _is_fresh(tmp_path, config)  # written by another version of the check

@@ -139,17 +139,56 @@ def test_exif_orientation_is_applied(diagnoser, photo):
 
 def test_uncertain_flag_and_json(models_dir, diagnoser, photo):
     diagnosis = diagnoser.diagnose(photo)
-    for result in diagnosis:
-        assert result.uncertain == (result.confidence < 0.5)
+    for result in diagnosis:  # the tiny models carry no threshold of their own: the default 0.5
+        assert result.uncertain == (result.confidence < 0.5) and result.uncertain_below == 0.5
     never = ScalpDiagnoser.from_source(models_dir, uncertain_below=0.0, num_threads=1).diagnose(photo)
     always = ScalpDiagnoser.from_source(models_dir, uncertain_below=1.0, num_threads=1).diagnose(photo)
     assert not never.any_uncertain
     assert all(r.uncertain for r in always)
     payload = json.loads(json.dumps(diagnosis.to_dict(), ensure_ascii=False))
+    assert set(payload) == {"symptoms"}
     assert set(payload["symptoms"]) == {s.key for s in SYMPTOMS}
     assert payload["symptoms"]["hair_loss"]["ko"] == "탈모"
+    assert payload["symptoms"]["hair_loss"]["uncertain_below"] == 0.5
     with pytest.raises(ValueError, match="uncertain_below"):
         ScalpDiagnoser.from_source(models_dir, uncertain_below=1.5)
+
+
+def test_each_model_is_judged_by_its_own_validated_threshold(models_dir, photo, tmp_path):
+    """config.scalp.uncertain_below (chosen on each model's validation split) decides per symptom; a
+    threshold of 1.0 (validation accuracy never reached the target) flags even a certain answer; a
+    caller's uncertain_below overrides all six."""
+    reference = ScalpDiagnoser.from_source(models_dir, num_threads=1, backend="torch").diagnose(photo)
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder)
+    thresholds = {}
+    for i, result in enumerate(reference):  # just above the answer for half of them, just below for the rest
+        thresholds[result.symptom] = result.confidence + (1e-4 if i % 2 else -1e-4)
+    thresholds["hair_loss"] = 1.0
+    for key, threshold in thresholds.items():
+        config_path = folder / key / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config["scalp"].update(uncertain_below=threshold, uncertain_rule="a test rule")
+        config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    diagnoser = ScalpDiagnoser.from_source(folder, num_threads=1, backend="torch")
+    assert diagnoser.thresholds == pytest.approx(thresholds)
+    diagnosis = diagnoser.diagnose(photo)
+    for i, result in enumerate(diagnosis):
+        expected = result.symptom == "hair_loss" or i % 2 == 1
+        assert result.uncertain is expected, (result.symptom, result.confidence, thresholds[result.symptom])
+        assert result.uncertain_below == pytest.approx(thresholds[result.symptom])
+    assert diagnosis.uncertain_below == pytest.approx(thresholds)
+    assert diagnosis.to_dict()["symptoms"]["hair_loss"]["uncertain_below"] == 1.0
+    overridden = ScalpDiagnoser.from_source(folder, uncertain_below=0.0, num_threads=1, backend="torch")
+    assert overridden.thresholds == {key: 0.0 for key in thresholds}
+    assert not overridden.diagnose(photo).any_uncertain
+
+    config_path = folder / "dandruff" / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["scalp"]["uncertain_below"] = 1.7
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dandruff model's config.scalp.uncertain_below .* got 1\.7"):
+        ScalpDiagnoser.from_source(folder, num_threads=1, backend="torch")
 
 
 def test_unfolded_temperature_is_applied(models_dir, photo, tmp_path):

@@ -338,16 +338,30 @@ def test_pull_then_offline_cache_and_one_clear_error_for_missing(hub, first_push
 
 
 # -- cards -----------------------------------------------------------------------------
+UNCERTAIN_RULE = "the lowest top probability at which accuracy on the validation subjects reaches 90%."
+
+
 def _as_real_model(tiny_models: Path, tmp_path: Path, key: str = "hair_loss") -> Path:
-    """A copy of a tiny model folder that says what a model trained on AI Hub data would say."""
+    """A copy of a tiny model folder that says what a model trained on AI Hub data (full protocol) would say,
+    with a report in today's shape: protocols.<protocol>.<split>, intervals over subjects on the test entry,
+    and the folder protocol evaluated on AI Hub Validation too."""
+    from scalp_models.metrics import file_metrics
+
     folder = tmp_path / key
     shutil.copytree(tiny_models / key, folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    config["scalp"].update(base_model="google/efficientnet-b1", synthetic_training_data=False)
+    config["scalp"].update(base_model="google/efficientnet-b1", synthetic_training_data=False,
+                           uncertain_below=0.62, uncertain_rule=UNCERTAIN_RULE)
     (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
     training = json.loads((folder / "training_config.json").read_text(encoding="utf-8"))
-    training["base"] = "google/efficientnet-b1"
+    training.update(base="google/efficientnet-b1", protocol="full")
     (folder / "training_config.json").write_text(json.dumps(training), encoding="utf-8")
+    report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
+    full = report["protocols"]["full"]
+    full.update(n_subjects=9, ci95={"accuracy": [0.712, 0.93], "macro_f1": [0.55, 0.81], "qwk": [0.4, float("nan")]})
+    file_metrics(report, "full", full)
+    file_metrics(report, "folder", {**report["protocols"]["folder"]["test"], "split": "validation", "accuracy": 0.88})
+    (folder / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     return folder
 
 
@@ -359,7 +373,7 @@ def test_card_matches_stored_pattern(tiny_models, tmp_path):
     folder = _as_real_model(tiny_models, tmp_path)
     card = card_from_model_folder(folder, f"{NS}/scalp-hair-loss", dataset_repo=f"{NS}/scalp-aihub216")
     text = card.render()
-    assert "synthetic" not in text.lower()
+    assert "synthetic" not in text.lower() and "aihub-216-scalp" not in text
     patterns = [
         ln
         for ln in (REPO_ROOT / "tests" / "expected_card_pattern.txt").read_text(encoding="utf-8").splitlines()
@@ -384,6 +398,55 @@ def test_card_matches_stored_pattern(tiny_models, tmp_path):
             ("ece", "ece"),
         ):
             assert results[(f"hair_loss-{protocol}", metric_type)] == pytest.approx(metrics[key])
+    assert {r.dataset_split for r in ModelCard(text).data.eval_results} == {"test"}  # never the validation entry
+    assert {r.dataset_type for r in ModelCard(text).data.eval_results} == {f"{NS}/scalp-aihub216"}
+    with pytest.raises(ValueError, match="not a Hub dataset id"):
+        validate_card(text.replace(f"type: {NS}/scalp-aihub216", "type: aihub-216-scalp"))
+
+    # Without a Hub dataset id the card has no model-index (the Hub would link a dataset page that does not
+    # exist) and links the AI Hub page instead; the metrics stay in the body.
+    text = card_from_model_folder(folder, f"{NS}/scalp-hair-loss").render()
+    validate_card(text)
+    assert "model-index" not in ModelCard(text).data.to_dict() and "aihub-216-scalp" not in text
+    assert "Training data: [AI Hub 유형별 두피 이미지 (dataSetSn=216)](https://www.aihub.or.kr/" in text
+    assert "| full | test | 60 | 0.850 | 0.700 | 0.650 | 0.040 |" in text
+
+
+def test_card_compares_with_the_seed_only_like_for_like(tiny_models, tmp_path):
+    """The seed's number gets a difference only beside the folder protocol; a card of the full protocol
+    alone, or of generated data, gives none."""
+    from hub_upload.card import card_from_model_folder
+
+    folder = _as_real_model(tiny_models, tmp_path)
+    report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
+    report["protocols"] = {"full": report["protocols"]["full"]}
+    (folder / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    text = card_from_model_folder(folder, "me/scalp-hair-loss").render()
+    assert "93.5% validation accuracy for 탈모" in text and "points)" not in text
+    assert "not comparable with the seed's, so no difference is given" in text
+    # Old reports (protocols.<p> = one entry) still make cards; an old validation entry is never shown as test.
+    report["protocols"] = {"full": {**report["protocols"]["full"]["test"], "split": "validation"}}
+    (folder / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match="no evaluated protocols with test metrics"):
+        card_from_model_folder(folder, "me/scalp-hair-loss")
+
+
+def test_card_describes_the_domain_check_when_the_folder_ships_one(tiny_models, tmp_path):
+    from hub_upload.card import card_from_model_folder
+
+    folder = _as_real_model(tiny_models, tmp_path)
+    assert "## Domain check" not in card_from_model_folder(folder, "me/scalp-hair-loss").render()
+    (folder / "novelty.json").write_text(json.dumps({
+        "novelty_version": 1, "features": "efficientnet-lite0-imagenet-pooled (1280)",
+        "rule": "in domain when score <= 1.", "quantile": 0.99, "n_train": 540, "heldout_in_domain_rate": 0.987,
+        "lite0": {"mean": [0.25] * 8},
+    }), encoding="utf-8")
+    text = card_from_model_folder(folder, "me/scalp-hair-loss").render()
+    section = text.split("## Domain check", 1)[1].split("## Intended use", 1)[0]
+    assert "- Features: efficientnet-lite0-imagenet-pooled (1280)." in section
+    assert "- Rule: in domain when score <= 1." in section
+    assert "- Fitted on 540 training images; 98.7% of held-out images of the training distribution" in section
+    assert "0.25" not in text  # the fitted arrays stay in the file
 
 
 def test_card_rejects_broken_yaml_and_missing_report(tiny_models, tmp_path):
@@ -842,7 +905,7 @@ def test_card_of_demo_model_skips_nan_metrics(tiny_models, tmp_path):
     metrics = {**report["protocols"]["full"], "split": "test (synthetic)", "qwk": float("nan")}
     report["protocols"] = {"synthetic": metrics}
     (folder / "eval_report.json").write_text(json.dumps(report))
-    text = card_from_model_folder(folder, "me/scalp-hair-loss").render()
+    text = card_from_model_folder(folder, "me/scalp-hair-loss", dataset_repo="me/scalp-demo-images").render()
     types = [m["type"] for m in validate_card(text)["model-index"][0]["results"][0]["metrics"]]
     assert types == ["accuracy", "f1", "ece"]
     assert "| synthetic | test (synthetic) | 60 | 0.850 | 0.700 | – | 0.040 |" in text
@@ -879,12 +942,13 @@ def test_card_of_a_really_trained_model_tells_its_metrics_and_settings(tmp_path)
     from huggingface_hub import ModelCard
 
     from hub_upload.model_push import stage_model_repo
+    from scalp_models.metrics import report_metrics
 
     folder = _train_one_real_model(tmp_path, "dandruff", synthetic=False)
     staged = tmp_path / "staged"
     text = stage_model_repo(folder, "me/scalp-dandruff", staged, dataset_repo="me/scalp-aihub216")
     report = json.loads((folder / "eval_report.json").read_text(encoding="utf-8"))
-    full = report["protocols"]["full"]
+    full = report_metrics(report)["full"]  # the test entry: the one the card publishes
 
     card = ModelCard(text)
     assert card.data.datasets == ["me/scalp-aihub216"]
@@ -933,7 +997,10 @@ def test_cards_of_synthetic_and_demo_models_say_synthetic(tmp_path):
     staged = tmp_path / "staged"
     text = stage_model_repo(demo, "me/scalp-fine-scale", staged)
     assert "Demo model trained on synthetic images only" in text and "합성(가상) 두피 이미지" in text
-    assert "type: synthetic-scalp-images" in text and "config: fine_scale-synthetic" in text
+    # No Hub dataset holds generated pictures: no model-index naming one, and the metrics in the body.
+    assert "synthetic-scalp-images" not in text and "model-index" not in text
+    assert re.search(r"^\| synthetic \| test \| 6 \| [0-9.]+ \| ", text, re.MULTILINE)  # 2 per class
+    assert "T was fitted on generated images held out from training" in text
     assert "| generated training images per class | `3` |" in text
     assert "Trained on synthetic images only: it shows that the app works" in text
     assert "so its accuracy is not comparable with the seed's at all" in text and "points)" not in text

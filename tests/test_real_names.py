@@ -1,24 +1,33 @@
-"""The build's readers against real AI Hub names and labels, read in place from ../shared/reference.
+"""The build's readers and split against real AI Hub names and labels, read in place from ../shared/reference.
 
 The label JSON comes from justdoit93/hair_loss; the 18,513 + 5,288 stems are the
-탈모 (hair loss) folder lists of kimminje0ng/Skin-Analyzer. Nothing is copied.
+탈모 (hair loss) folder lists of kimminje0ng/Skin-Analyzer; the six values of all 91,156
+names are winston1214/ScalpVision's label tables. Nothing is copied: a test checks that no
+file of the project holds the tables.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from datasets_prep.labels import read_label_json
-from datasets_prep.splits import carve_test_split, subject_leaks
+from datasets_prep.labels import VALUE_FIELDS, read_label_json
+from datasets_prep.splits import assign_splits, subject_leaks, subject_strata
+from datasets_prep.subjects import carve_subjects, subject_quotas
 from scalp_core.aihub_names import REGION_LOCATIONS, parse_image_stem
+from synthetic.label_tables import read_label_tables
 
 pytestmark = pytest.mark.shared
 
 SKIN_ANALYZER = "kimminje0ng__Skin-Analyzer"
+SCALPVISION = "winston1214__ScalpVision"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _stems(shared_reference, name):
@@ -96,17 +105,98 @@ def test_real_training_vs_validation_subjects_overlap_and_the_build_reports_it(r
 
 def test_subject_wise_test_split_of_real_train_stems_has_no_leakage(real_stems):
     frame = pd.DataFrame(
-        [{"subject": parse_image_stem(s).subject, "split": "train"} for s, _ in real_stems["train"]]
+        [{"subject": parse_image_stem(s).subject, "value_6": code} for s, code in real_stems["train"]]
     )
-    counts = frame["subject"].value_counts().to_dict()
-    test_subjects = carve_test_split(counts, 0.1, seed=0)
-    again = carve_test_split(counts, 0.1, seed=0)
-    assert test_subjects == again  # deterministic
-    frame.loc[frame["subject"].isin(test_subjects), "split"] = "test"
-    share = (frame["split"] == "test").mean()
-    assert 0.05 <= share <= 0.125, share
+    strata = pd.get_dummies(frame["value_6"]).groupby(frame["subject"]).sum()
+    quotas = subject_quotas(len(strata), {"test": 0.1})
+    test_subjects = {s for s, split in carve_subjects(strata, quotas, seed=0).items() if split == "test"}
+    again = {s for s, split in carve_subjects(strata, quotas, seed=0).items() if split == "test"}
+    assert test_subjects == again and len(test_subjects) == quotas["test"] == 19  # deterministic
+    frame["split"] = np.where(frame["subject"].isin(test_subjects), "test", "train")
     assert subject_leaks(frame)["leak_count"] == 0
-    # Keeping the validation subjects out of test leaves a test split that shares no subject with it.
+    assert set(frame.loc[frame["split"] == "test", "value_6"]) == {0, 1, 2, 3}  # every grade reaches test
+    # Keeping the validation subjects out of test leaves a test split that shares no subject with it:
+    # only the 24 Training subjects absent from the 탈모 Validation folders may go there.
     validation_subjects = {parse_image_stem(s).subject for s, _ in real_stems["validation"]}
-    clean = carve_test_split(counts, 0.1, seed=0, forbidden=validation_subjects)
-    assert clean and not clean & validation_subjects
+    carved = carve_subjects(strata, quotas, seed=0, forbidden={"test": validation_subjects})
+    clean = {s for s, split in carved.items() if split == "test"}
+    assert len(clean) == quotas["test"] and not clean & validation_subjects
+
+
+@pytest.fixture(scope="module")
+def real_tables(shared_reference):
+    folder = shared_reference / SCALPVISION
+    return read_label_tables([str(folder / n) for n in ("train_label.csv", "val_label.csv", "test_label.csv")])
+
+
+@pytest.fixture(scope="module")
+def real_frame(real_tables):
+    """The build's unique-image table, as far as labels go: subject, AI Hub folders, six values."""
+    rows = [{"subject": im.name.subject, "aihub_split": "+".join(im.splits), "file_name": im.name.file_name,
+             **dict(zip(VALUE_FIELDS, im.grades, strict=True))} for im in real_tables.images]
+    return pd.DataFrame(rows)
+
+
+def test_the_real_label_tables_are_read_as_the_sources_describe(real_tables, real_frame):
+    """The facts of ../shared/reference/SOURCES.md, from the tables as the generator reads them."""
+    assert len(real_tables.images) == 91_156 and real_frame["subject"].nunique() == 190
+    assert Counter(real_frame["aihub_split"]) == {"Training": 67_588, "Validation": 18_814,
+                                                  "Training+Validation": 4_754}
+    training = set(real_frame.loc[real_frame["aihub_split"].str.contains("Training"), "subject"])
+    validation = set(real_frame.loc[real_frame["aihub_split"].str.contains("Validation"), "subject"])
+    assert (len(training), len(validation), len(training & validation)) == (185, 179, 174)
+    assert round(100 * (real_frame[list(VALUE_FIELDS)].sum(axis=1) == 0).mean(), 2) == 0.75
+    assert Counter(real_frame["value_1"]) == {0: 75_452, 1: 5_702, 2: 7_062, 3: 2_940}
+    assert [t["rows"] for t in real_tables.sources] == [50_639, 21_703, 23_568]
+
+
+def test_full_protocol_split_of_the_real_subjects(real_frame):
+    frame = real_frame.copy()
+    warnings: list[str] = []
+    section = assign_splits(frame, "full", 3, 0.15, 0.15, seed=0, warnings=warnings)
+    assert section["subjects"] == {"train": 132, "validation": 29, "test": 29}
+    assert section["leakage"]["final"]["leak_count"] == 0 and warnings == []
+    assert section["evaluation_split"] == "test" and section["evaluation_subjects_seen_in_training"] == 0
+    assert section["leakage"]["aihub_training_vs_validation"]["leak_count"] == 174
+    # Stratified: every class of every symptom in every split, each split near its share of it.
+    strata = subject_strata(frame, 3)
+    per_split = strata.groupby(frame.groupby("subject")["split"].first().loc[strata.index]).sum()
+    shares = per_split / per_split.sum()
+    assert (per_split > 0).all().all()
+    assert shares.loc[["validation", "test"]].to_numpy().min() >= 0.08
+    assert shares.loc[["validation", "test"]].to_numpy().max() <= 0.25
+    again = real_frame.copy()
+    assign_splits(again, "full", 3, 0.15, 0.15, seed=0, warnings=[])
+    assert (again["split"] == frame["split"]).all()  # deterministic
+
+
+def test_folder_protocol_split_of_the_real_subjects(real_frame):
+    frame = real_frame.copy()
+    warnings: list[str] = []
+    section = assign_splits(frame, "folder", 3, 0.15, 0.15, seed=0, warnings=warnings)
+    # AI Hub Validation is the evaluation split, all 23,568 of its names; 174 of its 179 subjects
+    # are also in Training, and 173 keep images in train (one subject's Training names all sit in
+    # both folders, so they went to validation). Test can take only the 11 Training subjects that
+    # Validation does not hold.
+    assert section["images"]["validation"] == 23_568
+    assert section["evaluation_split"] == "validation"
+    assert (section["evaluation_subjects"], section["evaluation_subjects_seen_in_training"]) == (179, 173)
+    by_subject = real_frame.groupby("subject")["aihub_split"].agg(set)
+    assert sum(s == {"Training+Validation", "Validation"} for s in by_subject) == 1
+    assert section["subjects"]["test"] == 11
+    assert any("only 11 Training subjects are absent from AI Hub Validation" in w for w in warnings)
+    test = set(frame.loc[frame["split"] == "test", "subject"])
+    assert not test & set(frame.loc[frame["split"] != "test", "subject"])
+
+
+def test_the_tables_never_ship_with_the_project(real_tables):
+    """No file of the project holds more than a handful of the real file names (the tables stay in ../shared)."""
+    real = {im.name.stem for im in real_tables.images}
+    stem_pattern = re.compile(r"\d{4}_[A-Za-z0-9]+_\d+_\d_(?:TH|LH|RH|BH)")
+    skip = {".git", ".venv", "node_modules", "__pycache__"}
+    for path in REPO_ROOT.rglob("*"):
+        if not path.is_file() or skip & set(path.relative_to(REPO_ROOT).parts) or path.stat().st_size > 50_000_000:
+            continue
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        found = set(stem_pattern.findall(text)) & real
+        assert len(found) < 20, f"{path.relative_to(REPO_ROOT)} holds {len(found)} real AI Hub file names"

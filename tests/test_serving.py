@@ -468,3 +468,53 @@ def test_the_app_takes_a_pins_file_from_hub_upload_as_its_models_revision(tmp_pa
     pins.write_text("{not json")
     with pytest.raises(ValueError, match="pins"):
         service.models_revision()
+
+
+@pytest.mark.parametrize("env", [{"SCALP_OPENAI_TIMEOUT": "abc"}, {"SCALP_QUEUE_SIZE": "many"}])
+def test_a_bad_setting_stops_the_app_at_start_up_with_a_clear_error(env):
+    import os
+
+    done = subprocess.run([sys.executable, "app.py", "--port", "1"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert next(iter(env)) in done.stderr, done.stderr
+
+
+# ---- the domain check in the app -----------------------------------------------------------------
+@pytest.mark.slow
+def test_a_photo_unlike_the_training_photos_gets_six_uncertain_answers_and_a_message(tmp_path):
+    import numpy as np
+    from app_server import write_tiny_models
+
+    from scalp_core.symptoms import SYMPTOMS
+    from scalp_models.lite0_features import lite0_features
+    from scalp_models.novelty import fit_novelty, novelty_features, write_novelty
+    from synthetic.render import random_severities, render_scalp
+    from synthetic.scenes import procedural_scene
+    from ui.service import ScalpService
+    from ui.views import domain_message
+
+    def generated(n, seed):
+        rng = np.random.default_rng(seed)
+        return [render_scalp(random_severities(rng), rng, size=(320, 240)) for _ in range(n)]
+
+    models = write_tiny_models(tmp_path / "models")
+    extractor = lite0_features()
+    fit = fit_novelty(novelty_features(generated(120, 1), extractor), novelty_features(generated(60, 2), extractor),
+                      synthetic_training_data=True, training_images="generated test pictures")
+    for spec in SYMPTOMS:
+        write_novelty(models / spec.key, fit)
+    service = ScalpService(AppConfig(models=str(models)))
+    diagnosis, domain = service.diagnose_image(generated(1, 9)[0], timeout=300)
+    assert domain.in_domain is True and domain.score <= 1
+    room = procedural_scene("room", np.random.default_rng(3))
+    diagnosis, domain = service.diagnose_image(room)
+    assert domain.in_domain is False and domain.score > 1
+    assert all(result.uncertain for result in diagnosis)
+    assert "learned from computer-generated" in domain_message(domain, "en")
+
+
+def test_diagnose_says_when_a_model_set_carries_no_domain_check(client, tmp_path):
+    out = client.predict(handle_file(str(_photo(tmp_path))), "지성", [], [], api_name="/diagnose")
+    assert out["in_domain"] is None and out["novelty_score"] is None  # the tiny test models carry no fit
+    assert out["domain_check"]["message_en"] and "no check" in out["domain_check"]["message_en"]

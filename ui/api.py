@@ -27,7 +27,7 @@ from ui.resources import Unavailable
 from ui.service import ModelsNotReady, PhotoCheckUnavailable, ScalpService
 from ui.session import ANSWER_SCHEME, parse_survey, severities_of
 from ui.uploads import UploadStore
-from ui.views import photo_flagged
+from ui.views import domain_message, photo_flagged
 
 MAX_TOP_K = 20
 
@@ -46,7 +46,8 @@ def jsonable(value):
 
 
 def diagnosis_json(diagnosis) -> dict:
-    """``{"uncertain_below": x, "symptoms": {key: SymptomResult.to_dict()}}`` of a ``Diagnosis``."""
+    """``{"symptoms": {key: SymptomResult.to_dict()}}`` of a ``Diagnosis`` (each entry has its own
+    ``uncertain_below``, the threshold chosen for that model on held-out validation images)."""
     return diagnosis.to_dict()
 
 
@@ -141,12 +142,15 @@ class ApiEndpoints:
         not_scalp, ``reasons``, ``messages_ko``/``messages_en``, ``low_confidence``, ...), or null when the
         check is unavailable, with ``photo_check_error`` saying why (Korean / English); and
         ``low_confidence``: true when the check flagged the photo or could not check it, i.e. this
-        diagnosis should be treated as unreliable.
+        diagnosis should be treated as unreliable. ``in_domain`` and ``novelty_score`` (with
+        ``domain_check``: the same plus a Korean and an English message): whether the photo is like the
+        photos the models learned from (score ≤ 1); when it is not, all six answers are marked uncertain
+        and ``low_confidence`` is true. ``in_domain`` is null when the model set carries no domain check.
         """
         loaded = self._image(image_path)  # first: the upload is deleted even when the survey is refused
         survey = self._survey(q1, q2, q3)
         try:
-            diagnosis = self.service.diagnose_image(loaded.image)
+            diagnosis, domain = self.service.diagnose_image(loaded.image)
         except ModelsNotReady as exc:
             raise user_error(f"{both('err_models_not_ready')} ({exc})") from None
         scalp_type = determine_scalp_type(severities_of(diagnosis), survey, scheme=ANSWER_SCHEME)
@@ -162,7 +166,13 @@ class ApiEndpoints:
         out["input"] = loaded.info()
         out["photo_check"] = check
         out["photo_check_error"] = check_error
-        out["low_confidence"] = check is None or photo_flagged(check)
+        # The domain check: is this photo like the ones the models learned from? When not, all six
+        # answers are already marked uncertain and the message says why.
+        out["in_domain"] = domain.in_domain
+        out["novelty_score"] = domain.score
+        out["domain_check"] = {**domain.to_dict(), "message_ko": domain_message(domain, "ko"),
+                               "message_en": domain_message(domain, "en")}
+        out["low_confidence"] = check is None or photo_flagged(check) or domain.in_domain is False
         return jsonable(out)
 
     @safe_endpoint

@@ -93,12 +93,12 @@ class UiEvents:
         if self.service.model_status != "ready":
             progress(0.5, desc=t("model_loading", lang))
         try:
-            diagnosis = self.service.diagnose_image(image)
+            diagnosis, domain = self.service.diagnose_image(image)
         except ModelsNotReady:
             failed = self.service.model_status == "failed"
             return session.with_diagnosis_error(
                 t("model_failed", lang, error=self.service.model_error) if failed else t("err_models_not_ready", lang))
-        return session.with_diagnosis(diagnosis, low_confidence=low_confidence)
+        return session.with_diagnosis(diagnosis, low_confidence=low_confidence, domain=domain)
 
     @safe_endpoint
     def on_survey(self, q1, q2, q3, session: Session | None, lang_value):

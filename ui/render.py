@@ -135,6 +135,8 @@ def result(session: Session, lang: str) -> tuple[str, list, str, str]:
     header = t("result_intro", lang)
     if session.low_confidence:
         header += "\n\n" + views.low_confidence_banner(session.photo_check, lang)
+    if views.domain_message(session.domain, lang):
+        header += "\n\n" + views.domain_message(session.domain, lang)
     return header, labels, views.severity_table(diagnosis, lang), "\n\n".join(note)
 
 

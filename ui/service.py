@@ -7,16 +7,18 @@ this module: ``scalp_models`` (``ScalpDiagnoser``), ``photo_check`` (the shipped
 are ready, and a failed load is shown, remembered and retried with backoff::
 
     from ui.config import AppConfig
+from ui.errors import public_error
     from ui.service import ScalpService
     service = ScalpService(AppConfig(models="demo"))
     service.start()                    # returns at once; loading runs in threads
-    diagnosis = service.diagnose_image(pil_image, timeout=180)   # a scalp_models Diagnosis
+    diagnosis, domain = service.diagnose_image(pil_image, timeout=180)   # Diagnosis, DomainCheck
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -26,8 +28,10 @@ from recommendation.catalog import load_catalog
 from recommendation.demo import demo_catalog
 from recommendation.ranking import recommend
 from scalp_core.symptoms import SYMPTOMS
-from scalp_models.hub_loading import read_pins
+from scalp_models.diagnosis import Diagnosis
+from scalp_models.hub_loading import download_model_snapshots, read_pins
 from ui.config import AppConfig
+from ui.errors import public_error
 from ui.limits import RateLimiter
 from ui.resources import Resource, Unavailable
 
@@ -38,7 +42,7 @@ PHOTO_CHECK_WAIT_S = 60  # a diagnosis waits this long for the photo check to lo
 CATALOG_WAIT_S = 60
 # What a product card and the /recommend API show of a recommended row.
 PRODUCT_FIELDS = ("category", "rank", "product_name", "brand_name", "star", "review_count", "score", "types",
-                  "matched_types", "matched_ingredients", "explanation_ko", "explanation_en", "flags_ko", "flags_en",
+                  "matched_types", "picked_for", "matched_ingredients", "explanation_ko", "explanation_en", "flags_ko", "flags_en",
                   "product_link", "img_link")
 
 # transformers' lazy modules are not safe to import from two threads at once (a concurrent
@@ -51,6 +55,28 @@ def _import_model_code() -> None:
     with _MODEL_CODE_LOCK:  # torch and transformers: heavy, imported in the loader threads only
         import photo_check.check  # noqa: F401
         import scalp_models.diagnoser  # noqa: F401
+        import scalp_models.novelty  # noqa: F401
+
+
+@dataclass(frozen=True)
+class DomainCheck:
+    """Is the photo like the ones the models learned from (``scalp_models.novelty``)?
+
+    ``in_domain`` is None when the model set carries no domain check (``reason`` says why)."""
+
+    in_domain: bool | None
+    score: float | None
+    synthetic_training_data: bool
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"in_domain": self.in_domain, "score": self.score,
+                "synthetic_training_data": self.synthetic_training_data, "reason": self.reason}
+
+
+def marked_uncertain(diagnosis):
+    """``diagnosis`` with all six answers marked uncertain (the photo is unlike the training photos)."""
+    return Diagnosis(tuple(replace(result, uncertain=True) for result in diagnosis))
 
 
 class ModelsNotReady(RuntimeError):
@@ -70,6 +96,8 @@ class ScalpService:
         self._checker = Resource("the photo check", self._load_checker)
         self._catalog = Resource("the product catalog", self._load_catalog)
         self._synthetic = False
+        self._novelty = None
+        self._novelty_error: str | None = None
         self.guide_limit = RateLimiter(per_client=config.openai_per_client_per_minute,
                                        overall=config.openai_per_minute)
 
@@ -94,9 +122,37 @@ class ScalpService:
         _import_model_code()
         from scalp_models.diagnoser import ScalpDiagnoser  # imported above, under the lock
 
-        diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=self.models_revision(), backend="onnx")
+        revision = self.models_revision()
+        diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=revision, backend="onnx")
         self._synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
+        from scalp_models.novelty import NoveltyUnavailableError  # heavy (torch): loader thread only
+
+        try:
+            self._novelty, self._novelty_error = self._load_novelty(revision), None
+        except NoveltyUnavailableError as exc:  # an older model set: said in every answer, not hidden
+            self._novelty, self._novelty_error = None, public_error(str(exc))
+            log.warning("no domain check for these models: %s", self._novelty_error)
         return diagnoser
+
+    def _load_novelty(self, revision):
+        """The model set's domain check: ``novelty.json`` beside the models (demo, folder or Hub snapshots)."""
+        from scalp_models.demo import ensure_demo_models  # heavy (torch): loader thread only
+        from scalp_models.novelty import NoveltyScorer
+
+        source = self.config.models
+        if self.config.uses_demo_models:
+            return NoveltyScorer.from_folder(ensure_demo_models())
+        if Path(source).expanduser().is_dir():
+            return NoveltyScorer.from_folder(Path(source).expanduser())
+        return NoveltyScorer.from_model_folders(download_model_snapshots(source, revision))
+
+    def domain_of(self, image: Image.Image) -> DomainCheck:
+        """Whether ``image`` is like the photos the loaded models learned from (call after the models loaded)."""
+        if self._novelty is None:
+            return DomainCheck(None, None, self.uses_synthetic_models, self._novelty_error or "no domain check")
+        result = self._novelty.score([image])[0]
+        synthetic = self.uses_synthetic_models or self._novelty.synthetic_training_data
+        return DomainCheck(bool(result.in_domain), round(float(result.score), 4), synthetic)
 
     def models_revision(self) -> str | dict | None:
         """The Hub revision of the six repos: one tag/commit, or the per-repo pins of a ``--pins`` JSON file."""
@@ -134,9 +190,12 @@ class ScalpService:
             raise ModelsNotReady(str(exc)) from None
 
     def diagnose_image(self, image: Image.Image, timeout: float | None = MODEL_WAIT_S):
-        """The ``Diagnosis`` of one decoded photo: per symptom the calibrated probabilities, the predicted
-        class, its label and the uncertain flag."""
-        return self.diagnoser(timeout).diagnose(image)
+        """``(Diagnosis, DomainCheck)`` of one decoded photo: per symptom the calibrated probabilities, the
+        predicted class, its label and the uncertain flag, all six marked uncertain when the photo is unlike
+        the models' training photos (a confident answer there would be unfounded)."""
+        diagnosis = self.diagnoser(timeout).diagnose(image)
+        domain = self.domain_of(image)
+        return (marked_uncertain(diagnosis) if domain.in_domain is False else diagnosis), domain
 
     # ---- photo check -----------------------------------------------------------------
     def _load_checker(self):

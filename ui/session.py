@@ -53,6 +53,7 @@ class Session:
     survey: Survey | None = None
     survey_error: str | None = None
     scalp_type: ScalpTypeResult | None = None  # from the diagnosis and the survey, computed once per change
+    domain: object | None = None  # ``ui.service.DomainCheck`` of the diagnosed photo
     guides: Mapping = field(default_factory=dict)  # (types, main findings, lang) → care-guide Markdown
 
     def with_answers(self, q1, q2, q3) -> Session:
@@ -67,14 +68,15 @@ class Session:
     def with_photo(self, preview: bytes, photo_check: Mapping | None, pending: Image.Image | None) -> Session:
         """A new photo: forget the last diagnosis and guides; ``pending`` when the check flagged it."""
         return replace(self, preview=preview, photo_check=photo_check, pending=pending, upload_error=None,
-                       diagnosis=None, low_confidence=False, diagnosis_error=None, scalp_type=None, guides={})
+                       diagnosis=None, low_confidence=False, diagnosis_error=None, scalp_type=None, guides={},
+                       domain=None)
 
     def with_upload_error(self, code: str, values: Mapping) -> Session:
         return replace(self, upload_error=(code, dict(values)), diagnosis_error=None)
 
-    def with_diagnosis(self, diagnosis, *, low_confidence: bool) -> Session:
+    def with_diagnosis(self, diagnosis, *, low_confidence: bool, domain=None) -> Session:
         return replace(self, diagnosis=diagnosis, low_confidence=low_confidence, pending=None,
-                       diagnosis_error=None, guides={})._typed()
+                       diagnosis_error=None, guides={}, domain=domain)._typed()
 
     def with_diagnosis_error(self, message: str) -> Session:
         return replace(self, diagnosis_error=message)

@@ -128,6 +128,15 @@ def reason_names(check: Mapping, lang: str) -> str:
     return ", ".join(esc(n) for n in names)
 
 
+def domain_message(domain, lang: str) -> str | None:
+    """What to tell the user about the domain check of a diagnosed photo (None: nothing to say)."""
+    if domain is None or domain.in_domain is True:
+        return None
+    if domain.in_domain is None:
+        return t("domain_unchecked", lang)
+    return t("domain_out_demo" if domain.synthetic_training_data else "domain_out", lang)
+
+
 def low_confidence_banner(check: Mapping | None, lang: str) -> str:
     """The result tab's Markdown banner for a diagnosis the user insisted on after a photo-check warning."""
     if check is None:
