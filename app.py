@@ -43,6 +43,7 @@ from ui.service import ScalpService  # noqa: E402
 from ui.session import Session  # noqa: E402
 from ui.uploads import UploadGuard, UploadStore  # noqa: E402
 
+
 def _config_from_env() -> AppConfig:
     """The environment's configuration; a bad value is reported by ``main`` (exit 2), not at import."""
     try:
