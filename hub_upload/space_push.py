@@ -45,7 +45,7 @@ SPACE_PACKAGES: dict[str, tuple[str, ...]] = {
     "scalp_models": (),
     "photo_check": ("messages.yaml", "fitted/*.json"),
     "recommendation": ("data/*.csv", "data/*.yaml"),
-    "ui": ("strings.yaml",),
+    "ui": ("strings.yaml", "strings/*.yaml"),
 }
 SPACE_SKIP_DIRS = {"__pycache__", "tests"}
 

@@ -1,4 +1,5 @@
-"""Korean/English texts of the app, read from ``ui/strings.yaml`` (a table a translator can edit).
+"""Korean/English texts of the app, read from ``ui/strings.yaml`` and ``ui/strings/*.yaml`` (tables a
+translator can edit; one file per feature, and a key may be defined only once across them).
 
     >>> from ui.i18n import t
     >>> t("upload_ok", "ko")
@@ -16,18 +17,29 @@ from pathlib import Path
 import yaml
 
 STRINGS_PATH = Path(__file__).resolve().parent / "strings.yaml"
+STRINGS_DIR = STRINGS_PATH.with_name("strings")
 LANGUAGES = ("ko", "en")
 LANGUAGE_CHOICES = (("한국어", "ko"), ("English", "en"))
 
 
-@cache
-def load_strings(path: Path = STRINGS_PATH) -> dict[str, dict[str, str]]:
+def _read_table(path: Path) -> dict[str, dict[str, str]]:
     with open(path, encoding="utf-8") as f:
-        table = yaml.safe_load(f)
+        table = yaml.safe_load(f) or {}
     for key, entry in table.items():
         missing = [lang for lang in LANGUAGES if not isinstance(entry, dict) or lang not in entry]
         if missing:
             raise ValueError(f"{path.name}: key {key!r} lacks the language(s) {missing}; add them")
+    return table
+
+
+@cache
+def load_strings(path: Path = STRINGS_PATH, extra_dir: Path | None = STRINGS_DIR) -> dict[str, dict[str, str]]:
+    table = _read_table(path)
+    for extra in sorted(extra_dir.glob("*.yaml")) if extra_dir and extra_dir.is_dir() else ():
+        for key, entry in _read_table(extra).items():
+            if key in table:
+                raise ValueError(f"{extra.name}: key {key!r} is already defined; give it another name")
+            table[key] = entry
     return table
 
 
