@@ -9,7 +9,9 @@ them alike); each path's peak RSS is measured alone in a short subprocess (after
 subprocess has filled the ONNX cache, so export memory is not counted).
 
 Paths: ``seed_sequential`` (baseline), ``scalp_diagnoser`` (the default serving path: ONNX
-Runtime, models run concurrently), ``scalp_diagnoser_torch`` (``backend="torch"``). The report
+Runtime, models run concurrently), ``scalp_diagnoser_torch`` (``backend="torch"``) and
+``scalp_diagnoser_int8`` (``backend="int8"``; with ``--models demo`` or a trained folder also its
+per-symptom agreement, macro-F1 and ECE against fp32: ``bench/infer_quality.py``). The report
 gives p50/p95 latency, the speed-up over the baseline, peak RSS, the largest probability
 difference from the baseline and whether every predicted severity agrees. If a goal is missed
 (≥ 2.5× at p50, |Δp| ≤ 1e-3, RSS ≤ 1.2 GB) it prints the compute floor: FLOPs per diagnosis
@@ -43,6 +45,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is scripts, not a package
+
+from infer_quality import INT8, int8_quality, int8_report, setup_scalp_diagnoser_int8
 
 Predict = Callable[[bytes], dict]
 # Each path's setup function imports its own heavy dependencies (torch, transformers, scalp_models), so
@@ -57,6 +62,12 @@ class BenchConfig:
     base: str = field(default="scratch-b1", metadata={"help": "create_model base (random b1: no Hub)"})
     paths: tuple[str, ...] = field(default=(), metadata={"help": "paths to run (default: all)"})
     floor: bool = field(default=False, metadata={"help": "always print the FLOP floor (else only on a miss)"})
+    models: str | None = field(default=None, metadata={"help": "a folder of six trained models or 'demo' "
+                                                           "(default: random --base models, speed only)"})
+    int8_unchecked: bool = field(default=False, metadata={"help": "serve every int8 copy even where it fails "
+                                                                 "its check against fp32 (measures the raw recipe)"})
+    test_per_class: int = field(default=12, metadata={"help": "generated test photos per symptom and class "
+                                                          "for the int8 quality rows (trained models only)"})
     seed: int = 0
 
     def __post_init__(self):
@@ -123,6 +134,7 @@ PATHS: dict[str, Callable[[Path, int], Predict]] = {
     "seed_sequential": setup_seed_sequential,
     "scalp_diagnoser": setup_scalp_diagnoser,
     "scalp_diagnoser_torch": setup_scalp_diagnoser_torch,
+    "scalp_diagnoser_int8": setup_scalp_diagnoser_int8,
 }
 BASELINE = "seed_sequential"
 OURS = "scalp_diagnoser"
@@ -229,13 +241,13 @@ def bench(config: BenchConfig) -> list[dict]:
     names = list(config.paths or PATHS)
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as tmp:
         tmp = Path(tmp)
-        build_models(tmp / "models", config.base)
+        models_dir = resolve_models(config, tmp)
         photos_path = tmp / "photos.json"
         photos = make_photos(config.warmup + config.images, config.seed)
         photos_path.write_text(json.dumps([p.hex() for p in photos]))
         rss = {}
         for name in names:
-            cmd = [sys.executable, __file__, "--_worker", name, "--_models", str(tmp / "models"),
+            cmd = [sys.executable, __file__, "--_worker", name, "--_models", str(models_dir),
                    "--_photos", str(photos_path), "--warmup", str(config.warmup),
                    "--threads", str(config.threads)]
             env = {**os.environ, "OMP_NUM_THREADS": str(config.threads)}
@@ -245,12 +257,24 @@ def bench(config: BenchConfig) -> list[dict]:
             if out.returncode != 0:
                 raise RuntimeError(f"path {name} failed:\n{out.stderr[-3000:]}")
             rss[name] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
-        results = time_paths(names, tmp / "models", photos, config)
+        results = time_paths(names, models_dir, photos, config)
         for result in results:
             result["peak_rss_mib"] = rss[result["path"]]
+        if config.models and INT8 in names:
+            results.append({"path": "_quality", "symptoms": int8_quality(models_dir, config)})
         if config.floor or not goals_met(results):
-            results.append({"path": "_floor", **flop_floor(tmp / "models", config.threads)})
+            results.append({"path": "_floor", **flop_floor(models_dir, config.threads)})
     return results
+
+
+def resolve_models(config: BenchConfig, tmp: Path) -> Path:
+    if config.models == "demo":
+        from scalp_models.demo import ensure_demo_models
+
+        return ensure_demo_models()
+    if config.models:
+        return Path(config.models)
+    return build_models(tmp / "models", config.base)
 
 
 def compare(result: dict, baseline: dict) -> tuple[float, bool]:
@@ -303,36 +327,39 @@ def flop_floor(models_dir: Path, threads: int) -> dict:
 
 def report(results: list[dict], config: BenchConfig) -> str:
     floor = next((r for r in results if r["path"] == "_floor"), None)
-    results = [r for r in results if r["path"] != "_floor"]
+    quality = next((r["symptoms"] for r in results if r["path"] == "_quality"), None)
+    results = [r for r in results if not r["path"].startswith("_")]
     by_name = {r["path"]: r for r in results}
-    baseline = by_name.get(BASELINE)
+    baseline, fp32 = by_name.get(BASELINE), by_name.get(OURS)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
-        f"six-model diagnosis, {config.base} (240 px ×5, 600 px ×1), 640×480 JPEG in, "
-        f"{config.images} images, {config.threads} threads, {os.cpu_count()} CPUs, load average {load:.1f}",
+        (f"six-model diagnosis, {config.models or config.base} models, 640×480 JPEG in, "
+        f"{config.images} images, {config.threads} threads, {os.cpu_count()} CPUs, load average {load:.1f}"),
         "",
-        "| path | p50 ms | p95 ms | mean ms | speed-up (p50) | load s | peak RSS MiB | max |Δp| vs seed "
-        "| same class on every image |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        ("| path | p50 ms | p95 ms | mean ms | speed-up (p50) | vs fp32 ONNX (p50) | load s | peak RSS MiB "
+        "| max |Δp| vs seed | max |Δp| vs fp32 | same class on every image |"),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in results:
         ratio = baseline["p50_ms"] / r["p50_ms"] if baseline else float("nan")
+        vs_fp32 = r["p50_ms"] / fp32["p50_ms"] if fp32 else float("nan")
         diff, same = compare(r, baseline) if baseline else (float("nan"), None)
+        diff_fp32 = compare(r, fp32)[0] if fp32 else float("nan")
         lines.append(
             f"| {r['path']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['mean_ms']:.0f} | {ratio:.2f}× "
-            f"| {r['load_s']:.1f} | {r['peak_rss_mib']:.0f} | {diff:.1e} "
+            f"| {vs_fp32:.2f}× | {r['load_s']:.1f} | {r['peak_rss_mib']:.0f} | {diff:.1e} | {diff_fp32:.1e} "
             f"| {'–' if same is None else 'yes' if same else 'NO'} |"
         )
-    if OURS in by_name and baseline:
-        lines += ["", f"goals (ours ≥ {GOAL_SPEEDUP}× at p50, |Δp| ≤ {GOAL_MAX_DIFF:g}, same classes, "
-                      f"RSS ≤ {GOAL_RSS_MIB:.0f} MiB): {'met' if goals_met(results) else 'MISSED'}"]
+    if fp32 and baseline:
+        lines += ["", (f"goals (ours ≥ {GOAL_SPEEDUP}× at p50, |Δp| ≤ {GOAL_MAX_DIFF:g}, same classes, "
+                      f"RSS ≤ {GOAL_RSS_MIB:.0f} MiB): {'met' if goals_met(results) else 'MISSED'}")]
+    lines += int8_report(quality, by_name.get(INT8), fp32, baseline)
     if floor:
-        ours = by_name.get(OURS)
-        lines += ["", f"floor: {floor['gflop_per_diagnosis']:.2f} GFLOP per diagnosis; a 1024² matmul runs "
+        lines += ["", (f"floor: {floor['gflop_per_diagnosis']:.2f} GFLOP per diagnosis; a 1024² matmul runs "
                       f"at {floor['matmul_gflops']:.0f} GFLOP/s here → ≥ {floor['floor_ms']:.0f} ms of pure "
-                      "compute"]
-        if ours:
-            achieved = floor["gflop_per_diagnosis"] / ours["p50_ms"] * 1000
+                      "compute")]
+        if fp32:
+            achieved = floor["gflop_per_diagnosis"] / fp32["p50_ms"] * 1000
             lines.append(f"ours runs at {achieved:.1f} GFLOP/s: the rest is depthwise convolutions and "
                          "memory-bound element-wise ops (batch 1, low arithmetic intensity) plus decode/resize")
     return "\n".join(lines)
@@ -347,20 +374,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default=defaults.base, help="create_model base (default: random b1)")
     parser.add_argument("--paths", nargs="*", default=[], help=f"subset of {sorted(PATHS)}")
     parser.add_argument("--floor", action="store_true", help="print the FLOP floor even if goals are met")
+    parser.add_argument("--models", default=None, help="a folder of six trained models, or 'demo' (default: random "
+                                                       "--base models, speed only; trained ones add the int8 quality table)")
+    parser.add_argument("--int8-unchecked", action="store_true",
+                        help="serve every int8 copy even where it fails its check against fp32 (the raw recipe)")
+    parser.add_argument("--test-per-class", type=int, default=defaults.test_per_class,
+                        help="generated test photos per symptom and class for the int8 quality table")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_models", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_photos", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = BenchConfig(images=args.images, warmup=args.warmup, threads=args.threads, base=args.base,
-                         paths=tuple(args.paths), floor=args.floor)
+                         paths=tuple(args.paths), floor=args.floor, models=args.models,
+                         test_per_class=args.test_per_class, int8_unchecked=args.int8_unchecked)
+    if config.int8_unchecked:
+        os.environ["BENCH_INT8_UNCHECKED"] = "1"  # read by the workers too
     if args._worker:
         print(json.dumps(rss_worker(args._worker, args._models, load_photos(args._photos), config)))
         return 0
     results = bench(config)
     print(report(results, config))
     if args.json:
-        slim = [{k: v for k, v in r.items() if k != "probabilities"} for r in results]
+        slim = [{k: v for k, v in r.items() if k != "probabilities"} for r in results]  # _quality kept
         args.json.write_text(json.dumps({"config": asdict(config), "results": slim}, indent=2))
     return 0
 

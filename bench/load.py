@@ -12,6 +12,8 @@ in its upload cache, with the goals of the serving issue checked against this ru
     python bench/load.py                          # demo models (built once, then cached), 16 × 10
     python bench/load.py --models tiny --clients 4 --calls 3 --identical 4 --json out.json
     python bench/load.py --url http://127.0.0.1:7860/ # an app that is already running (no RSS figure)
+    python bench/load.py --backends onnx,int8 --levels 1,2,4   # fp32 and int8 apps in turn, same photos
+    python bench/load.py --app_args='--model-threads 1 --model-concurrency 2'   # threads and sessions to tune
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and tests/app_server.py (tiny models, photos)
 
 GOALS = {"throughput_vs_single": 0.9, "peak_rss_gib": 2.0, "p95_vs_single_p50": 20.0}
+GOAL_INT8_THROUGHPUT = 1.6  # issue 15: int8 diagnoses/s ≥ 1.6× fp32 under the 16-client load
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class LoadConfig:
     identical: int = field(default=8, metadata={"help": "clients sending the same file at once"})
     single: int = field(default=10, metadata={"help": "sequential calls of the single-client baseline"})
     url: str | None = field(default=None, metadata={"help": "use this running app instead of starting one"})
+    backends: str = field(default="onnx", metadata={"help": "comma list of app --backend values, each measured "
+                                                           "in turn in this run (e.g. onnx,int8)"})
+    levels: str = field(default="1,2,4", metadata={"help": "comma list of concurrent clients for the scaling rows"})
+    app_args: str = field(default="", metadata={"help": "extra app.py flags, e.g. '--model-threads 1 "
+                                                     "--model-concurrency 2' (threads and sessions to tune)"})
     json: str | None = field(default=None, metadata={"help": "also write the results as JSON here"})
 
     def __post_init__(self):
@@ -54,16 +63,17 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def start_app(models: str, cache: Path) -> tuple[subprocess.Popen, str]:
+def start_app(models: str, cache: Path, backend: str = "onnx", app_args: str = "") -> tuple[subprocess.Popen, str]:
     from app_server import free_port, write_tiny_models
 
     if models == "tiny":
         models = str(write_tiny_models(cache / "tiny-models"))
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(cache / "gradio"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = (cache / f"app-{backend}.log").open("wb")  # int8: "int8 ready" says when the copies serve
     process = subprocess.Popen([sys.executable, "app.py", "--models", models, "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                                "--port", str(port), "--backend", backend, *shlex.split(app_args)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=log)
     return process, f"http://127.0.0.1:{port}/"
 
 
@@ -122,21 +132,41 @@ def run_clients(url: str, photos_per_client: list[list[Path]]) -> tuple[list[flo
     return latencies, errors, time.perf_counter() - start
 
 
-def run(config: LoadConfig) -> dict:
+def wait_int8(log: Path, timeout_s: float = 1800) -> str:
+    """Until the app logs that its int8 copies are built and checked; returns that line."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "int8 ready:" in line:
+                return line.split("int8 ready:")[1].strip()
+        time.sleep(2)
+    raise RuntimeError("the app's int8 copies were not ready in time")
+
+
+def run(config: LoadConfig, backend: str = "onnx") -> dict:
     from app_server import scalp_photo
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     photos = work / "photos"
     photos.mkdir()
-    total = config.clients * config.calls + config.single + 2
+    levels = [int(n) for n in config.levels.split(",") if n.strip()]
+    total = config.clients * config.calls + config.single + 2 + sum(n * config.calls for n in levels)
     distinct = [scalp_photo(photos / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
                 for i in range(total)]
-    process, url = (None, config.url) if config.url else start_app(config.models, work)
+    process, url = (None, config.url) if config.url else start_app(config.models, work, backend, config.app_args)
+    scaling, int8_state = {}, None
     try:
         wait_ready(url, distinct[0])
+        if process and backend == "int8":
+            int8_state = wait_int8(work / "app-int8.log")
         run_clients(url, [distinct[:2]])  # warm-up
         single, single_errors, single_wall = run_clients(url, [distinct[2:2 + config.single]])
         rest = distinct[2 + config.single:]
+        for n in levels:
+            lat, errs, wall = run_clients(url, [rest[i * config.calls:(i + 1) * config.calls] for i in range(n)])
+            scaling[n] = {"clients": n, "calls": n * config.calls, "errors": len(errs), "per_s": len(lat) / wall,
+                          "p50_s": pct(lat, 0.5), "p95_s": pct(lat, 0.95)}
+            rest = rest[n * config.calls:]
         per_client = [rest[i * config.calls:(i + 1) * config.calls] for i in range(config.clients)]
         loaded, load_errors, load_wall = run_clients(url, per_client)
         same, same_errors, _ = run_clients(url, [[distinct[0]] for _ in range(config.identical)])
@@ -151,14 +181,14 @@ def run(config: LoadConfig) -> dict:
     single_rate = len(single) / single_wall
     load_rate = len(loaded) / load_wall
     return {
-        "config": asdict(config),
+        "config": asdict(config), "backend": backend, "int8": int8_state, "scaling": scaling,
         "single": {"calls": config.single, "errors": len(single_errors), "per_s": single_rate,
                    "p50_s": pct(single, 0.5), "p95_s": pct(single, 0.95)},
         "load": {"calls": config.clients * config.calls, "errors": len(load_errors), "per_s": load_rate,
                  "p50_s": pct(loaded, 0.5), "p95_s": pct(loaded, 0.95)},
         "identical": {"calls": config.identical, "errors": len(same_errors), "p50_s": pct(same, 0.5)},
         "error_samples": (single_errors + load_errors + same_errors)[:5],
-        "peak_rss_mib": rss,
+        "peak_rss_mib": rss, "load_average": os.getloadavg()[0],
         "upload_cache_left": left,
         "throughput_vs_single": load_rate / single_rate,
         "p95_vs_single_p50": pct(loaded, 0.95) / pct(single, 0.5),
@@ -166,7 +196,14 @@ def run(config: LoadConfig) -> dict:
 
 
 def format_table(r: dict) -> str:
-    rows = ["| phase | calls | errors | diagnoses/s | p50 (ms) | p95 (ms) |", "|---|---:|---:|---:|---:|---:|"]
+    app_args = r["config"].get("app_args")
+    rows = [f"backend {r['backend']}" + (f" {app_args}" if app_args else "") + (f" ({r['int8']})" if r.get("int8")
+                                                                               else ""),
+            f"load average at the end: {r.get('load_average', float('nan')):.2f}", "",
+            "| phase | calls | errors | diagnoses/s | p50 (ms) | p95 (ms) |", "|---|---:|---:|---:|---:|---:|"]
+    for n, p in r.get("scaling", {}).items():
+        rows.append(f"| {n} concurrent | {p['calls']} | {p['errors']} | {p['per_s']:.2f} | {p['p50_s'] * 1e3:.0f} "
+                    f"| {p['p95_s'] * 1e3:.0f} |")
     for name in ("single", "load", "identical"):
         p = r[name]
         rate = f"{p['per_s']:.2f}" if "per_s" in p else ""
@@ -197,11 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         kind = int if isinstance(f.default, int) else str
         parser.add_argument(f"--{name}", type=kind, default=f.default, help=f.metadata["help"])
     config = LoadConfig(**vars(parser.parse_args(argv)))
-    result = run(config)
-    print(format_table(result))
+    results = [run(config, backend.strip()) for backend in config.backends.split(",") if backend.strip()]
+    for result in results:
+        print(format_table(result), end="\n\n")
+    by_backend = {r["backend"]: r for r in results}
+    if "onnx" in by_backend and "int8" in by_backend:
+        ratio = by_backend["int8"]["load"]["per_s"] / by_backend["onnx"]["load"]["per_s"]
+        print(f"int8 vs fp32 under the {config.clients}-client load: {ratio:.2f}× diagnoses/s "
+              f"(goal ≥ {GOAL_INT8_THROUGHPUT}×: {'met' if ratio >= GOAL_INT8_THROUGHPUT else 'MISSED'})")
     if config.json:
-        Path(config.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    return 0 if not sum(result[n]["errors"] for n in ("single", "load", "identical")) else 1
+        payload = results[0] if len(results) == 1 else results
+        Path(config.json).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0 if not sum(r[n]["errors"] for r in results for n in ("single", "load", "identical")) else 1
 
 
 if __name__ == "__main__":

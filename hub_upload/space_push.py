@@ -42,7 +42,7 @@ SPACE_TOP_FILES = ("app.py", "requirements.txt")
 SPACE_PACKAGES: dict[str, tuple[str, ...]] = {
     "scalp_core": ("symptoms.csv", "grades.csv"),
     "synthetic": (),
-    "scalp_models": (),
+    "scalp_models": ("int8_exclusions.json",),
     "photo_check": ("messages.yaml", "fitted/*.json"),
     "recommendation": ("data/*.csv", "data/*.yaml"),
     "ui": ("strings.yaml", "strings/*.yaml"),

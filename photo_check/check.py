@@ -84,8 +84,9 @@ class PhotoChecker:
         self.thresholds = fitted["thresholds"]
         self.cast_model = fitted["cast_model"]
 
-    def check(self, image: Image.Image) -> PhotoCheck:
-        """Grade one image (any PIL mode, any size)."""
+    def check(self, image: Image.Image, lite0: np.ndarray | None = None) -> PhotoCheck:
+        """Grade one image (any PIL mode, any size). ``lite0``: its (1, 1280) Lite0 features when the
+        caller already has them (the domain check computes the same ones), saving the forward."""
         if not isinstance(image, Image.Image):
             raise TypeError(f"check_photo expects a PIL.Image.Image, got {type(image).__name__}; "
                             "open files with PIL.Image.open(path) first")
@@ -93,7 +94,11 @@ class PhotoChecker:
             raise ValueError("the image is empty (0 pixels)")
         rgb = to_rgb(image)
         metrics = quality_metrics(rgb, working_copy(rgb))
-        features = category_features([rgb], self.category.uses_lite0, works=[stats_copy(rgb)])
+        if lite0 is not None and self.category.uses_lite0:
+            stats = category_features([rgb], False, works=[stats_copy(rgb)])
+            features = np.concatenate([stats, np.asarray(lite0, np.float64).reshape(1, LITE0_DIM)], axis=1)
+        else:
+            features = category_features([rgb], self.category.uses_lite0, works=[stats_copy(rgb)])
         score = float(self.category.score(features)[0])
         is_scalp = score >= self.category.threshold
         quality_reasons = retake_reasons(metrics, self.rules["reasons"], self.thresholds, self.cast_model)

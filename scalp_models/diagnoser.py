@@ -30,7 +30,9 @@ Two backends give the same probabilities (within ~1e-6): ``backend="onnx"`` (the
 each model once to ONNX (cached under ``$SCALP_CACHE/onnx/``, see ``scalp_models.onnx_backend``)
 and runs the models concurrently with ONNX Runtime, ~2.8× faster than six eager PyTorch
 forwards on two cores (``python bench/infer.py``); ``backend="torch"`` runs the PyTorch models.
-If ONNX Runtime is missing or an export fails, a warning is logged and PyTorch is used.
+If ONNX Runtime is missing or an export fails, a warning is logged and PyTorch is used. A third,
+``backend="int8"`` (opt-in: ``--backend int8``) serves int8 copies (``scalp_models.quantize``): statically
+quantized, checked against fp32 before use, close but not equal to fp32 (``bench/infer.py``).
 
 Loading from the Hub goes through ``scalp_models.hub_loading`` (``huggingface_hub``), so
 ``HF_HUB_OFFLINE=1`` works from the local cache; whatever is missing is reported at once in one
@@ -49,24 +51,16 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-from scalp_core import SYMPTOMS, SymptomSpec, split_label
+from scalp_core import SYMPTOMS, SymptomSpec
 from scalp_models.demo import ensure_demo_models
-from scalp_models.diagnosis import (
-    DEFAULT_UNCERTAIN_BELOW,
-    Diagnosis,
-    SymptomResult,
-    check_uncertain_below,
-    is_uncertain,
-)
+from scalp_models.diagnosis import Diagnosis, SymptomResult, check_uncertain_below, is_uncertain
 from scalp_models.hub_loading import (
     REQUIRED_FILES,
     ModelsUnavailableError,
@@ -78,71 +72,32 @@ from scalp_models.hub_loading import (
     read_pins,
 )
 from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
+from scalp_models.quantize import Int8Upgrade, start_int8
 from scalp_models.shared_preprocessing import (
     ImageDecodeError,
     ImageInput,
     Normalization,
     ResizeKey,
     decode_image,
-    plan_preprocessing,
-    resized_tensor,
+)
+from scalp_models.symptom_model import (
+    SymptomModel,
+    load_pretrained,
+    model_pixels,
+    prepare_symptom_model,
+    preprocess_id,
 )
 
-BACKENDS = ("onnx", "torch")
-DEFAULT_BACKEND = "onnx"  # falls back to "torch" with a warning when ONNX Runtime or the export fails
+BACKENDS = ("int8", "onnx", "torch")
+# "onnx" falls back to "torch" with a warning when ONNX Runtime or the export fails. "int8" (opt-in,
+# ui.config; bench/infer.py says why) serves fp32 ONNX at once and swaps in each model's checked int8 copy when it is
+# ready (built in a background thread the first time); a copy failing its check keeps fp32, logged.
+DEFAULT_BACKEND = "onnx"
 
 log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- the models
-
-
-@dataclass
-class _SymptomModel:
-    spec: SymptomSpec
-    model: torch.nn.Module
-    processor: Any
-    gray: bool  # feed luminance (a grayscale model whose stem is not folded)
-    resize: ResizeKey | None
-    normalization: Normalization | None
-    temperature: float
-    uncertain_below: float  # the model's validated threshold (or the default), before any override
-    labels: tuple[str, ...]
-    severities: tuple[tuple[str, str], ...]
-
-
-def _prepare(spec: SymptomSpec, model: torch.nn.Module, processor) -> _SymptomModel:
-    model.eval()
-    config = model.config
-    scalp = dict(getattr(config, "scalp", None) or {})
-    if scalp.get("symptom") not in (None, spec.key):
-        raise ValueError(
-            f"the model given for {spec.key} says it is for {scalp['symptom']!r}; check the folder names"
-        )
-    resize, normalization = plan_preprocessing(processor)
-    gray = bool(scalp.get("grayscale")) and not scalp.get("grayscale_folded")
-    if resize is not None and gray:
-        resize = ResizeKey(resize.size, resize.resample, gray=True)
-    temperature = float(scalp.get("temperature", 1.0) or 1.0)
-    if scalp.get("temperature_folded"):
-        temperature = 1.0  # already divided into the classifier
-    uncertain_below = scalp.get("uncertain_below")
-    uncertain_below = DEFAULT_UNCERTAIN_BELOW if uncertain_below is None else check_uncertain_below(
-        uncertain_below, f"the {spec.key} model's config.scalp.uncertain_below"
-    )
-    labels = tuple(config.id2label[i] for i in range(config.num_labels))
-    return _SymptomModel(
-        spec=spec,
-        model=model,
-        processor=processor,
-        gray=gray,
-        resize=resize,
-        normalization=normalization,
-        temperature=temperature,
-        uncertain_below=uncertain_below,
-        labels=labels,
-        severities=tuple(split_label(label) for label in labels),
-    )
 
 
 class ScalpDiagnoser:
@@ -165,6 +120,8 @@ class ScalpDiagnoser:
         ``backend="onnx"`` (default) exports each model once to ONNX (cached, see
         ``scalp_models.onnx_backend``) and runs the models concurrently with ONNX Runtime; if
         ONNX Runtime is missing or an export fails it logs a warning and uses ``"torch"``.
+        ``backend="int8"`` does the same, then swaps in each model's int8 copy (``scalp_models.quantize``)
+        from a background thread once it is built and checked against fp32 (:meth:`wait_int8`).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -173,17 +130,51 @@ class ScalpDiagnoser:
         missing = [UnavailableModel(f"model for {spec.key}") for spec in SYMPTOMS if spec.key not in models]
         if missing:
             raise ModelsUnavailableError(source, missing)
-        self.backend = backend
         self.source = source
         self.uncertain_below = uncertain_below  # the override, or None
         self.num_threads = num_threads or min(4, os.cpu_count() or 1)
         torch.set_num_threads(self.num_threads)
-        self._models = [_prepare(spec, *models[spec.key]) for spec in SYMPTOMS]
-        self._onnx = None
-        if backend == "onnx":
-            self._onnx = self._start_onnx()
-            if self._onnx is None:
-                self.backend = "torch"
+        self._models = [prepare_symptom_model(spec, *models[spec.key]) for spec in SYMPTOMS]
+        self._onnx = self._start_onnx() if backend in ("int8", "onnx") else None
+        self._backend = backend if self._onnx is not None or backend == "torch" else "torch"
+        self._int8: Int8Upgrade | None = None
+        if self._backend == "int8":
+            self._int8 = start_int8(self._onnx, {key: self.preprocessor(key) for key in self._onnx.paths})
+
+    @property
+    def backend(self) -> str:
+        """What serves now: ``"int8"`` once every exported model runs its checked int8 copy (see
+        :meth:`wait_int8`), ``"onnx"`` (fp32 ONNX Runtime) or ``"torch"``."""
+        if self._backend == "int8" and set(self._onnx.precision.values()) != {"int8"}:
+            return "onnx"
+        return self._backend
+
+    def wait_int8(self, timeout: float | None = None) -> bool:
+        """Wait for the int8 copies (built once, then cached); True when every model now serves int8."""
+        if self._int8 is None:
+            return False
+        self._int8.wait(timeout)
+        return self.backend == "int8"
+
+    @property
+    def precisions(self) -> dict[str, str]:
+        """Symptom key → ``"int8"``, ``"fp32"`` (ONNX) or ``"torch"``."""
+        serving = self._onnx.precision if self._onnx is not None else {}
+        return {entry.spec.key: serving.get(entry.spec.key, "torch") for entry in self._models}
+
+    @property
+    def int8_errors(self) -> dict[str, str]:
+        """Symptom key → why it serves fp32 although int8 was asked for (logged as a warning too)."""
+        return dict(self._int8.errors) if self._int8 is not None else {}
+
+    def preprocessor(self, key: str):
+        """``(preprocess, preprocess_id)``: decoded photos → this model's float32 input, as served."""
+        entry = next(e for e in self._models if e.spec.key == key)
+
+        def preprocess(images) -> np.ndarray:
+            return model_pixels(entry, list(images), {}, {}).numpy()
+
+        return preprocess, preprocess_id(entry)
 
     def _start_onnx(self):
         """An ``OnnxRunner`` for the models whose preprocessing we share, or None (→ torch)."""
@@ -207,7 +198,7 @@ class ScalpDiagnoser:
         """Symptom key → the ``uncertain_below`` its answers are judged by (the override where given)."""
         return {entry.spec.key: self._threshold(entry) for entry in self._models}
 
-    def _threshold(self, entry: _SymptomModel) -> float:
+    def _threshold(self, entry: SymptomModel) -> float:
         return entry.uncertain_below if self.uncertain_below is None else self.uncertain_below
 
     # -- loading ------------------------------------------------------------------------------
@@ -271,7 +262,7 @@ class ScalpDiagnoser:
                 missing,
                 "Train them with `python -m scalp_models train ...` or use source='demo'.",
             )
-        loaded = {spec.key: _load_pretrained(folder / spec.key) for spec in SYMPTOMS}
+        loaded = {spec.key: load_pretrained(folder / spec.key) for spec in SYMPTOMS}
         return cls(loaded, source=str(folder), **kwargs)
 
     @classmethod
@@ -279,7 +270,7 @@ class ScalpDiagnoser:
         """The repos ``NS/scalp-<suffix>`` via ``scalp_models.hub_loading`` (the local Hub cache when
         offline or when the Hub does not answer)."""
         folders = download_model_snapshots(namespace, revision)
-        loaded = {key: _load_pretrained(folder) for key, folder in folders.items()}
+        loaded = {key: load_pretrained(folder) for key, folder in folders.items()}
         return cls(loaded, source=namespace, **kwargs)
 
     # -- inference ----------------------------------------------------------------------------
@@ -309,7 +300,7 @@ class ScalpDiagnoser:
             # resizing for the other groups overlaps its inference.
             futures = []
             for group in self._onnx.groups:
-                pixels = {k: self._pixels(by_key[k], images, resized, normalised).numpy() for k in group}
+                pixels = {k: model_pixels(by_key[k], images, resized, normalised).numpy() for k in group}
                 futures.append(self._onnx.submit(group, pixels))
             for future in futures:
                 logits.update({k: torch.from_numpy(v) for k, v in future.result().items()})
@@ -317,28 +308,12 @@ class ScalpDiagnoser:
         for entry in self._models:
             key = entry.spec.key
             if key not in logits:
-                logits[key] = entry.model(pixel_values=self._pixels(entry, images, resized, normalised)).logits
+                logits[key] = entry.model(pixel_values=model_pixels(entry, images, resized, normalised)).logits
             scores = logits[key].double()
             if entry.temperature != 1.0:
                 scores = scores / entry.temperature
             out[key] = torch.softmax(scores, dim=-1).numpy()
         return out
-
-    @staticmethod
-    def _pixels(entry: _SymptomModel, images: Sequence[Image.Image], resized: dict, normalised: dict):
-        """The model's normalised (N, 3, H, W) input; resizes and normalisations are shared via the dicts."""
-        if entry.resize is None:  # a processor we cannot share: run it as is
-            inputs = list(images)
-            if entry.gray:
-                inputs = [image.convert("L").convert("RGB") for image in inputs]
-            return entry.processor(images=inputs, return_tensors="pt")["pixel_values"]
-        key = (entry.resize, entry.normalization)
-        if key not in normalised:
-            if entry.resize not in resized:
-                resized[entry.resize] = resized_tensor(images, entry.resize)
-            a, b = entry.normalization.affine()
-            normalised[key] = resized[entry.resize] * a + b
-        return normalised[key]
 
     def _diagnosis(self, index: int, probabilities: dict[str, np.ndarray]) -> Diagnosis:
         results = []
@@ -377,15 +352,6 @@ class ScalpDiagnoser:
         raise KeyError(key)
 
 
-def _load_pretrained(folder: str | os.PathLike) -> tuple[torch.nn.Module, Any]:
-    """Model and image processor of one folder: safetensors weights only, and no code from the folder."""
-    model = AutoModelForImageClassification.from_pretrained(
-        folder, trust_remote_code=False, use_safetensors=True
-    )
-    processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)
-    return model.eval(), processor
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Diagnose scalp photos with the six symptom models.")
     parser.add_argument("images", nargs="*", help="photo files (JPEG/PNG)")
@@ -399,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: each model's own threshold, config.scalp.uncertain_below)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: min(4, CPUs))")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
-                        help="onnx (ONNX Runtime, exported once and cached) or torch")
+                        help="onnx (ONNX Runtime fp32, exported once and cached), int8 (its quantized copy, "
+                             "built once and checked against fp32) or torch")
     parser.add_argument("--export-onnx", action="store_true",
                         help="export (or find) the six models' ONNX files, print where they are, and stop")
     args = parser.parse_args(argv)
@@ -418,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.export_onnx:
             return _print_onnx_paths(diagnoser)
+        if args.backend == "int8":
+            diagnoser.wait_int8()  # a one-off run should answer as int8 serving does
         results = diagnoser.diagnose_batch(args.images)
     except (ModelsUnavailableError, ImageDecodeError, PinsError) as err:
         print(err, file=sys.stderr)

@@ -178,7 +178,8 @@ def ensure_onnx(model: torch.nn.Module, input_size: int, cache: Path | None = No
     return export_onnx(model, input_size, path)
 
 
-def create_session(path: Path, threads: int = 1):
+def create_session(path: Path | bytes, threads: int = 1):
+    """An ONNX Runtime CPU session for a file (or a serialized model), ``threads`` intra-op threads."""
     import onnxruntime as ort  # heavy, and optional: the diagnoser falls back to PyTorch without it
 
     options = ort.SessionOptions()
@@ -188,7 +189,8 @@ def create_session(path: Path, threads: int = 1):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Spinning pool threads burn a shared machine's cores between requests.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def balance(costs: Mapping[str, float], workers: int) -> list[list[str]]:
@@ -216,11 +218,18 @@ class OnnxRunner:
         costs = {key: float(size) ** 2 for key, (_, size) in models.items()}
         workers = min(options.threads, len(models)) if options.parallel_models else 1
         self.groups = balance(costs, workers)
-        intra = max(1, options.threads // len(self.groups))
-        self.sessions = {key: create_session(path, intra) for key, path in self.paths.items()}
+        self.intra_threads = max(1, options.threads // len(self.groups))
+        self.sessions = {key: create_session(path, self.intra_threads) for key, path in self.paths.items()}
+        self.precision = {key: "fp32" for key in self.paths}
         self._pool = None
         if len(self.groups) > 1:
             self._pool = ThreadPoolExecutor(len(self.groups), thread_name_prefix="onnx")
+
+    def use_session(self, key: str, session, precision: str) -> None:
+        """Serve ``key`` with another session of the same model (its int8 copy); calls already running
+        finish on the old one."""
+        self.sessions[key] = session
+        self.precision[key] = precision
 
     def _run_group(self, group: Sequence[str], pixels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {key: self.sessions[key].run([OUTPUT_NAME], {INPUT_NAME: pixels[key]})[0] for key in group}

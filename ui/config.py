@@ -10,7 +10,9 @@ lists them): where the models come from (``--models``/``SCALP_MODELS``, pinned w
 ``--models-revision``: a tag, a commit or a JSON file of per-repo pins), the catalog (``--catalog``,
 ``--catalog-revision``), OpenAI (``--openai-model``; the key is ``OPENAI_API_KEY``; at most
 ``--openai-per-minute`` guides a minute overall and ``--openai-per-client-per-minute`` per client),
-serving limits (``--queue-size``, ``--max-sessions``, ``--session-ttl-s`` ≤ 900) and where to listen
+serving limits (``--queue-size``, ``--max-sessions``, ``--session-ttl-s`` ≤ 900), how the models run
+(``--backend``/``SCALP_BACKEND``: ``onnx``, ``int8`` or ``torch``; ``--model-threads`` per diagnosis and
+``--model-concurrency`` diagnoses at once) and where to listen
 (``--host``/``GRADIO_SERVER_NAME``, ``0.0.0.0`` on a Space; ``--port``; ``--share``).
 """
 
@@ -21,6 +23,10 @@ import os
 from dataclasses import dataclass, field, fields
 
 MAX_SESSION_TTL_S = 900  # a session (its photo and answers) is forgotten after at most 15 idle minutes
+# How the six models run: scalp_models.diagnoser.BACKENDS (repeated here so that reading the
+# configuration imports no torch; tests/test_quantize.py checks the two agree).
+BACKENDS = ("int8", "onnx", "torch")
+DEFAULT_BACKEND = "onnx"
 
 
 def _env_bool(name: str) -> bool:
@@ -54,8 +60,16 @@ class AppConfig:
         default=MAX_SESSION_TTL_S, metadata={"help": "forget a session's photo and answers after this long idle"})
     max_sessions: int = field(default=300, metadata={"help": "sessions kept in memory at most (oldest dropped)"})
     queue_size: int = field(default=64, metadata={"help": "requests waiting at most; more get 'busy, try again'"})
+    backend: str = field(
+        default=DEFAULT_BACKEND,
+        metadata={"help": "how the six models run: onnx (ONNX Runtime fp32, exported once and cached), int8 (its "
+                  "statically quantized copy, built once, checked against fp32 before it serves; fp32 serves "
+                  "meanwhile) or torch (eager PyTorch)"})
     model_concurrency: int = field(
         default=1, metadata={"help": "model-bound requests run at once (1 measured best on 2 cores: bench/load.py)"})
+    model_threads: int = field(
+        default=2, metadata={"help": "CPU threads one diagnosis uses (the six models in that many concurrent "
+                             "groups; 1: one model after another on one thread)"})
     openai_per_minute: int = field(default=10, metadata={"help": "OpenAI guide requests per minute, all clients"})
     openai_per_client_per_minute: int = field(default=5, metadata={"help": "OpenAI guide requests per minute, per client"})
 
@@ -66,7 +80,9 @@ class AppConfig:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
         if not 60 <= self.session_ttl_s <= MAX_SESSION_TTL_S:
             raise ValueError(f"session_ttl_s must be 60..{MAX_SESSION_TTL_S} seconds, got {self.session_ttl_s}")
-        for name in ("max_sessions", "queue_size", "model_concurrency"):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend/SCALP_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        for name in ("max_sessions", "queue_size", "model_concurrency", "model_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("openai_per_minute", "openai_per_client_per_minute"):
@@ -112,7 +128,9 @@ ENV_VARS = {
     "session_ttl_s": "SCALP_SESSION_TTL_S",
     "max_sessions": "SCALP_MAX_SESSIONS",
     "queue_size": "SCALP_QUEUE_SIZE",
+    "backend": "SCALP_BACKEND",
     "model_concurrency": "SCALP_MODEL_CONCURRENCY",
+    "model_threads": "SCALP_MODEL_THREADS",
     "openai_per_minute": "SCALP_OPENAI_PER_MINUTE",
     "openai_per_client_per_minute": "SCALP_OPENAI_PER_CLIENT_PER_MINUTE",
 }

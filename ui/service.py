@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -98,6 +99,8 @@ class ScalpService:
         self._synthetic = False
         self._novelty = None
         self._novelty_error: str | None = None
+        self._lite0_lock = threading.Lock()
+        self._lite0_recent: list = []  # (weakref to a decoded photo, its Lite0 features), newest first
         self.guide_limit = RateLimiter(per_client=config.openai_per_client_per_minute,
                                        overall=config.openai_per_minute)
 
@@ -123,7 +126,9 @@ class ScalpService:
         from scalp_models.diagnoser import ScalpDiagnoser  # imported above, under the lock
 
         revision = self.models_revision()
-        diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=revision, backend="onnx")
+        diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=revision,
+                                               backend=self.config.backend,
+                                               num_threads=self.config.model_threads)
         self._synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
         from scalp_models.novelty import NoveltyUnavailableError  # heavy (torch): loader thread only
 
@@ -150,7 +155,7 @@ class ScalpService:
         """Whether ``image`` is like the photos the loaded models learned from (call after the models loaded)."""
         if self._novelty is None:
             return DomainCheck(None, None, self.uses_synthetic_models, self._novelty_error or "no domain check")
-        result = self._novelty.score([image])[0]
+        result = self._novelty.score([image], lite0=self.lite0_of(image))[0]
         synthetic = self.uses_synthetic_models or self._novelty.synthetic_training_data
         return DomainCheck(bool(result.in_domain), round(float(result.score), 4), synthetic)
 
@@ -188,6 +193,12 @@ class ScalpService:
             return self._models.get(timeout)
         except Unavailable as exc:
             raise ModelsNotReady(str(exc)) from None
+
+    def symptom_models(self, timeout: float | None = None) -> dict:
+        """``{symptom key: (PyTorch model, image processor)}`` of the loaded models, for the "Why?"
+        heatmaps (``scalp_models.explain``): the diagnoser serves through ONNX Runtime but keeps these."""
+        diagnoser = self.diagnoser(timeout)
+        return {spec.key: diagnoser.model_for(spec.key) for spec in diagnoser.specs}
 
     def diagnose_image(self, image: Image.Image, timeout: float | None = MODEL_WAIT_S):
         """``(Diagnosis, DomainCheck)`` of one decoded photo: per symptom the calibrated probabilities, the
@@ -231,7 +242,23 @@ class ScalpService:
             checker = self._checker.get(timeout)
         except Unavailable as exc:
             raise PhotoCheckUnavailable(exc.error or str(exc)) from None
-        return checker.check(image).to_dict()
+        lite0 = self.lite0_of(image) if checker.category.uses_lite0 else None
+        return checker.check(image, lite0=lite0).to_dict()
+
+    def lite0_of(self, image: Image.Image):
+        """The photo's (1, 1280) Lite0 features, computed once per decoded photo: the domain check and the
+        photo check's stage 1 read the same ones (``/diagnose`` runs both on one photo)."""
+        with self._lite0_lock:
+            for ref, features in self._lite0_recent:
+                if ref() is image:
+                    return features
+        from scalp_models.lite0_features import lite0_features  # loaded by the model loaders already
+
+        features = lite0_features().extract([image])
+        with self._lite0_lock:  # a few photos in flight at once; identity, not equality, is the key
+            self._lite0_recent = [(weakref.ref(image), features)] + [
+                (ref, f) for ref, f in self._lite0_recent[:7] if ref() is not None]
+        return features
 
     # ---- catalog -----------------------------------------------------------------------
     def _load_catalog(self):

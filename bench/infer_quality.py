@@ -1,0 +1,97 @@
+"""The int8 half of ``bench/infer.py``: the ``scalp_diagnoser_int8`` path, its quality table against fp32
+ONNX on generated test photos with known severities, and the issue-15 goals.
+
+Run through ``bench/infer.py`` (``--models demo`` adds the quality table); this module has no command line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+INT8 = "scalp_diagnoser_int8"
+# issue 15: int8 p50 ≤ 0.55× fp32 ONNX (≥ 6× the seed), severity agreement ≥ 99% per symptom, ΔF1 and ΔECE ≤ 0.01
+GOAL_INT8_VS_FP32, GOAL_INT8_SPEEDUP, GOAL_AGREEMENT, GOAL_QUALITY_DELTA = 0.55, 6.0, 0.99, 0.01
+
+
+def int8_diagnoser(models_dir: Path, threads: int):
+    """``backend="int8"`` once its copies are built and checked (a model failing its check stays fp32)."""
+    from scalp_models import quantize
+    from scalp_models.diagnoser import ScalpDiagnoser
+
+    if os.environ.get("BENCH_INT8_UNCHECKED") == "1":  # --int8-unchecked: the recipe's speed and cost, unfiltered
+        quantize.CHECK_MIN_AGREEMENT, quantize.CHECK_MAX_DP = 0.0, float("inf")
+    diagnoser = ScalpDiagnoser.from_source(models_dir, num_threads=threads, backend="int8")
+    diagnoser.wait_int8()
+    if diagnoser.int8_errors:
+        print(f"int8: these models stay fp32: {diagnoser.int8_errors}", file=sys.stderr)
+    return diagnoser
+
+
+def setup_scalp_diagnoser_int8(models_dir: Path, threads: int) -> Callable[[bytes], dict]:
+    diagnoser = int8_diagnoser(models_dir, threads)
+
+    def predict(jpeg: bytes) -> dict:
+        return {r.symptom: np.array(r.probabilities) for r in diagnoser.diagnose(jpeg)}
+
+    return predict
+
+
+def int8_quality(models_dir: Path, config) -> dict:
+    """Per symptom, on generated test photos with known severities: int8 vs fp32 agreement, max |Δp|,
+    macro-F1 and ECE of each (the demo build's test-split recipe, decoded from 640×480 JPEGs as served)."""
+    from sklearn.metrics import f1_score
+
+    from scalp_core import SYMPTOMS
+    from scalp_models.diagnoser import ScalpDiagnoser
+    from scalp_models.metrics import expected_calibration_error
+    from scalp_models.quantize_sweep import test_split
+
+    fp32 = ScalpDiagnoser.from_source(models_dir, num_threads=config.threads, backend="onnx")
+    int8 = int8_diagnoser(models_dir, config.threads)
+    out = {}
+    for spec in SYMPTOMS:
+        photos, labels = test_split(spec.key, config.test_per_class)
+        labels = np.asarray(labels)
+        p32, p8 = fp32.predict_proba(photos)[spec.key], int8.predict_proba(photos)[spec.key]
+        out[spec.key] = {
+            "n": len(labels), "precision": int8.precisions[spec.key],
+            "agreement": float((p32.argmax(1) == p8.argmax(1)).mean()),
+            "max_dp": float(np.abs(p32 - p8).max()),
+            "f1_fp32": float(f1_score(labels, p32.argmax(1), average="macro")),
+            "f1_int8": float(f1_score(labels, p8.argmax(1), average="macro")),
+            "ece_fp32": float(expected_calibration_error(p32, labels)),
+            "ece_int8": float(expected_calibration_error(p8, labels)),
+        }
+    return out
+
+
+def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, baseline: dict | None) -> list[str]:
+    """Markdown lines: the per-symptom quality table and whether the int8 goals hold."""
+    lines = []
+    if quality:
+        lines += ["", "int8 vs fp32 ONNX on generated test photos with known severities (per symptom):", "",
+                  "| symptom | n | serves | severity agreement | max |Δp| | macro-F1 fp32 → int8 | ECE fp32 → int8 |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        for key, q in quality.items():
+            lines.append(f"| {key} | {q['n']} | {q['precision']} | {q['agreement']:.1%} | {q['max_dp']:.3f} "
+                         f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} |")
+    if int8 and fp32:
+        checks = [f"p50 ≤ {GOAL_INT8_VS_FP32}× fp32 ONNX: {int8['p50_ms'] / fp32['p50_ms']:.2f}×"]
+        if baseline:
+            checks.append(f"≥ {GOAL_INT8_SPEEDUP:g}× the seed: {baseline['p50_ms'] / int8['p50_ms']:.2f}×")
+        met = int8["p50_ms"] <= GOAL_INT8_VS_FP32 * fp32["p50_ms"] and (
+            not baseline or baseline["p50_ms"] / int8["p50_ms"] >= GOAL_INT8_SPEEDUP)
+        if quality:
+            worst = min(q["agreement"] for q in quality.values())
+            df1 = max(abs(q["f1_int8"] - q["f1_fp32"]) for q in quality.values())
+            dece = max(abs(q["ece_int8"] - q["ece_fp32"]) for q in quality.values())
+            checks += [f"agreement ≥ {GOAL_AGREEMENT:.0%} on every symptom: worst {worst:.1%}",
+                       f"|ΔF1| ≤ {GOAL_QUALITY_DELTA}: worst {df1:.3f}", f"|ΔECE| ≤ {GOAL_QUALITY_DELTA}: worst {dece:.3f}"]
+            met = met and worst >= GOAL_AGREEMENT and df1 <= GOAL_QUALITY_DELTA and dece <= GOAL_QUALITY_DELTA
+        lines += ["", f"int8 goals ({'; '.join(checks)}): {'met' if met else 'MISSED'}"]
+    return lines

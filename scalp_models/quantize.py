@@ -1,0 +1,394 @@
+"""Int8 serving: ONNX Runtime static quantization of the cached fp32 exports, checked before use.
+
+Each fp32 export (``scalp_models.onnx_backend``) gets an int8 copy: ``quantize_static`` in QDQ
+format, uint8 activations and per-channel int8 weights (this CPU has AVX-512 VNNI, so no reduced
+range), activation ranges calibrated on :data:`CALIBRATION_IMAGES` generated photos
+(``synthetic.render.render_scalp``, saved as 640×480 JPEGs and decoded and preprocessed exactly as
+serving does) one batch at a time. The calibration method (MinMax, Percentile or Entropy) and the
+nodes that stay fp32 are data, with the measured reasons, in ``int8_exclusions.json``; identity
+squeeze-excite gates (the Lite0-based models) are removed first (:func:`fold_constant_gates`). The file is cached beside the fp32 one as
+``<fp32 name>-int8-<recipe>.onnx``: the recipe hashes the rules, the calibration settings, the
+preprocessing and the ONNX Runtime version, so any change makes a new file.
+
+Before an int8 file serves, :func:`check_int8` runs it and the fp32 file on :data:`CHECK_IMAGES`
+other generated photos: the top class must agree on ≥ :data:`CHECK_MIN_AGREEMENT` of them and no
+probability may move by more than :data:`CHECK_MAX_DP` (features: relative error ≤
+:data:`CHECK_MAX_FEATURE_ERROR`); otherwise :class:`Int8Error` says why and the caller keeps fp32.
+
+    session, check = ensure_int8(fp32_path, preprocess, preprocess_id, name="hair_loss")
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss   # the measurements behind the rules
+    python -m scalp_models.quantize_sweep --models demo --calibrations MinMax Percentile:99.999 Entropy
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scalp_core.paths import cache_dir
+from scalp_models.onnx_backend import INPUT_NAME, create_session
+from scalp_models.shared_preprocessing import decode_image
+
+log = logging.getLogger(__name__)
+
+RECIPE_VERSION = 1
+RULES_FILE = Path(__file__).with_name("int8_exclusions.json")
+CALIBRATION_IMAGES = 256  # "a few hundred generated images per model"
+CALIBRATION_BATCH = 8
+CHECK_IMAGES = 32
+CALIBRATION_SEED, CHECK_SEED = 8108, 8109  # other seeds than the demo build's (1234+) and the benches' (0)
+PHOTO_SIZE = (640, 480)
+CHECK_MIN_AGREEMENT = 0.95
+CHECK_MAX_DP = 0.25
+CHECK_MAX_FEATURE_ERROR = 0.15  # ‖f_int8 − f_fp32‖ / ‖f_fp32‖, per photo, for feature extractors
+
+# Preprocess: decoded RGB photos → the model's float32 (N, 3, H, W) input, as serving computes it.
+Preprocess = Callable[[Sequence[Image.Image]], np.ndarray]
+
+
+class Int8Error(RuntimeError):
+    """An int8 copy could not be built, loaded or trusted; the message says why (fp32 keeps serving)."""
+
+
+@dataclass(frozen=True)
+class Int8Check:
+    """How an int8 file compares with its fp32 file on held-out generated photos."""
+
+    images: int
+    agreement: float  # share of photos with the same top class (1.0 for feature extractors)
+    max_dp: float  # largest |probability difference| (logits) or relative feature error (features)
+
+
+# ----------------------------------------------------------------------------- calibration photos
+
+
+def generated_photos(count: int, seed: int, cache: Path | None = None) -> list[Image.Image]:
+    """``count`` generated scalp photos (640×480 JPEG, decoded like an upload); cached as one ``.npz``."""
+    folder = Path(cache or cache_dir() / "int8")
+    path = folder / f"photos-{seed}-{count}-{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}.npz"
+    blobs = None
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                flat, ends = data["bytes"], data["ends"]
+            blobs = [flat[a:b].tobytes() for a, b in zip(np.r_[0, ends[:-1]], ends)]
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("rendering the calibration photos again (%s is unreadable: %s)", path.name, err)
+    if blobs is None or len(blobs) != count:
+        from synthetic.render import random_severities, render_scalp
+
+        rng = np.random.default_rng(seed)
+        blobs = []
+        for _ in range(count):
+            buffer = io.BytesIO()
+            render_scalp(random_severities(rng), rng, size=PHOTO_SIZE).save(buffer, format="JPEG", quality=90)
+            blobs.append(buffer.getvalue())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as tmp:
+                np.savez(tmp, bytes=np.frombuffer(b"".join(blobs), np.uint8),
+                         ends=np.cumsum([len(b) for b in blobs]))
+            os.replace(tmp.name, path)
+        except OSError as err:  # a read-only cache costs a re-render next time, nothing more
+            log.warning("cannot cache the calibration photos in %s (%s)", folder, err)
+    return [decode_image(blob) for blob in blobs]
+
+
+def batched_pixels(preprocess: Preprocess, photos: Sequence[Image.Image], batch: int = CALIBRATION_BATCH):
+    """The model inputs of ``photos``, ``batch`` at a time (a 600 px batch of 256 would be 1 GB)."""
+    for start in range(0, len(photos), batch):
+        yield np.ascontiguousarray(preprocess(photos[start : start + batch]), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+CALIBRATION_METHODS = ("MinMax", "Percentile", "Entropy")
+# Keys of onnxruntime.quantization's extra_options that a recipe's "calibration" may set.
+CALIBRATION_OPTIONS = ("CalibPercentile", "CalibTensorRangeSymmetric", "ActivationSymmetric", "num_bins",
+                       "num_quantized_bins")
+
+
+def load_calibration(path: Path = RULES_FILE) -> dict:
+    """The recipe's ``calibration``: ``{"method": MinMax|Percentile|Entropy, "extra_options": {...}}``."""
+    calibration = json.loads(Path(path).read_text(encoding="utf-8")).get("calibration", {"method": "MinMax"})
+    return check_calibration(calibration, Path(path).name)
+
+
+def check_calibration(calibration: dict, where: str = "calibration") -> dict:
+    method, options = calibration.get("method"), dict(calibration.get("extra_options") or {})
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"{where}: calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
+    unknown = sorted(set(options) - set(CALIBRATION_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where}: unknown calibration options {unknown}; allowed: {', '.join(CALIBRATION_OPTIONS)}")
+    return {"method": method, "extra_options": options}
+
+
+def load_rules(path: Path = RULES_FILE) -> list[dict]:
+    rules = json.loads(Path(path).read_text(encoding="utf-8"))["rules"]
+    for rule in rules:
+        if not {"group", "match", "keep_fp32", "reason"} <= set(rule) or len(rule["match"]) != 1:
+            raise ValueError(f"{path.name}: rule {rule.get('group')!r} needs group, one match, keep_fp32, reason")
+    return rules
+
+
+def recipe_id(rules: Sequence[dict], preprocess_id: str, calibration: dict | None = None) -> str:
+    import onnxruntime
+
+    calibration = load_calibration() if calibration is None else calibration
+    payload = {"version": RECIPE_VERSION, "rules": list(rules), "calibration": [CALIBRATION_IMAGES, CALIBRATION_SEED],
+               "method": calibration, "preprocess": preprocess_id, "onnxruntime": onnxruntime.__version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _group_of(node) -> int:
+    return next((a.i for a in node.attribute if a.name == "group"), 1)
+
+
+def matched_nodes(model, match: dict) -> list[str]:
+    """Names of the nodes one rule's ``match`` selects (see ``int8_exclusions.json``)."""
+    nodes = list(model.graph.node)
+    kind, value = next(iter(match.items()))
+    if kind == "name_contains":
+        return [n.name for n in nodes if value in n.name]
+    positions = [i for i, n in enumerate(nodes) if n.op_type == value] if kind in ("first", "after_last") else []
+    if kind == "first":
+        return [nodes[positions[0]].name] if positions else []
+    if kind == "after_last":
+        return [n.name for n in nodes[positions[-1] + 1 :]] if positions else []
+    if kind == "depthwise":
+        return [n.name for n in nodes if n.op_type == "Conv" and _group_of(n) > 1]
+    raise ValueError(f"unknown match {kind!r} in {RULES_FILE.name}")
+
+
+def excluded_nodes(model, rules: Sequence[dict]) -> dict[str, str]:
+    """Node name → the group that keeps it fp32."""
+    return {name: rule["group"] for rule in rules if rule["keep_fp32"] for name in matched_nodes(model, rule["match"])}
+
+
+def fold_constant_gates(model) -> int:
+    """Remove ``x · sigmoid(conv(…))`` gates whose conv weights are all zero and whose gate is exactly 1.0
+    in float32 (Lite0's identity squeeze-excite); returns how many were removed. Pure graph surgery:
+    the outputs stay bit-identical."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    removed = {}
+    for node in model.graph.node:
+        if node.op_type != "Mul":
+            continue
+        for gate_input, other in ((node.input[1], node.input[0]), (node.input[0], node.input[1])):
+            sigmoid = producer.get(gate_input)
+            conv = producer.get(sigmoid.input[0]) if sigmoid is not None and sigmoid.op_type == "Sigmoid" else None
+            if conv is None or conv.op_type != "Conv" or len(conv.input) < 3 or not all(
+                    name in inits for name in conv.input[1:3]):
+                continue
+            weight, bias = (numpy_helper.to_array(inits[name]) for name in conv.input[1:3])
+            gate = (1.0 / (1.0 + np.exp(-bias.astype(np.float64)))).astype(np.float32)
+            if not weight.any() and (gate == 1.0).all():
+                removed[node.output[0]] = other
+                break
+    if not removed:
+        return 0
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in removed:
+                node.input[i] = removed[name]
+    _prune(model)
+    return len(removed)
+
+
+def _prune(model) -> None:
+    """Drop nodes (and initializers) whose outputs nothing reads."""
+    wanted = {o.name for o in model.graph.output}
+    keep = []
+    for node in reversed(list(model.graph.node)):
+        if any(out in wanted for out in node.output):
+            keep.append(node)
+            wanted.update(node.input)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(keep))
+    unused = [i for i in model.graph.initializer if i.name not in wanted]
+    for init in unused:
+        model.graph.initializer.remove(init)
+
+
+def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules: Sequence[dict],
+                  photos: Sequence[Image.Image], calibration: dict | None = None) -> dict[str, str]:
+    """Write the int8 QDQ copy of ``fp32_path`` to ``out_path``; returns the nodes kept fp32.
+
+    ``calibration`` (default: the recipe's) picks how activation ranges are set from ``photos``."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    calibration = check_calibration(load_calibration() if calibration is None else calibration)
+
+    class Reader(CalibrationDataReader):
+        """One batch at a time; ``set_range`` lets ONNX Runtime fold each batch into its ranges (or
+        histograms) before reading the next, so calibration memory is one batch's activations."""
+
+        def __init__(self):
+            self.starts = list(range(0, len(photos), CALIBRATION_BATCH))
+            self.set_range(0, len(self.starts))
+
+        def __len__(self):
+            return len(self.starts)
+
+        def set_range(self, start_index: int, end_index: int):
+            chosen = [photos[i] for s in self.starts[start_index:end_index] for i in range(s, min(s + CALIBRATION_BATCH,
+                                                                                                len(photos)))]
+            self.batches = batched_pixels(preprocess, chosen)
+
+        def get_next(self):
+            return next(({INPUT_NAME: batch} for batch in self.batches), None)
+
+    model = onnx.load(str(fp32_path))
+    fold_constant_gates(model)
+    excluded = excluded_nodes(model, rules)
+    with tempfile.TemporaryDirectory(prefix="scalp-int8-") as tmp:
+        folded = Path(tmp) / "folded.onnx"
+        onnx.save(model, str(folded))
+        quantize_static(
+            str(folded), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=False,
+            nodes_to_exclude=sorted(excluded), calibrate_method=CalibrationMethod[calibration["method"]],
+            extra_options={**calibration["extra_options"], "CalibStridedMinMax": 1},
+        )
+    return excluded
+
+
+# ----------------------------------------------------------------------------- checking and caching
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool = False) -> Int8Check:
+    if features:
+        error = np.linalg.norm(candidate - reference, axis=1) / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
+        return Int8Check(len(reference), 1.0, float(error.max()))
+    p, q = _softmax(reference), _softmax(candidate)
+    return Int8Check(len(p), float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max()))
+
+
+def check_int8(fp32_session, int8_session, preprocess: Preprocess, photos: Sequence[Image.Image],
+               features: bool = False, name: str = "model") -> Int8Check:
+    """Compare the two sessions on ``photos``; :class:`Int8Error` when the int8 one is not good enough.
+
+    One photo per run, as serving runs them: a batch of 8 would grow both sessions' memory arenas
+    (which never shrink) to batch size, ~0.2 GB per 224 px model."""
+    ref, got = [], []
+    for pixels in batched_pixels(preprocess, photos, batch=1):
+        ref.append(fp32_session.run(None, {INPUT_NAME: pixels})[0].reshape(len(pixels), -1))
+        got.append(int8_session.run(None, {INPUT_NAME: pixels})[0].reshape(len(pixels), -1))
+    check = compare_outputs(np.concatenate(ref), np.concatenate(got), features)
+    limit = CHECK_MAX_FEATURE_ERROR if features else CHECK_MAX_DP
+    if not np.isfinite(check.max_dp) or check.max_dp > limit or check.agreement < CHECK_MIN_AGREEMENT:
+        what = "relative feature error" if features else "max |Δp|"
+        raise Int8Error(f"the int8 copy of {name} disagrees with fp32 on generated photos: {what} {check.max_dp:.3f} "
+                        f"(≤ {limit}), top class agreement {check.agreement:.1%} (≥ {CHECK_MIN_AGREEMENT:.0%})")
+    return check
+
+
+_LOCK = threading.Lock()
+export_count = 0  # int8 files this process built (tests check reuse)
+
+
+def int8_path(fp32_path: Path, preprocess_id: str, rules: Sequence[dict] | None = None) -> Path:
+    """Where the int8 copy of ``fp32_path`` is cached (beside it)."""
+    rules = load_rules() if rules is None else rules
+    return Path(fp32_path).with_name(f"{Path(fp32_path).stem}-int8-{recipe_id(rules, preprocess_id)}.onnx")
+
+
+def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, threads: int = 1,
+                features: bool = False, name: str = "model", rules: Sequence[dict] | None = None,
+                fp32_session=None):
+    """``(int8 session, Int8Check)`` for ``fp32_path``: the cached copy or a new one, checked against fp32.
+
+    Raises :class:`Int8Error` (the caller keeps fp32) when quantizing, loading or the check fails."""
+    global export_count
+    try:
+        rules = load_rules() if rules is None else rules
+        path = int8_path(fp32_path, preprocess_id, rules)
+        with _LOCK:  # one quantization at a time: each one already keeps a core busy
+            if not path.is_file():
+                start = time.perf_counter()
+                with tempfile.TemporaryDirectory(dir=path.parent, prefix=".int8-") as tmp:
+                    built = Path(tmp) / "int8.onnx"
+                    photos = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
+                    kept = quantize_file(Path(fp32_path), built, preprocess, rules, photos)
+                    os.replace(built, path)  # atomic: a racing process sees the whole file or none
+                export_count += 1
+                log.info("quantized %s to int8 in %.1f s (%d nodes kept fp32)", name, time.perf_counter() - start,
+                         len(kept))
+        session = create_session(path, threads=threads)
+        check = check_int8(fp32_session or create_session(fp32_path, threads=threads), session, preprocess,
+                           generated_photos(CHECK_IMAGES, CHECK_SEED), features, name)
+    except Int8Error:
+        raise
+    except Exception as err:  # quantizer, runtime, unreadable file: all mean "keep fp32"
+        raise Int8Error(f"the int8 copy of {name} is unusable ({type(err).__name__}: {err})") from err
+    return session, check
+
+
+class Int8Upgrade:
+    """Swaps an ``OnnxRunner``'s fp32 sessions for their checked int8 copies, in a daemon thread, so
+    fp32 serves while the copies are built (the first time) or checked (every start)."""
+
+    def __init__(self, runner, preprocessors: dict[str, tuple[Preprocess, str]]):
+        self.errors: dict[str, str] = {}
+        self.checks: dict[str, Int8Check] = {}
+        self.seconds: float | None = None
+        self._done = threading.Event()
+        thread = threading.Thread(target=self._run, args=(runner, preprocessors), name="int8-upgrade", daemon=True)
+        thread.start()
+
+    def _run(self, runner, preprocessors) -> None:
+        start = time.perf_counter()
+        try:
+            for key, (preprocess, preprocess_id) in preprocessors.items():
+                try:
+                    session, check = ensure_int8(runner.paths[key], preprocess, preprocess_id, name=key,
+                                                 threads=runner.intra_threads, fp32_session=runner.sessions[key])
+                except Int8Error as err:
+                    self.errors[key] = str(err)
+                    log.warning("%s; %s keeps serving fp32", err, key)
+                    continue
+                runner.use_session(key, session, "int8")
+                self.checks[key] = check
+        finally:
+            self.seconds = time.perf_counter() - start
+            log.info("int8 ready: %d of %d models serve int8 (%.1f s)", len(self.checks), len(preprocessors),
+                     self.seconds)
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every model has its int8 copy or its logged reason for keeping fp32."""
+        return self._done.wait(timeout)
+
+
+def start_int8(runner, preprocessors: dict[str, tuple[Preprocess, str]]) -> Int8Upgrade:
+    """Start upgrading ``runner`` (an ``OnnxRunner``) to int8; ``preprocessors``: key → (preprocess, id)."""
+    return Int8Upgrade(runner, preprocessors)

@@ -1,0 +1,237 @@
+"""The sensitivity sweep behind ``int8_exclusions.json``: each rule's decision flipped, measured against fp32.
+
+For one model (the demo set's, or a folder's), it quantizes the recipe as it stands and once per rule
+with that rule's ``keep_fp32`` flipped, and prints a table: nodes kept fp32, top-class agreement and
+max |Δp| against fp32 on the check photos of :mod:`scalp_models.quantize`, and the single-photo p50 of
+the int8 and fp32 sessions (one thread each). ``--layers N`` gives the per-layer view on the
+symptom's test split: the N convolutions whose int8 weights alone (per-channel rounding, everything
+else fp32) move the answers most, beside two references: all weights int8 at once, and the fp32
+model itself on the same photos re-saved as JPEG quality 85 (how much a harmless input change moves it).
+With ``--calibrations`` it compares calibration methods instead (the recipe's rules each time), and
+adds the severity agreement on the symptom's generated test split (the demo build's recipe, the
+figure issue 15's goal is about).
+
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --layers 8
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss \
+        --calibrations MinMax Percentile:99.999 Percentile:99.99 Entropy
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from scalp_models.onnx_backend import INPUT_NAME, create_session
+from scalp_models.quantize import (
+    CALIBRATION_IMAGES,
+    CALIBRATION_SEED,
+    CHECK_IMAGES,
+    CHECK_SEED,
+    Int8Check,
+    Preprocess,
+    batched_pixels,
+    check_calibration,
+    compare_outputs,
+    generated_photos,
+    load_calibration,
+    load_rules,
+    quantize_file,
+)
+
+
+def sweep(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, repeats: int = 20) -> list[dict]:
+    """Per rule group: the recipe with that group's decision flipped, against fp32 on the check photos."""
+    base_rules = load_rules()
+    fp32 = create_session(fp32_path)
+    check_photos = generated_photos(CHECK_IMAGES, CHECK_SEED)
+    calibration = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
+    variants = [("recipe", base_rules)] + [
+        (f"{rule['group']} {'int8' if rule['keep_fp32'] else 'fp32'}",
+         [{**r, "keep_fp32": not r["keep_fp32"]} if r is rule else r for r in base_rules])
+        for rule in base_rules
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scalp-int8-sweep-") as tmp:
+        for label, rules in variants:
+            path = Path(tmp) / f"{len(rows)}.onnx"
+            kept = quantize_file(fp32_path, path, preprocess, rules, calibration)
+            session = create_session(path)
+            check = compare_sessions(fp32, session, preprocess, check_photos)
+            rows.append({"variant": label, "kept_fp32": len(kept), **asdict(check),
+                         "p50_ms_int8": _p50_ms(session, preprocess, check_photos, repeats),
+                         "p50_ms_fp32": _p50_ms(fp32, preprocess, check_photos, repeats)})
+    return rows
+
+
+def parse_calibration(text: str) -> dict:
+    """``MinMax``, ``Entropy``, ``Percentile:99.99`` (asymmetric ranges: ReLU6 outputs are ≥ 0) or
+    ``Percentile:99.99:symmetric`` → a recipe ``calibration``."""
+    method, *rest = text.split(":")
+    options = {}
+    if method == "Percentile":
+        options = {"CalibPercentile": float(rest[0]) if rest else 99.999,
+                   "CalibTensorRangeSymmetric": "symmetric" in rest[1:]}
+    return check_calibration({"method": method, "extra_options": options}, text)
+
+
+def sweep_calibrations(fp32_path: Path, preprocess: Preprocess, methods: list[str], test=None,
+                       repeats: int = 20) -> list[dict]:
+    """Per calibration method (the recipe's rules): check-photo figures and, with ``test`` =
+    ``(photos, labels)``, the severity agreement with fp32 on those photos."""
+    rules = load_rules()
+    fp32 = create_session(fp32_path)
+    check_photos = generated_photos(CHECK_IMAGES, CHECK_SEED)
+    calibration_photos = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scalp-int8-sweep-") as tmp:
+        for text in methods:
+            path = Path(tmp) / f"{len(rows)}.onnx"
+            start = time.perf_counter()
+            quantize_file(fp32_path, path, preprocess, rules, calibration_photos, parse_calibration(text))
+            seconds = time.perf_counter() - start
+            session = create_session(path)
+            row = {"variant": text, "quantize_s": seconds, **asdict(compare_sessions(fp32, session, preprocess,
+                                                                                    check_photos))}
+            if test is not None:
+                row["test"] = asdict(compare_sessions(fp32, session, preprocess, test[0]))
+            row["p50_ms_int8"] = _p50_ms(session, preprocess, check_photos, repeats)
+            rows.append(row)
+    return rows
+
+
+def test_split(symptom: str, per_class: int = 12):
+    """The symptom's generated test photos (as ``bench/infer.py`` draws them), decoded from JPEG."""
+    import io
+
+    from scalp_core import SYMPTOMS
+    from scalp_models.demo import render_symptom_examples
+    from scalp_models.shared_preprocessing import decode_image
+
+    index, spec = next((i, s) for i, s in enumerate(SYMPTOMS) if s.key == symptom)
+    images, labels, _ = render_symptom_examples(spec, per_class, 777_000 + index, (640, 480), keep_colour=True)
+    photos = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
+        photos.append(decode_image(buffer.getvalue()))
+    return photos, labels
+
+
+def round_weights(model, only: set[str] | None = None):
+    """A copy of ``model`` whose Conv weights (those of the nodes in ``only``, default all) went through
+    the recipe's per-channel symmetric int8 rounding and back: the weight error alone, in fp32."""
+    import onnx
+    from onnx import numpy_helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    inits = {i.name: i for i in copy.graph.initializer}
+    for node in copy.graph.node:
+        if node.op_type != "Conv" or node.input[1] not in inits or (only is not None and node.name not in only):
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        scale = np.abs(weight).reshape(len(weight), -1).max(axis=1) / 127
+        scale = np.where(scale > 0, scale, 1.0).reshape(-1, *([1] * (weight.ndim - 1)))
+        rounded = (np.round(weight / scale) * scale).astype(np.float32)
+        inits[node.input[1]].CopyFrom(numpy_helper.from_array(rounded, node.input[1]))
+    return copy
+
+
+def weight_sensitivity(fp32_path: Path, preprocess: Preprocess, photos, top: int = 8) -> list[dict]:
+    """Rows ``{variant, agreement, max_dp}`` against fp32 on ``photos`` (see ``--layers``)."""
+    import io
+
+    import onnx
+
+    from scalp_models.quantize import fold_constant_gates
+    from scalp_models.shared_preprocessing import decode_image
+
+    fp32 = create_session(fp32_path, threads=2)
+    model = onnx.load(str(fp32_path))
+    fold_constant_gates(model)
+
+    def against_fp32(label: str, candidate_model=None, candidate_photos=photos) -> dict:
+        session = fp32 if candidate_model is None else create_session(candidate_model.SerializeToString(), 2)
+        ref = np.concatenate([fp32.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
+        got = np.concatenate([session.run(None, {INPUT_NAME: x})[0]
+                              for x in batched_pixels(preprocess, candidate_photos)])
+        return {"variant": label, **asdict(compare_outputs(ref, got))}
+
+    resaved = []
+    for photo in photos:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=85)
+        resaved.append(decode_image(buffer.getvalue()))
+    rows = [against_fp32("reference: fp32, photos re-saved as JPEG q85", None, resaved),
+            against_fp32("all Conv weights int8 (activations fp32)", round_weights(model))]
+    layers = [against_fp32(node.name, round_weights(model, {node.name}))
+              for node in model.graph.node if node.op_type == "Conv"]
+    return rows + sorted(layers, key=lambda row: -row["max_dp"])[:top]
+
+
+def compare_sessions(fp32_session, int8_session, preprocess, photos) -> Int8Check:
+    ref = np.concatenate([fp32_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
+    got = np.concatenate([int8_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
+    return compare_outputs(ref, got)
+
+
+def _p50_ms(session, preprocess, photos, repeats: int) -> float:
+    pixels = preprocess(photos[:1])
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, {INPUT_NAME: pixels})
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="demo", help="'demo' or a folder of six <symptom key>/ model folders")
+    parser.add_argument("--symptom", default="hair_loss", help="which model to sweep")
+    parser.add_argument("--repeats", type=int, default=20, help="timed single-photo runs per variant")
+    parser.add_argument("--layers", type=int, metavar="N",
+                        help="print the N convolutions whose int8 weights alone move the answers most")
+    parser.add_argument("--calibrations", nargs="*", metavar="METHOD",
+                        help="compare these calibration methods (MinMax, Entropy, Percentile:99.99[:symmetric]) "
+                             f"instead of the rules; the recipe now: {load_calibration()}")
+    args = parser.parse_args(argv)
+    from scalp_models.diagnoser import ScalpDiagnoser
+
+    diagnoser = ScalpDiagnoser.from_source(args.models, backend="onnx")
+    fp32_path = diagnoser.onnx_paths[args.symptom]
+    preprocess, preprocess_id = diagnoser.preprocessor(args.symptom)
+    if args.layers:
+        print(f"{args.symptom}, its generated test split, against fp32:")
+        print("| variant | severity agreement | max |Δp| |")
+        print("|---|---:|---:|")
+        for row in weight_sensitivity(fp32_path, preprocess, test_split(args.symptom)[0], args.layers):
+            print(f"| {row['variant']} | {row['agreement']:.1%} | {row['max_dp']:.3f} |")
+        return 0
+    if args.calibrations:
+        print(f"{args.symptom}: {CALIBRATION_IMAGES} calibration photos; check: {CHECK_IMAGES} photos; "
+              "test: its generated test split")
+        print("| calibration | quantize s | check agreement | check max |Δp| | test agreement | test max |Δp| "
+              "| p50 ms int8 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for row in sweep_calibrations(fp32_path, preprocess, args.calibrations, test_split(args.symptom),
+                                      args.repeats):
+            print(f"| {row['variant']} | {row['quantize_s']:.0f} | {row['agreement']:.1%} | {row['max_dp']:.3f} "
+                  f"| {row['test']['agreement']:.1%} | {row['test']['max_dp']:.3f} | {row['p50_ms_int8']:.1f} |")
+        return 0
+    print("| variant | nodes kept fp32 | top-class agreement | max |Δp| | p50 ms int8 | p50 ms fp32 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in sweep(fp32_path, preprocess, preprocess_id, args.repeats):
+        print(f"| {row['variant']} | {row['kept_fp32']} | {row['agreement']:.1%} | {row['max_dp']:.3f} "
+              f"| {row['p50_ms_int8']:.1f} | {row['p50_ms_fp32']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,268 @@
+"""Int8 serving: built once and cached, checked against fp32, fp32 kept (and said why) when the copy is bad,
+and the backend chosen by the app's configuration."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import tiny_classifiers
+
+from scalp_core import SYMPTOMS
+from scalp_models import quantize
+from scalp_models.diagnoser import BACKENDS, ScalpDiagnoser
+from ui.config import BACKENDS as CONFIG_BACKENDS
+from ui.config import AppConfig, parse_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KEY = SYMPTOMS[0].key
+
+
+@pytest.fixture(autouse=True)
+def small_recipe(tmp_path, monkeypatch):
+    """A private cache and a small calibration (the real one renders 256 photos at 640×480)."""
+    monkeypatch.setenv("SCALP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(quantize, "CALIBRATION_IMAGES", 24)
+    monkeypatch.setattr(quantize, "CHECK_IMAGES", 16)
+    monkeypatch.setattr(quantize, "PHOTO_SIZE", (160, 120))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def one_model() -> dict:
+    """The six tiny models; only the first is quantized (the others stay torch-free fp32 ONNX)."""
+    return tiny_classifiers()
+
+
+def int8_diagnoser(models: dict) -> ScalpDiagnoser:
+    diagnoser = ScalpDiagnoser(models, num_threads=1, backend="int8")
+    assert diagnoser.wait_int8(timeout=120) is not None
+    return diagnoser
+
+
+def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model):
+    before = quantize.export_count
+    first = int8_diagnoser(one_model)
+    assert first.backend == "int8", first.int8_errors
+    assert set(first.precisions.values()) == {"int8"}
+    assert quantize.export_count == before + len(SYMPTOMS)
+    fp32 = first.onnx_paths[KEY]
+    copies = sorted(fp32.parent.glob(f"{fp32.stem}-int8-*.onnx"))
+    assert len(copies) == 1
+    import onnx
+
+    graph = onnx.load(str(copies[0])).graph
+    int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
+    assert len(int8_weights) >= 3 and any(n.op_type == "QuantizeLinear" for n in graph.node)  # QDQ, conv weights int8
+    mtime = copies[0].stat().st_mtime_ns
+    # the check that let it serve: same top class on (nearly) every generated photo, small |Δp|
+    check = first._int8.checks[KEY]
+    assert check.images == 16 and check.agreement >= quantize.CHECK_MIN_AGREEMENT and check.max_dp <= quantize.CHECK_MAX_DP
+
+    second = int8_diagnoser(one_model)
+    assert quantize.export_count == before + len(SYMPTOMS)  # nothing quantized again
+    assert copies[0].stat().st_mtime_ns == mtime and second.backend == "int8"
+
+    photos = quantize.generated_photos(6, seed=5)
+    reference = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").predict_proba(photos)
+    got = second.predict_proba(photos)
+    for spec in SYMPTOMS:
+        assert np.abs(got[spec.key] - reference[spec.key]).max() <= quantize.CHECK_MAX_DP
+        assert not np.array_equal(got[spec.key], reference[spec.key])  # really another computation
+
+
+def test_the_fp32_sessions_are_released_once_int8_serves(one_model):
+    """Only what serves stays in memory: after the swap nothing holds the replaced fp32 sessions."""
+    import gc
+    import weakref
+
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    fp32_sessions = [weakref.ref(s) for s in diagnoser._onnx.sessions.values()]
+    assert diagnoser.wait_int8(timeout=120), diagnoser.int8_errors
+    gc.collect()
+    assert [ref() for ref in fp32_sessions] == [None] * len(SYMPTOMS)
+    assert diagnoser.predict_proba(quantize.generated_photos(1, seed=7))[KEY].shape[0] == 1
+
+
+def test_the_calibration_method_is_recipe_data_and_checked(one_model, tmp_path):
+    """MinMax, Percentile and Entropy calibrations all build working copies with their own activation
+    ranges; the method is part of the cache key, and a wrong one is refused with what is allowed."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    recipe = quantize.load_calibration()
+    assert recipe["method"] in quantize.CALIBRATION_METHODS
+    rules = quantize.load_rules()
+    percentile = {"method": "Percentile", "extra_options": {"CalibPercentile": 99.9, "CalibTensorRangeSymmetric": False}}
+    assert quantize.recipe_id(rules, "p", recipe) != quantize.recipe_id(rules, "p", percentile)
+    with pytest.raises(ValueError, match="MinMax, Percentile, Entropy"):
+        quantize.check_calibration({"method": "KL"})
+    with pytest.raises(ValueError, match="unknown calibration options"):
+        quantize.check_calibration({"method": "MinMax", "extra_options": {"CalibPercentil": 99}})
+
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="onnx")
+    preprocess, _ = diagnoser.preprocessor(KEY)
+    photos = quantize.generated_photos(quantize.CALIBRATION_IMAGES, quantize.CALIBRATION_SEED)
+    check = quantize.generated_photos(4, seed=9)
+    scales = {}
+    for method in ({"method": "MinMax"}, percentile, {"method": "Entropy"}):
+        out = tmp_path / f"{method['method']}.onnx"
+        quantize.quantize_file(diagnoser.onnx_paths[KEY], out, preprocess, rules, photos, method)
+        graph = onnx.load(str(out)).graph
+        scales[method["method"]] = sorted(float(numpy_helper.to_array(i)) for i in graph.initializer
+                                          if i.name.endswith("_scale") and not i.dims)
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        logits = session.run(None, {"pixel_values": preprocess(check)})[0]
+        assert logits.shape[0] == 4 and np.isfinite(logits).all()
+    assert scales["MinMax"] != scales["Percentile"] and scales["MinMax"] != scales["Entropy"]
+    # clipping the top 0.1% gives smaller activation ranges overall
+    assert sum(scales["Percentile"]) < sum(scales["MinMax"])
+
+
+def test_a_corrupted_int8_file_keeps_fp32_with_a_logged_reason(one_model, caplog):
+    good = int8_diagnoser(one_model)
+    fp32 = good.onnx_paths[KEY]
+    copy = next(fp32.parent.glob(f"{fp32.stem}-int8-*.onnx"))
+    copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 3])  # truncated on disk
+    with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
+        diagnoser = int8_diagnoser(one_model)
+    assert diagnoser.precisions[KEY] == "fp32" and diagnoser.backend == "onnx"
+    assert "unusable" in diagnoser.int8_errors[KEY]
+    assert any(KEY in r.getMessage() and "keeps serving fp32" in r.getMessage() for r in caplog.records)
+    photos = quantize.generated_photos(2, seed=6)
+    reference = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").predict_proba(photos)
+    np.testing.assert_allclose(diagnoser.predict_proba(photos)[KEY], reference[KEY], atol=1e-6)
+
+
+def test_a_copy_that_disagrees_with_fp32_is_refused(one_model, monkeypatch, caplog):
+    """A copy whose answers moved (here: every weight quantized to a 2-level grid) fails the check."""
+    def ruin(fp32_path, out_path, preprocess, rules, photos):
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(str(fp32_path))
+        for init in model.graph.initializer:
+            array = numpy_helper.to_array(init)
+            if array.dtype == np.float32 and array.ndim == 4:
+                init.CopyFrom(numpy_helper.from_array(np.sign(array).astype(np.float32), init.name))
+        onnx.save(model, str(out_path))
+        return {}
+
+    monkeypatch.setattr(quantize, "quantize_file", ruin)
+    with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
+        diagnoser = int8_diagnoser(one_model)
+    assert set(diagnoser.precisions.values()) == {"fp32"}
+    assert all("disagrees with fp32" in diagnoser.int8_errors[s.key] for s in SYMPTOMS)
+    assert any("keeps serving fp32" in r.getMessage() for r in caplog.records)
+
+
+def test_fold_constant_gates_removes_identity_gates_only():
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def gate(name: str, weight: float, bias: float):
+        w = numpy_helper.from_array(np.full((2, 2, 1, 1), weight, np.float32), f"{name}_w")
+        b = numpy_helper.from_array(np.full((2,), bias, np.float32), f"{name}_b")
+        nodes = [helper.make_node("GlobalAveragePool", ["x"], [f"{name}_p"]),
+                 helper.make_node("Conv", [f"{name}_p", w.name, b.name], [f"{name}_c"]),
+                 helper.make_node("Sigmoid", [f"{name}_c"], [f"{name}_s"])]
+        return nodes, [w, b]
+
+    ident, ident_init = gate("identity", 0.0, 20.0)
+    real, real_init = gate("real", 0.3, 0.0)
+    nodes = ident + [helper.make_node("Mul", ["x", "identity_s"], ["y"])]
+    nodes += real + [helper.make_node("Mul", ["y", "real_s"], ["z"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2, 3, 3])],
+                              ident_init + real_init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert quantize.fold_constant_gates(model) == 1
+    names = {n.name or n.output[0] for n in model.graph.node}
+    assert not any("identity" in n for n in names) and "z" in {o for n in model.graph.node for o in n.output}
+    assert {i.name for i in model.graph.initializer} == {"real_w", "real_b"}
+    onnx.checker.check_model(model)
+
+
+def test_exclusion_rules_are_data_with_reasons():
+    rules = quantize.load_rules()
+    assert {r["group"] for r in rules} >= {"head", "squeeze_excite", "first_conv", "depthwise"}
+    assert all(len(r["reason"]) > 40 for r in rules)
+    changed = [{**r, "keep_fp32": not r["keep_fp32"]} if r["group"] == "depthwise" else r for r in rules]
+    assert quantize.recipe_id(rules, "p") != quantize.recipe_id(changed, "p")  # a new recipe → a new file
+    assert quantize.recipe_id(rules, "p") != quantize.recipe_id(rules, "q")
+
+
+@pytest.mark.parametrize("backend", ["int8", "onnx", "torch"])
+def test_the_app_runs_the_backend_its_configuration_names(backend, tmp_path, monkeypatch):
+    from tiny_models import save_tiny_classifiers
+
+    from ui.service import ScalpService
+
+    assert CONFIG_BACKENDS == BACKENDS
+    monkeypatch.setenv("SCALP_BACKEND", backend)
+    assert parse_config([]).backend == backend
+    other = next(b for b in BACKENDS if b != backend)
+    assert parse_config(["--backend", other]).backend == other  # the flag wins
+    models = save_tiny_classifiers(tmp_path / "models")
+    service = ScalpService(parse_config(["--models", str(models), "--model-threads", "1"]))
+    service.start()
+    diagnoser = service.diagnoser(timeout=120)
+    assert diagnoser.num_threads == 1
+    if backend == "int8":
+        assert diagnoser.wait_int8(timeout=120), diagnoser.int8_errors
+    assert diagnoser.backend == backend
+    assert set(diagnoser.precisions.values()) == {{"int8": "int8", "onnx": "fp32", "torch": "torch"}[backend]}
+
+
+def test_a_bad_backend_is_refused_at_start_up(monkeypatch):
+    with pytest.raises(ValueError, match="SCALP_BACKEND"):
+        AppConfig(backend="fp16")
+    with pytest.raises(ValueError, match="model_threads must be at least 1"):
+        AppConfig(model_threads=0)
+    monkeypatch.setenv("SCALP_MODEL_THREADS", "1")
+    assert parse_config([]).model_threads == 1 and parse_config(["--model-threads", "2"]).model_threads == 2
+    done = subprocess.run([sys.executable, "app.py", "--backend", "gpu", "--port", "1"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "--backend" in done.stderr
+    helped = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert "--backend" in helped.stdout and "SCALP_BACKEND" in helped.stdout and "int8" in helped.stdout
+
+
+def test_the_sweep_rounds_weights_like_the_recipe_and_parses_methods(one_model):
+    """``--layers`` measures the per-channel int8 weight rounding alone: at most 255 levels per output
+    channel, each weight moved by at most half a step, nothing else touched."""
+    import onnx
+    from onnx import numpy_helper
+
+    from scalp_models.quantize_sweep import parse_calibration, round_weights
+
+    assert parse_calibration("Percentile:99.99") == {
+        "method": "Percentile", "extra_options": {"CalibPercentile": 99.99, "CalibTensorRangeSymmetric": False}}
+    assert parse_calibration("Entropy") == {"method": "Entropy", "extra_options": {}}
+    with pytest.raises(ValueError, match="not one of"):
+        parse_calibration("Median")
+    path = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").onnx_paths[KEY]
+    model = onnx.load(str(path))
+    first_conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    rounded = round_weights(model, {first_conv.name})
+    before = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    after = {i.name: numpy_helper.to_array(i) for i in rounded.graph.initializer}
+    changed = [name for name in before if not np.array_equal(before[name], after[name])]
+    assert changed == [first_conv.input[1]]
+    w, q = before[changed[0]], after[changed[0]]
+    step = np.abs(w).reshape(len(w), -1).max(axis=1) / 127
+    assert all(len(np.unique(q[c])) <= 255 for c in range(len(q)))
+    assert (np.abs(q - w).reshape(len(w), -1).max(axis=1) <= step / 2 + 1e-7).all()
