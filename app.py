@@ -13,7 +13,9 @@ Space ``SPACE_ID`` is set and the environment is read the same way).
 This file holds the Blocks layout, the event wiring and ``launch``. The handlers are in
 ``ui.events``, what each tab shows in ``ui.render``, the visitor's session in ``ui.session`` and the
 named API endpoints (``gradio_client``: ``/check_photo``, ``/survey_summary``, ``/diagnose``,
-``/care_guide``, ``/recommend``; see the README) in ``ui.api``. The six models load in a background
+``/diagnose_regions``, ``/care_guide``, ``/recommend``; see the README) in ``ui.api``. The four-region
+check-up's upload box and events are in ``ui.regions_tab``. The result tab's "Why?" heatmaps and
+``/explain`` are in ``ui.explain_view``. The six models load in a background
 thread started at launch; until they are ready the page shows "모델 준비 중". Uploaded photos are
 decoded and their temp files deleted at once; the session keeps only a small JPEG preview (no EXIF)
 in memory, forgotten when the tab closes. ``/diagnose`` always diagnoses (an API caller has insisted
@@ -33,10 +35,12 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from recommendation.care_guide import check_environment  # noqa: E402
 from scalp_core.symptoms import SYMPTOMS  # noqa: E402
-from ui import render, views  # noqa: E402
+from ui import regions_tab, render, views  # noqa: E402
 from ui.api import ApiEndpoints  # noqa: E402
 from ui.config import AppConfig, parse_config  # noqa: E402
 from ui.events import UiEvents, upload_label  # noqa: E402
+from ui.explain_view import ExplainHandlers, build_why_panel
+from ui.history_tab import HistoryUi
 from ui.i18n import LANGUAGE_CHOICES, t  # noqa: E402
 from ui.image_input import MAX_FILE_MB  # noqa: E402
 from ui.service import ScalpService  # noqa: E402
@@ -57,6 +61,8 @@ SERVICE = ScalpService(_config_from_env())
 UPLOADS = UploadStore(set())  # becomes demo.upload_file_set: the paths Gradio's upload route created
 EVENTS = UiEvents(SERVICE, UPLOADS)
 API = ApiEndpoints(SERVICE, UPLOADS)
+HISTORY = HistoryUi(SERVICE)  # private history (browser only), the PDF report
+EXPLAIN = ExplainHandlers(SERVICE, UPLOADS)  # "Why?" heatmaps: the result tab's panel and /explain
 UPLOAD_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif"]  # GIF: first frame
 # Every event that runs the models (UI and API) shares one concurrency group, sized at launch by
 # --model-concurrency (1 measured best on 2 CPU cores: bench/load.py); the OpenAI-bound guide has its
@@ -86,11 +92,15 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs(selected="upload") as tabs:
             with gr.Tab(_tab_title("tab_upload"), id="upload"):
                 photo_guide = gr.Markdown(t("photo_guide_md", lang0))
-                upload = gr.File(label=upload_label(lang0), file_types=UPLOAD_TYPES, type="filepath",
-                                 file_count="single")
-                upload_status = gr.Markdown(t("upload_none", lang0))
-                insist = gr.Button(t("btn_insist", lang0), variant="secondary", visible=False)
-                upload_preview = gr.HTML()
+                mode = regions_tab.build_mode_radio(lang0)  # one photo, or the four-region check-up
+                with gr.Column() as single_box:
+                    upload = gr.File(label=upload_label(lang0), file_types=UPLOAD_TYPES, type="filepath",
+                                     file_count="single")
+                    upload_status = gr.Markdown(t("upload_none", lang0))
+                    insist = gr.Button(t("btn_insist", lang0), variant="secondary", visible=False)
+                    upload_preview = gr.HTML()
+                regions_box = regions_tab.build_regions_box(lang0, UPLOAD_TYPES)
+                HISTORY.build_consent(lang0)  # off by default
                 with gr.Row():
                     next1 = gr.Button(t("btn_next", lang0), variant="primary")
             with gr.Tab(_tab_title("tab_survey"), id="survey"):
@@ -114,6 +124,8 @@ def build_demo() -> gr.Blocks:
                         for spec in SYMPTOMS[row * 3:(row + 1) * 3]:
                             label_boxes.append(gr.Label(label=f"{spec.ko} ({spec.en})", num_top_classes=3))
                 note_md = gr.Markdown()
+                why = build_why_panel(lang0)  # 왜 이렇게 판단했나요? / Why? (Grad-CAM heatmaps)
+                HISTORY.build_report(lang0)
                 reference_title = gr.Markdown(t("reference_title", lang0))
                 gallery = gr.Gallery(label="illustrations", show_label=False, columns=6, height=230,
                                      allow_preview=True)
@@ -133,18 +145,20 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     home5 = gr.Button(t("btn_home", lang0))
                     prev5 = gr.Button(t("btn_prev", lang0))
+            HISTORY.build_tab(lang0)
 
         # What ui.render.render_all fills, in its order.
         rendered = [upload_status, upload_preview, summary, result_header, result_preview, *label_boxes,
-                    severity_md, note_md, gallery, guide_md, products_html, insist]
+                    severity_md, note_md, gallery, guide_md, products_html, insist, why.panel]
 
         # ---- UI events (private endpoints: they carry the session state)
+        checkup = regions_tab.wire(regions_box, mode, single_box, state, lang, rendered, EVENTS, MODEL_GROUP)
         # preprocess=False: the handler gets Gradio's upload payload and reads the file itself (ui.uploads),
         # so Gradio leaves no temp copy behind
-        upload.upload(EVENTS.on_upload, [upload, state, lang], [state, upload, *rendered], preprocess=False,
-                      api_name="ui_upload", api_visibility="private", **MODEL_GROUP)
-        insist.click(EVENTS.on_insist, [state, lang], [state, *rendered], api_name="ui_insist",
-                     api_visibility="private", **MODEL_GROUP)
+        uploaded = upload.upload(EVENTS.on_upload, [upload, state, lang], [state, upload, *rendered],
+                                 preprocess=False, api_name="ui_upload", api_visibility="private", **MODEL_GROUP)
+        insisted = insist.click(EVENTS.on_insist, [state, lang], [state, *rendered], api_name="ui_insist",
+                                api_visibility="private", **MODEL_GROUP)
         for i, comp in enumerate((q1, q2, q3)):
             comp.change(EVENTS.on_survey, [q1, q2, q3, state, lang], [state, *rendered],
                         api_name=f"ui_survey_change_{i + 1}", api_visibility="private")
@@ -173,15 +187,22 @@ def build_demo() -> gr.Blocks:
             EVENTS.on_guide, [state, lang], [state, guide_md], api_name="ui_guide", api_visibility="private",
             **GUIDE_GROUP)
 
+        HISTORY.wire(demo, state=state, lang=lang, note_md=note_md, diagnosing_events=[uploaded, insisted, *checkup.result_events])
+        why.button.click(EXPLAIN.on_why, [state, why.symptom, lang], [state, why.panel], api_name="ui_why",
+                         api_visibility="private", **MODEL_GROUP)
+
         # ---- the public API: plain inputs, JSON out (parameter names are the methods'; see ui/api.py)
         for endpoint, group in ((API.check_photo, MODEL_GROUP), (API.survey_summary, {}), (API.diagnose, MODEL_GROUP),
+                                (API.diagnose_regions, MODEL_GROUP),
                                 (API.care_guide, GUIDE_GROUP), (API.recommend, {})):
             gr.api(endpoint, api_name=endpoint.__name__, **group)
+        gr.api(EXPLAIN.explain, api_name="explain", **MODEL_GROUP)  # Grad-CAM heatmap (ui/explain_view.py)
     return demo
 
 
 demo = build_demo()
 demo.upload_file_set = UPLOADS.paths  # Gradio adds every upload here; ui.uploads reads and deletes them
+EXPLAIN.heatmaps.serve_from(demo)  # a deleted /explain heatmap leaves Gradio's temp-file list too
 
 
 def launch(config: AppConfig, **overrides):

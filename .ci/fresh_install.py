@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TEST_ONLY = ("skimage", "pytest", "playwright")
+TEST_ONLY = ("skimage", "pytest", "playwright", "pypdfium2")
 
 
 def free_port() -> int:
@@ -45,6 +45,16 @@ def natural_photo() -> Path:
     if not photos:
         raise SystemExit(f"no sample photo found in {folder}")
     return next((p for p in photos if "tower" in p.name or "bus" in p.name), photos[0])
+
+
+def report_pdf() -> bytes:
+    """A one-page report in Korean, made in this venv (its PDF writer and Korean font come from requirements.txt)."""
+    from ui.i18n import t
+    from ui.report import ReportData, build_report_pdf
+
+    data = ReportData(lang="ko", date="2026-12-01", photos=(), rows=(), scalp_type="지성 두피",
+                      note="비듬: 정수리에서 중등도", notice=t("medical_notice", "ko"))
+    return build_report_pdf(data)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"/check_photo accepted {photo.name} (a natural photo): {other['verdict']}")
         print(f"scalp photo: {good['verdict']}; {photo.name}: {other['verdict']}; "
               f"/diagnose photo_check: {(diagnosis.get('photo_check') or {}).get('verdict')}")
+        checkup = client.predict([handle_file(str(scalp)), handle_file(str(scalp))], ["TH", "BH"], "지성", [], [],
+                                 api_name="/diagnose_regions")
+        if sorted(checkup.get("regions", {})) != ["BH", "TH"] or len(checkup.get("overall", {})) != 6:
+            problems.append(f"/diagnose_regions did not answer for both regions and six symptoms: {checkup}")
+        why = client.predict(handle_file(str(scalp)), "excess_sebum", api_name="/explain")
+        if not Path(why.get("heatmap") or "").is_file() or not why.get("raw"):
+            problems.append(f"/explain gave no heatmap: {why}")
+        pdf = report_pdf()
+        if not pdf.startswith(b"%PDF"):
+            problems.append("the PDF report could not be made")
+        print(f"/diagnose_regions: {sorted(checkup['regions'])}; /explain: {why['symptom']}; "
+              f"report: {len(pdf)} bytes")
     except Exception as exc:  # noqa: BLE001 - reported below with the app's log
         problems.append(f"{type(exc).__name__}: {exc}")
     finally:

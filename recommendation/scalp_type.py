@@ -19,7 +19,10 @@ Severities are AI Hub grades 0..3 (``scheme=4``) or 3-class indices 0..2
 (``scheme=3``: 0 양호, 1 경증·중등도, 2 중증); the rules only compare order, so
 both give the same types, and names come from ``scalp_core.symptoms``. The analysis
 note's sentences are templates in ``data/analysis_note.yaml``; this module only picks
-the ones that apply and fills them.
+the ones that apply and fills them. A four-region check-up (``ui.regions``) passes the
+severities of its overall result and ``worst_regions`` (symptom key → the AI Hub location
+code where it is worst), and the note then names the region, e.g. "탈모: 정수리에서
+경증·중등도"; without ``worst_regions`` the note is the single photo's.
 
     >>> r = determine_scalp_type({"excess_sebum": 3, "dandruff": 1})
     >>> r.types, r.rule, r.main_finding_ko
@@ -29,13 +32,13 @@ the ones that apply and fills them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from scalp_core.symptoms import SYMPTOMS, get_symptom, severity_name
 
 from .survey import Survey, scalp_type_label, scalp_type_options
-from .texts import phrase, read_yaml, symptom_in_sentence, symptom_name
+from .texts import phrase, read_yaml, region_name, symptom_in_sentence, symptom_name
 
 RULES = ("all_normal", "all_equal", "single_highest", "tie_union")
 NOTE_TEXTS = "analysis_note.yaml"
@@ -122,6 +125,7 @@ class ScalpTypeResult:
     unreported_symptoms: tuple[str, ...] = ()  # seen in the image, not chosen in the survey
     main_finding_ko: str = ""
     main_finding_en: str = ""
+    worst_regions: Mapping[str, str] = field(default_factory=dict)  # symptom → region code (check-up only)
 
     def note(self, lang: str = "ko") -> str:
         return self.note_ko if lang == "ko" else self.note_en
@@ -151,6 +155,19 @@ def _normalise_severities(severities: Mapping[str, int], scheme: int) -> dict[st
     return levels
 
 
+def _checked_regions(worst_regions: Mapping[str, str]) -> dict[str, str]:
+    """Symptom key → region code; a ValueError names an unknown symptom or region code."""
+    regions = {}
+    for name, code in worst_regions.items():
+        try:
+            key = get_symptom(str(name)).key
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        region_name(str(code), "ko")  # ValueError for an unknown code
+        regions[key] = str(code)
+    return regions
+
+
 def _image_lean(levels: Mapping[str, int]) -> str | None:
     """The survey type whose signs are strictly the most severe in the image, else None (neutral)."""
     signs = load_rules()["image_lean"]["signs"]
@@ -165,23 +182,33 @@ def _ordered(types) -> tuple[str, ...]:
     return tuple(t for t in type_order() if t in wanted)
 
 
-def _main_finding(at_top: tuple[str, ...], top: int, scheme: int, lang: str) -> str:
+def _finding(key: str, level: int, scheme: int, lang: str, regions: Mapping[str, str]) -> str:
+    """One symptom and its severity, e.g. "피지과다: 중증", or "탈모: 정수리에서 경증·중등도" with its region."""
+    values = {"symptom": symptom_name(key, lang), "severity": severity_name(level, scheme=scheme, lang=lang)}
+    if key in regions:
+        return phrase(NOTE_TEXTS, "main_finding_region", lang, region=region_name(regions[key], lang), **values)
+    return phrase(NOTE_TEXTS, "main_finding", lang, **values)
+
+
+def _main_finding(at_top: tuple[str, ...], top: int, scheme: int, lang: str,
+                  regions: Mapping[str, str] | None = None) -> str:
     """Every symptom at the highest severity, e.g. "피지과다: 중증" / "Excess sebum: severe"."""
     if not at_top:
         return phrase(NOTE_TEXTS, "main_finding_all_normal", lang)
-    severity = severity_name(top, scheme=scheme, lang=lang)
-    return ", ".join(
-        phrase(NOTE_TEXTS, "main_finding", lang, symptom=symptom_name(k, lang), severity=severity)
-        for k in at_top
-    )
+    return ", ".join(_finding(k, top, scheme, lang, regions or {}) for k in at_top)
 
 
 def determine_scalp_type(
-    severities: Mapping[str, int], survey: Survey | None = None, scheme: int = 4
+    severities: Mapping[str, int], survey: Survey | None = None, scheme: int = 4,
+    worst_regions: Mapping[str, str] | None = None,
 ) -> ScalpTypeResult:
-    """Apply the rules; see the module docstring for their order and the 모낭사이홍반 case."""
+    """Apply the rules; see the module docstring for their order and the 모낭사이홍반 case.
+
+    ``worst_regions`` (a four-region check-up): symptom key → the region code where it is worst; the
+    note then names it. It does not change the type."""
     rules = load_rules()
     levels = _normalise_severities(severities, scheme)
+    regions = _checked_regions(worst_regions or {})
     top = max(levels.values())
     at_top = tuple(k for k in levels if levels[k] == top) if top > 0 else ()
     survey_type = survey.scalp_type if survey else None
@@ -233,8 +260,9 @@ def determine_scalp_type(
         note_en="",
         unconfirmed_symptoms=unconfirmed,
         unreported_symptoms=unreported,
-        main_finding_ko=_main_finding(at_top, top, scheme, "ko"),
-        main_finding_en=_main_finding(at_top, top, scheme, "en"),
+        main_finding_ko=_main_finding(at_top, top, scheme, "ko", regions),
+        main_finding_en=_main_finding(at_top, top, scheme, "en", regions),
+        worst_regions=regions,
     )
     return replace(result, note_ko=_note(result, "ko"), note_en=_note(result, "en"))
 
@@ -257,6 +285,11 @@ def _note(result: ScalpTypeResult, lang: str) -> str:
         say("all_normal")
     else:
         say("finding", finding=result.main_finding_ko if lang == "ko" else result.main_finding_en)
+    others = [k for k in result.severities
+              if k in result.worst_regions and k not in result.main_findings and result.severities[k] > 0]
+    if others:  # a check-up: where each of the other symptoms seen is worst
+        say("other_findings_by_region", findings=", ".join(
+            _finding(k, result.severities[k], result.scheme, lang, result.worst_regions) for k in others))
     if result.rule in ("all_equal", "tie_union"):
         say(result.rule)
     for key in result.unconfirmed_symptoms:

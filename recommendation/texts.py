@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from scalp_core.symptoms import get_symptom
+from scalp_core.aihub_names import LOCATION_NAMES
+from scalp_core.symptoms import get_symptom, split_label
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LANGS = ("ko", "en")
@@ -42,6 +43,15 @@ def symptom_name(key: str, lang: str) -> str:
     """A symptom's name as a heading or list item: "피지과다" / "Excess sebum"."""
     spec = get_symptom(key)
     return spec.ko if lang == "ko" else spec.en
+
+
+def region_name(code: str, lang: str) -> str:
+    """A head region's name from its AI Hub location code (``TH``/``LH``/``RH``/``BH``): "정수리" / "crown"."""
+    try:
+        ko, en = split_label(LOCATION_NAMES[code])
+    except KeyError:
+        raise ValueError(f"unknown region code {code!r}; use one of {list(LOCATION_NAMES)}") from None
+    return en if lang == "en" else ko
 
 
 def symptom_in_sentence(key: str, lang: str) -> str:

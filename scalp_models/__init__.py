@@ -17,6 +17,7 @@ Importing the package is cheap (no torch); import what you need from the module 
   ``scalp_models.lite0_features.lite0_features``: its pooled features through ONNX Runtime (the photo
   check and the domain check share it);
 - ``scalp_models.novelty.NoveltyScorer``: the domain check (``novelty.json`` beside each model);
+- ``scalp_models.explain``: Grad-CAM heatmaps of one model's answer ("Why?"), on the serving preprocessing;
 - ``scalp_models.thresholds.choose_uncertain_threshold``: the per-model "uncertain" threshold rule;
 - ``scalp_models.metrics.classification_metrics``: the reported numbers, with intervals over subjects;
 - ``python -m scalp_models {train,evaluate,calibrate,demo,novelty}``: the training side's command line;

@@ -199,8 +199,9 @@ def test_refused_upload_keeps_the_session_answers(tmp_path):
 def _ui_outputs(outputs, offset):
     """Name the parts of ``ui.render.render_all`` in a handler's outputs (``offset`` = outputs before them)."""
     rendered = outputs[offset:]
-    return {"status": rendered[0], "summary": rendered[2], "header": rendered[3], "table": rendered[-6],
-            "insist": rendered[-1]}
+    # counted from the start: features append their own outputs at the end (e.g. the "Why?" panel)
+    return {"status": rendered[0], "summary": rendered[2], "header": rendered[3], "table": rendered[11],
+            "insist": rendered[16]}
 
 
 def _upload_path(tmp_path, name):
@@ -247,7 +248,7 @@ def test_non_scalp_photo_is_diagnosed_only_after_insisting_and_marked_low_confid
 
     # the banner follows the language; a new good photo clears it and is diagnosed at once
     english = app.EVENTS.render_all(state, "English")
-    assert "Low confidence" in english[3] and english[-1]["value"] == "Diagnose anyway"
+    assert "Low confidence" in english[3] and _ui_outputs(english, 0)["insist"]["value"] == "Diagnose anyway"
     outputs = app.EVENTS.on_upload(
         as_upload(scalp_photo(_upload_path(tmp_path, "good.jpg"), {"excess_sebum": 3, "fine_scale": 1})), state, "한국어")
     state, ui = outputs[0], _ui_outputs(outputs, 2)

@@ -1,7 +1,7 @@
 """The app's named API endpoints (``gradio_client``): plain inputs in, JSON out.
 
-``/check_photo``, ``/survey_summary``, ``/diagnose``, ``/care_guide`` and ``/recommend`` are the
-methods of :class:`ApiEndpoints`, registered with ``gr.api`` in ``app.py``: their parameter names and
+``/check_photo``, ``/survey_summary``, ``/diagnose``, ``/diagnose_regions`` (the four-region
+check-up, ``ui.regions``), ``/care_guide`` and ``/recommend`` are the methods of :class:`ApiEndpoints`, registered with ``gr.api`` in ``app.py``: their parameter names and
 defaults are the API's. This is where the session's objects (``Diagnosis``, ``ScalpTypeResult``)
 become JSON, and where a client's JSON becomes objects again; every bad input is a ``gr.Error`` with
 a Korean and an English message. See the README for a client example.
@@ -23,6 +23,7 @@ from ui.errors import public_error, safe_endpoint, user_error
 from ui.events import client_key
 from ui.i18n import both, lang_code, t
 from ui.image_input import ImageInputError, LoadedImage, load_image
+from ui.regions import REGION_CODES, RegionInputError, aggregate, checked_regions
 from ui.resources import Unavailable
 from ui.service import ModelsNotReady, PhotoCheckUnavailable, ScalpService
 from ui.session import ANSWER_SCHEME, parse_survey, severities_of
@@ -69,6 +70,13 @@ def scalp_type_json(result) -> dict | None:
     }
 
 
+def survey_json(survey) -> dict | None:
+    """The ``survey`` part of a ``/diagnose`` answer: the parsed answers (keys, not labels)."""
+    if survey is None:
+        return None
+    return {"scalp_type": survey.scalp_type, "symptoms": list(survey.symptoms), "categories": list(survey.categories)}
+
+
 def severities_from_json(diagnosis: Mapping) -> dict[str, int]:
     """Symptom → class index 0..2 from a ``/diagnose`` answer or a plain ``{symptom name: class}`` map.
 
@@ -93,7 +101,7 @@ def severities_from_json(diagnosis: Mapping) -> dict[str, int]:
 
 
 class ApiEndpoints:
-    """The five public endpoints over one :class:`ui.service.ScalpService` and one upload store."""
+    """The public endpoints over one :class:`ui.service.ScalpService` and one upload store."""
 
     def __init__(self, service: ScalpService, uploads: UploadStore):
         self.service = service
@@ -149,6 +157,10 @@ class ApiEndpoints:
         """
         loaded = self._image(image_path)  # first: the upload is deleted even when the survey is refused
         survey = self._survey(q1, q2, q3)
+        return self._diagnosis_answer(loaded, survey)[1]
+
+    def _diagnosis_answer(self, loaded: LoadedImage, survey) -> tuple[object, dict]:
+        """``(Diagnosis, the /diagnose JSON)`` of one decoded photo: also each region of /diagnose_regions."""
         try:
             diagnosis, domain = self.service.diagnose_image(loaded.image)
         except ModelsNotReady as exc:
@@ -160,8 +172,7 @@ class ApiEndpoints:
             check, check_error = None, public_error(both("err_photo_check_unavailable", error=exc))
         out = diagnosis_json(diagnosis)
         out["scalp_type"] = scalp_type_json(scalp_type)
-        out["survey"] = None if survey is None else {
-            "scalp_type": survey.scalp_type, "symptoms": list(survey.symptoms), "categories": list(survey.categories)}
+        out["survey"] = survey_json(survey)
         out["demo_models"] = self.service.uses_synthetic_models
         out["input"] = loaded.info()
         out["photo_check"] = check
@@ -173,7 +184,55 @@ class ApiEndpoints:
         out["domain_check"] = {**domain.to_dict(), "message_ko": domain_message(domain, "ko"),
                                "message_en": domain_message(domain, "en")}
         out["low_confidence"] = check is None or photo_flagged(check) or domain.in_domain is False
-        return jsonable(out)
+        return diagnosis, jsonable(out)
+
+    @safe_endpoint
+    def diagnose_regions(self, files: list[FileData], regions: list[str], q1: str,
+                         q2: list[str] = [], q3: list[str] = []) -> dict:  # noqa: B006
+        """A check-up of up to four head regions (TH 정수리, LH 좌측두, RH 우측두, BH 후두부), one photo each.
+
+        ``regions[i]`` is the region code of ``files[i]``. Returns ``regions``: per code the ``/diagnose``
+        answer of its photo, or ``{"error", "error_code"}`` when that photo cannot be used (the other regions
+        are still diagnosed); ``overall``: per symptom the worst region's ``label``/``predicted``, named in
+        ``worst_region`` (+ ``_ko``/``_en``), the ``probabilities`` averaged over the diagnosed regions,
+        ``uncertain`` (the reported severity rests on uncertain answers only) and ``uncertain_regions``;
+        ``scalp_type`` from the overall result, its note naming where each symptom is worst; ``survey``,
+        ``demo_models``, ``diagnosed_regions``, ``failed_regions``, and ``low_confidence`` (any diagnosed
+        region's is). A duplicate or unknown code, a count mismatch, no photo or more than four is an error.
+        """
+        photos = []
+        for upload in list(files or []):  # first: every upload is read and deleted, whatever else is wrong
+            try:
+                photos.append(self.uploads.claim(upload))
+            except ImageInputError as exc:
+                photos.append(exc)
+        try:
+            codes = checked_regions(regions or [], len(photos))
+        except RegionInputError as exc:
+            raise user_error(both(f"regions_err_{exc.code}", **exc.values)) from None
+        survey = self._survey(q1, q2, q3)
+        answers, diagnoses = {}, {}
+        for code, photo in zip(codes, photos):
+            try:
+                if isinstance(photo, ImageInputError):
+                    raise photo
+                loaded = load_image(photo)
+            except ImageInputError as exc:  # this region fails with its own message; the others go on
+                answers[code] = {"error": str(exc), "error_code": exc.code}
+                continue
+            diagnoses[code], answers[code] = self._diagnosis_answer(loaded, survey)
+        overall = aggregate(diagnoses)
+        if overall is None:
+            raise user_error(f"{both('regions_err_none_diagnosed')}: "
+                             + "; ".join(f"{code}: {answer['error']}" for code, answer in answers.items()))
+        scalp_type = determine_scalp_type(overall.severities, survey, scheme=ANSWER_SCHEME,
+                                          worst_regions=overall.worst_regions)
+        ordered = {code: answers[code] for code in REGION_CODES if code in answers}
+        return jsonable({
+            "regions": ordered, "overall": overall.to_dict(), "scalp_type": scalp_type_json(scalp_type),
+            "survey": survey_json(survey), "demo_models": self.service.uses_synthetic_models,
+            "diagnosed_regions": list(overall.regions), "failed_regions": [c for c in ordered if c not in diagnoses],
+            "low_confidence": any(answers[c]["low_confidence"] for c in diagnoses)})
 
     @safe_endpoint
     def care_guide(self, diagnosis: dict, q1: str, lang: str = "ko", request: gr.Request = None) -> str:

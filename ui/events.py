@@ -14,7 +14,7 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from ui import render, views
+from ui import explain_view, render, views
 from ui.errors import safe_endpoint
 from ui.i18n import lang_code, t
 from ui.image_input import MAX_FILE_MB, MAX_PIXELS, ImageInputError, load_image
@@ -57,13 +57,19 @@ class UiEvents:
     def on_upload(self, upload, session: Session | None, lang_value, progress=gr.Progress()):
         """A new photo (Gradio's upload payload; the file is read once and deleted at once)."""
         lang = lang_code(lang_value)
-        session = session or Session()
+        session = self.take_photo(session or Session(), upload, lang, progress)
+        if session.upload_error:
+            code, values = session.upload_error
+            gr.Warning(t(f"err_{code}", lang, **values))
+        return [session, None, *self.render_all(session, lang_value)]
+
+    def take_photo(self, session: Session, upload, lang: str, progress) -> Session:
+        """``session`` after the uploaded photo ``upload`` (read once, deleted at once): refused
+        (``upload_error``), waiting for "Diagnose anyway", or diagnosed. Also each photo of a check-up."""
         try:
             image = load_image(self.uploads.claim(upload)).image
         except ImageInputError as exc:
-            session = session.with_upload_error(exc.code, exc.values)
-            gr.Warning(exc.message(lang))
-            return [session, None, *self.render_all(session, lang_value)]
+            return session.with_upload_error(exc.code, exc.values)
         try:
             check = self.service.check_photo(image)
         except PhotoCheckUnavailable:
@@ -76,17 +82,22 @@ class UiEvents:
                                      pending=shrunk(image, PENDING_MAX_SIDE) if flagged else None)
         if not flagged:
             session = self._diagnose(session, image, lang, progress, low_confidence=check is None)
-        return [session, None, *self.render_all(session, lang_value)]
+        return session
 
     @safe_endpoint
     def on_insist(self, session: Session | None, lang_value, progress=gr.Progress()):
         """The "그래도 진단하기 / Diagnose anyway" button: diagnose the flagged photo, marked low-confidence.
 
         The survey answers in the session are kept (as on every other event)."""
-        session = (session or Session()).with_diagnosis_error(None)
-        if session.waiting_for_insist:
-            session = self._diagnose(session, session.pending, lang_code(lang_value), progress, low_confidence=True)
+        session = self.diagnose_pending(session or Session(), lang_code(lang_value), progress)
         return [session, *self.render_all(session, lang_value)]
+
+    def diagnose_pending(self, session: Session, lang: str, progress) -> Session:
+        """``session`` with its flagged photo diagnosed, marked low-confidence (the user insisted)."""
+        session = session.with_diagnosis_error(None)
+        if session.waiting_for_insist:
+            session = self._diagnose(session, session.pending, lang, progress, low_confidence=True)
+        return session
 
     def _diagnose(self, session: Session, image, lang: str, progress, low_confidence: bool) -> Session:
         """``session`` with the diagnosis of ``image``, or with the reason there is none yet."""
@@ -98,7 +109,8 @@ class UiEvents:
             failed = self.service.model_status == "failed"
             return session.with_diagnosis_error(
                 t("model_failed", lang, error=self.service.model_error) if failed else t("err_models_not_ready", lang))
-        return session.with_diagnosis(diagnosis, low_confidence=low_confidence, domain=domain)
+        session = session.with_diagnosis(diagnosis, low_confidence=low_confidence, domain=domain)
+        return session.with_served_views(explain_view.served_views(self.service, image))  # for "Why?"
 
     @safe_endpoint
     def on_survey(self, q1, q2, q3, session: Session | None, lang_value):

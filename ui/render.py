@@ -19,7 +19,7 @@ from recommendation.scalp_type import type_label
 from recommendation.survey import load_categories, scalp_type_options, survey_summary
 from scalp_core.symptoms import SYMPTOMS, severity_name
 from synthetic.render import reference_image
-from ui import views
+from ui import explain_view, history, regions_view, views
 from ui.errors import public_error
 from ui.i18n import lang_code, t
 from ui.resources import Unavailable
@@ -116,6 +116,9 @@ def survey_echo(session: Session, lang: str) -> str:
 
 def result(session: Session, lang: str) -> tuple[str, list, str, str]:
     """(header Markdown, the six ``gr.Label`` values, the severity table, the analysis note)."""
+    if session.region_photos:  # a four-region check-up: the overall result (ui.regions_view)
+        header, labels, table = regions_view.result_parts(session, lang)
+        return header, labels, table, analysis_note(session, lang) if session.scalp_type else ""
     diagnosis, scalp_type = session.diagnosis, session.scalp_type
     if diagnosis is None or scalp_type is None:
         if session.preview and views.photo_flagged(session.photo_check) and not session.diagnosis_error:
@@ -124,6 +127,17 @@ def result(session: Session, lang: str) -> tuple[str, list, str, str]:
             message = session.diagnosis_error or t("result_need_photo", lang)
         return t("result_intro", lang) + "\n\n" + message, [None] * len(SYMPTOMS), "", ""
     labels = [views.label_value(result) for result in diagnosis]
+    header = t("result_intro", lang)
+    if session.low_confidence:
+        header += "\n\n" + views.low_confidence_banner(session.photo_check, lang)
+    if views.domain_message(session.domain, lang):
+        header += "\n\n" + views.domain_message(session.domain, lang)
+    return header, labels, views.severity_table(diagnosis, lang), analysis_note(session, lang)
+
+
+def analysis_note(session: Session, lang: str) -> str:
+    """The 상태분석 노트 of the session's scalp type (a single photo's, or a check-up's overall one)."""
+    scalp_type = session.scalp_type
     types = ", ".join(type_label(x, lang) for x in scalp_type.types)
     note = [t("note_title", lang), t("scalp_type_line", lang, types=types),
             t("main_finding_line", lang,
@@ -131,13 +145,9 @@ def result(session: Session, lang: str) -> tuple[str, list, str, str]:
             scalp_type.note(lang)]
     if session.survey is None:
         note.append(t("type_needs_survey", lang))
+    note.extend(history.note_lines(session, lang))  # "compare with last time" (ui.history_tab)
     note.append(t("note_next_hint", lang))
-    header = t("result_intro", lang)
-    if session.low_confidence:
-        header += "\n\n" + views.low_confidence_banner(session.photo_check, lang)
-    if views.domain_message(session.domain, lang):
-        header += "\n\n" + views.domain_message(session.domain, lang)
-    return header, labels, views.severity_table(diagnosis, lang), "\n\n".join(note)
+    return "\n\n".join(note)
 
 
 def products(session: Session, lang: str, service: ScalpService) -> str:
@@ -172,7 +182,7 @@ def render_all(session: Session, lang_value, service: ScalpService) -> list:
         preview,
         survey_echo(session, lang),
         header,
-        preview,
+        regions_view.previews_html(session, lang) if session.region_photos else preview,
         *[gr.update(value=v) for v in labels],
         table,
         note,
@@ -181,6 +191,7 @@ def render_all(session: Session, lang_value, service: ScalpService) -> list:
         products(session, lang, service),
         # "그래도 진단하기 / Diagnose anyway": only while a flagged photo waits undiagnosed
         gr.update(visible=session.waiting_for_insist, value=t("btn_insist", lang)),
+        explain_view.panel_html(session, lang),  # the result tab's "Why?" heatmaps
     ]
 
 
