@@ -3,10 +3,12 @@
 The photo check (``photo_check.fit`` and ``photo_check.evaluate``) takes its negatives from
 two sources, both offline:
 
-- photos shipped inside installed packages (scikit-image's ``skimage.data``,
-  scikit-learn's sample images, matplotlib's sample data, gradio's media assets),
-  split by *source photo* into a fitting group and a held-out group, so no evaluation
-  picture is a crop of a fitting picture;
+- photos shipped inside installed packages (the files behind scikit-image's ``skimage.data``,
+  scikit-learn's sample images, matplotlib's sample data, gradio's media assets), read from the
+  package folders without importing the packages and split by *source photo* into a fitting group
+  and a held-out group, so no evaluation picture is a crop of a fitting picture. scikit-image is a
+  test/fitting dependency (requirements-dev.txt): where it is not installed its photos are skipped
+  with a warning, and a fit made so differs from the shipped one;
 - procedural scenes (rooms, product bottles, face-like ovals, text documents,
   skies/landscapes, solid colours, noise), deterministic for a given generator.
 
@@ -33,7 +35,16 @@ SCENE_KINDS = ("room", "bottle", "face", "document", "landscape", "solid", "nois
 
 # Which package photo goes where. Textures and microscopy pictures sit on both sides so
 # both fitting and evaluation see hard negatives. All of these ship inside the wheels
-# (no download).
+# (no download). scikit-image photos are named after their ``skimage.data`` function; each file
+# holds exactly the pixels that function returns.
+SKIMAGE_FILES = {
+    "astronaut": "astronaut.png", "camera": "camera.png", "coffee": "coffee.png", "coins": "coins.png",
+    "rocket": "rocket.jpg", "brick": "brick.png", "grass": "grass.png", "moon": "moon.png", "page": "page.png",
+    "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png", "colorwheel": "color.png",
+    "checkerboard": "chessboard_GRAY.png", "chelsea": "chelsea.png", "clock": "clock_motion.png",
+    "gravel": "gravel.png", "retina": "retina.jpg", "text": "text.png", "cell": "cell.png", "logo": "logo.png",
+    "microaneurysms": "microaneurysms.png",
+}
 FIT_SKIMAGE = ("astronaut", "camera", "coffee", "coins", "rocket", "brick", "grass", "moon", "page",
                "hubble_deep_field", "immunohistochemistry", "colorwheel", "checkerboard")
 HELDOUT_SKIMAGE = ("chelsea", "clock", "gravel", "retina", "text", "cell", "logo", "microaneurysms")
@@ -47,24 +58,6 @@ HELDOUT_FILES = (
     ("gradio", "media_assets/images/bus.png"),
     ("gradio", "media_assets/images/groot.jpeg"),
 )
-
-
-def _skimage_photo(name: str) -> Image.Image | None:
-    """``skimage.data.<name>()`` as RGB, or None where this scikit-image version lacks it."""
-    import skimage.data  # test-only package (requirements-dev.txt): imported only when fitting
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr = np.asarray(getattr(skimage.data, name)())
-    except Exception:  # noqa: BLE001 - an image missing from this skimage version is simply skipped
-        return None
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    elif arr.dtype != np.uint8:
-        arr = (255 * (arr - arr.min()) / max(float(arr.max() - arr.min()), 1e-9)).astype(np.uint8)
-    image = Image.fromarray(arr)
-    return to_rgb(image)
 
 
 def _package_file(package: str, rel: str) -> Image.Image | None:
@@ -84,12 +77,17 @@ def _package_file(package: str, rel: str) -> Image.Image | None:
 def _package_photos_cached(group: str) -> tuple[tuple[str, Image.Image], ...]:
     """Read once per process; :func:`package_photos` hands out copies."""
     if group == "fit":
-        items = [(f"skimage:{n}", _skimage_photo(n)) for n in FIT_SKIMAGE]
+        sources = [(f"skimage:{n}", "skimage", f"data/{SKIMAGE_FILES[n]}") for n in FIT_SKIMAGE]
     elif group == "heldout":
-        items = [(f"skimage:{n}", _skimage_photo(n)) for n in HELDOUT_SKIMAGE]
-        items += [(f"{pkg}:{Path(rel).name}", _package_file(pkg, rel)) for pkg, rel in HELDOUT_FILES]
+        sources = [(f"skimage:{n}", "skimage", f"data/{SKIMAGE_FILES[n]}") for n in HELDOUT_SKIMAGE]
+        sources += [(f"{pkg}:{Path(rel).name}", pkg, rel) for pkg, rel in HELDOUT_FILES]
     else:
         raise ValueError(f"group must be 'fit' or 'heldout', got {group!r}")
+    items = [(name, _package_file(pkg, rel)) for name, pkg, rel in sources]
+    missing = [name for name, im in items if im is None]
+    if missing:
+        warnings.warn(f"package photos not installed, skipped: {', '.join(missing)} (scikit-image's come with "
+                      "requirements-dev.txt)", stacklevel=3)
     return tuple((name, im) for name, im in items if im is not None)
 
 

@@ -8,8 +8,9 @@ against the layers of ``docs/ARCHITECTURE.md``:
 
 A module may import its own package and lower layers only; packages on one layer do not import
 each other; ``scalp_core`` imports nothing of the project; no module imports another module's
-``_private`` name; and no module is over :data:`MAX_LINES` lines. The checker itself is tested on
-small made-up trees, so a broken checker cannot pass silently.
+``_private`` name; no module is over :data:`MAX_LINES` lines; and no module imports a package that
+only ``requirements-dev.txt`` installs (the app and a Space run on ``requirements.txt`` alone). The
+checker itself is tested on small made-up trees, so a broken checker cannot pass silently.
 """
 
 from __future__ import annotations
@@ -81,6 +82,27 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> Iterator[Import
                     names.append(alias.name)
             if names:
                 yield Import(name, base, tuple(names), node.lineno)
+
+
+# The import names of the packages requirements-dev.txt adds to requirements.txt.
+DEV_ONLY_IMPORTS = {"pytest": "pytest", "pytest-timeout": "pytest_timeout", "scikit-image": "skimage",
+                    "playwright": "playwright", "pypdfium2": "pypdfium2"}
+
+
+def dev_only_packages(root: Path) -> set[str]:
+    """The distributions pinned in requirements-dev.txt itself (its ``-r requirements.txt`` aside)."""
+    lines = (root / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    return {line.split("==")[0].strip().lower() for line in lines
+            if line.strip() and not line.lstrip().startswith(("#", "-r"))}
+
+
+def third_party_imports(path: Path) -> Iterator[tuple[str, int]]:
+    """(top-level package, line) of every absolute import in one module, inside functions too."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.module.split(".")[0], node.lineno
 
 
 def import_graph(root: Path) -> tuple[dict[str, Path], list[Import]]:
@@ -168,6 +190,15 @@ def test_no_module_is_far_past_one_purpose():
     assert long == {}, f"split these modules at their seams (at most {MAX_LINES} lines each)"
 
 
+def test_no_module_imports_a_test_only_package():
+    pinned = dev_only_packages(ROOT)
+    assert pinned == set(DEV_ONLY_IMPORTS), "name the import of each requirements-dev.txt package here"
+    dev_only = set(DEV_ONLY_IMPORTS.values())
+    found = [f"{name}:{line} imports {package}" for name, path in project_modules(ROOT).items()
+             for package, line in third_party_imports(path) if package in dev_only]
+    assert found == [], "runtime code must run on requirements.txt alone"
+
+
 # ---- the checker itself, on made-up trees ----------------------------------------------------
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
@@ -207,6 +238,14 @@ def test_checker_finds_upward_and_sideways_imports_and_private_names(tmp_path):
     assert "private name(s) ['_read_json'] of hub_upload.card" in problems
     assert "recommendation.catalog" not in problems.split("imports recommendation.catalog")[-1]
     assert not any(p.startswith(("app:", "recommendation.catalog:")) for p in layer_problems(imports, known))
+
+
+def test_checker_finds_a_test_only_import_inside_a_function(tmp_path):
+    root = _tree(tmp_path, {"synthetic/scenes.py": "def photo():\n    import skimage.data\n",
+                            "ui/x.py": "from pypdfium2 import PdfDocument\nimport numpy\n"})
+    found = {(package, line) for path in (root / "synthetic/scenes.py", root / "ui/x.py")
+             for package, line in third_party_imports(path)}
+    assert found == {("skimage", 2), ("pypdfium2", 1), ("numpy", 2)}
 
 
 @pytest.mark.parametrize("relative, expected", [("from . import b", "scalp_models.b"),
