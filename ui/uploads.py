@@ -12,6 +12,10 @@ many clients share one path. Two pieces keep that safe:
   bytes in memory for a short while (:data:`SHARED_TTL_S`) so that a concurrent request for the same
   path (the same content) still gets them. A file that is gone and no longer held says "upload it
   again". Uploads nobody claims are deleted by :meth:`UploadStore.sweep` after :data:`ORPHAN_AGE_S`.
+  The emptied per-content folder (named after the content's hash, holding nothing) is removed by the
+  sweep once the upload is forgotten, not at the claim: an identical upload may be between the upload
+  route's ``mkdir`` and its ``rename`` into that folder at that moment, and removing the folder then
+  would make the rename fail and leave Gradio's temporary copy of the photo behind.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class UploadStore:
             except OSError:  # claimed and deleted: forget it once no request can share its bytes
                 if _real(path) not in held:
                     self._uploaded.discard(path)
+                    _remove_empty_folder(_real(path))
                 continue
             if age > ORPHAN_AGE_S:
                 _delete(_real(path))
@@ -148,14 +153,21 @@ def _read_capped(path: str) -> bytes:
 
 
 def _delete(real: str) -> None:
-    """Remove one uploaded file and its per-content folder once empty."""
-    path = Path(real)
+    """Remove one uploaded file (its folder is left to :func:`_remove_empty_folder`, see the module doc)."""
     try:
-        path.unlink(missing_ok=True)
-        if path.parent.name and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        Path(real).unlink(missing_ok=True)
     except OSError:
-        pass  # the folder got a new identical upload meanwhile: the sweeper deletes it later
+        pass  # already gone, or not ours to remove: the sweeper tries again
+
+
+def _remove_empty_folder(real: str) -> None:
+    """Remove the per-content folder of a forgotten upload if nothing is in it."""
+    folder = Path(real).parent
+    try:
+        if folder.name and not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:
+        pass  # a new identical upload arrived meanwhile: it is swept with that one
 
 
 def refused_code(reference, store: UploadStore) -> str | None:
