@@ -65,9 +65,9 @@ HISTORY = HistoryUi(SERVICE)  # private history (browser only), the PDF report
 EXPLAIN = ExplainHandlers(SERVICE, UPLOADS)  # "Why?" heatmaps: the result tab's panel and /explain
 UPLOAD_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif"]  # GIF: first frame
 # Every event that runs the models (UI and API) shares one concurrency group, sized at launch by
-# --model-concurrency (1 measured best on 2 CPU cores: bench/load.py); the OpenAI-bound guide has its
-# own group; the cheap events share the default limit.
-MODEL_GROUP = {"concurrency_id": "models", "concurrency_limit": 1}
+# --model-concurrency (2 by default: measured best on 2 CPU cores, bench/load.py); the OpenAI-bound guide
+# has its own group; the cheap events share the default limit.
+MODEL_GROUP = {"concurrency_id": "models", "concurrency_limit": 2}
 GUIDE_GROUP = {"concurrency_id": "guide", "concurrency_limit": 4}
 DEFAULT_CONCURRENCY = 4
 

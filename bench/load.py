@@ -6,14 +6,21 @@ It starts ``python app.py`` in a subprocess (or takes ``--url``), then measures,
 2. **load**: ``--clients`` clients × ``--calls`` calls each, every call on a distinct generated photo;
 3. **identical**: ``--identical`` clients sending the same file (same name, same bytes) at once;
 
-and prints calls, errors, diagnoses per second, p50/p95 latency, the server's peak RSS and what is left
-in its upload cache, with the goals of the serving issue checked against this run's own baseline::
+and prints calls, errors, diagnoses per second, p50/p95 latency, the CPU time the server and this
+bench spent per diagnosis, the server's peak RSS and what is left in its upload cache, with the goals
+of the serving issue checked against this run's own baseline.
+
+The clients speak Gradio's HTTP API directly (``--client http``, the default: upload, ``/call``, read
+the event stream, as ``curl`` would). ``--client gradio`` uses ``gradio_client`` instead; it spends
+about 85 ms of CPU per call itself, and on a two-core machine that CPU is taken from the server it
+measures (about a third of it under load), so its figures are lower bounds::
 
     python bench/load.py                          # demo models (built once, then cached), 16 × 10
     python bench/load.py --models tiny --clients 4 --calls 3 --identical 4 --json out.json
     python bench/load.py --url http://127.0.0.1:7860/ # an app that is already running (no RSS figure)
     python bench/load.py --backends onnx,int8 --levels 1,2,4   # fp32 and int8 apps in turn, same photos
     python bench/load.py --app_args='--model-threads 1 --model-concurrency 2'   # threads and sessions to tune
+    python bench/load.py --client gradio          # through gradio_client (its own CPU counted as bench CPU)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -50,9 +58,13 @@ class LoadConfig:
     levels: str = field(default="1,2,4", metadata={"help": "comma list of concurrent clients for the scaling rows"})
     app_args: str = field(default="", metadata={"help": "extra app.py flags, e.g. '--model-threads 1 "
                                                      "--model-concurrency 2' (threads and sessions to tune)"})
+    client: str = field(default="http", metadata={"help": "'http' (Gradio's HTTP API through httpx) or 'gradio' "
+                                                       "(gradio_client, which spends ~85 ms CPU per call itself)"})
     json: str | None = field(default=None, metadata={"help": "also write the results as JSON here"})
 
     def __post_init__(self):
+        if self.client not in CLIENTS:
+            raise ValueError(f"--client must be one of {sorted(CLIENTS)}, got {self.client!r}")
         for name in ("clients", "calls", "identical", "single"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
@@ -77,14 +89,74 @@ def start_app(models: str, cache: Path, backend: str = "onnx", app_args: str = "
     return process, f"http://127.0.0.1:{port}/"
 
 
-def wait_ready(url: str, photo: Path, timeout_s: float = 900) -> None:
-    """Until ``/diagnose`` answers with a photo check (models and photo check loaded)."""
-    from gradio_client import Client, handle_file
+class HttpDiagnose:
+    """``/diagnose`` through Gradio's HTTP API (one ``httpx.Client``): upload the photo, start the call,
+    read its event stream until ``complete`` (the answer) or ``error`` (raised)."""
 
+    def __init__(self, url: str):
+        import httpx
+
+        self.url = url
+        self.http = httpx.Client(timeout=600)
+
+    def __call__(self, photo: Path) -> dict:
+        uploaded = self.http.post(f"{self.url}gradio_api/upload",
+                                  files={"files": (photo.name, photo.read_bytes(), "image/jpeg")})
+        uploaded.raise_for_status()
+        data = [{"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": photo.name},
+                "지성", [], []]
+        started = self.http.post(f"{self.url}gradio_api/call/diagnose", json={"data": data})
+        started.raise_for_status()
+        event, payload = None, ""
+        with self.http.stream("GET", f"{self.url}gradio_api/call/diagnose/{started.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    payload = line[5:].strip()
+                    break
+        if event != "complete":
+            raise RuntimeError(f"event {event}: {payload[:200]}")
+        return json.loads(payload)[0]
+
+
+class GradioClientDiagnose:
+    """``/diagnose`` through ``gradio_client`` (one ``Client``)."""
+
+    def __init__(self, url: str):
+        from gradio_client import Client
+
+        self.api = Client(url, verbose=False)
+
+    def __call__(self, photo: Path) -> dict:
+        from gradio_client import handle_file
+
+        return self.api.predict(handle_file(str(photo)), "지성", [], [], api_name="/diagnose")
+
+
+CLIENTS = {"http": HttpDiagnose, "gradio": GradioClientDiagnose}
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process (all its threads) so far, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_ready(url: str, photo: Path, client: str = "http", timeout_s: float = 900) -> None:
+    """Until ``/diagnose`` answers with a photo check (models and photo check loaded)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            out = Client(url, verbose=False).predict(handle_file(str(photo)), "지성", [], [], api_name="/diagnose")
+            out = CLIENTS[client](url)(photo)
             if out.get("photo_check") is not None:
                 return
         except Exception as exc:  # noqa: BLE001 - not up yet
@@ -103,42 +175,64 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
-def run_clients(url: str, photos_per_client: list[list[Path]]) -> tuple[list[float], list[str], float]:
-    """Each client (own ``gradio_client.Client``, own thread) diagnoses its photos in turn."""
-    from gradio_client import Client, handle_file
+@dataclass
+class Phase:
+    """One phase's calls: latencies (s), errors, wall time, and the CPU seconds the server and this bench spent."""
 
+    latencies: list[float]
+    errors: list[str]
+    wall_s: float
+    server_cpu_s: float | None
+    bench_cpu_s: float
+
+    def figures(self) -> dict:
+        done = len(self.latencies)
+        per_call = (lambda cpu: None if cpu is None or not done else cpu / done * 1e3)
+        return {"calls": done + len(self.errors), "errors": len(self.errors), "per_s": done / self.wall_s,
+                "p50_s": pct(self.latencies, 0.5), "p95_s": pct(self.latencies, 0.95),
+                "server_cpu_ms": per_call(self.server_cpu_s), "bench_cpu_ms": per_call(self.bench_cpu_s)}
+
+
+def run_clients(url: str, photos_per_client: list[list[Path]], client: str = "http", pid: int | None = None) -> Phase:
+    """Each client (its own connection, own thread) diagnoses its photos in turn; ``pid``: the server's
+    process, whose CPU time is read before and after."""
     latencies, errors, lock = [], [], threading.Lock()
     barrier = threading.Barrier(len(photos_per_client))
 
-    def client(photos: list[Path]) -> None:
-        api = Client(url, verbose=False)
+    def client_thread(photos: list[Path]) -> None:
+        diagnose = CLIENTS[client](url)
         barrier.wait()
         for photo in photos:
             start = time.perf_counter()
             try:
-                api.predict(handle_file(str(photo)), "지성", [], [], api_name="/diagnose")
+                diagnose(photo)
                 with lock:
                     latencies.append(time.perf_counter() - start)
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 with lock:
                     errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
 
-    threads = [threading.Thread(target=client, args=(photos,)) for photos in photos_per_client]
-    start = time.perf_counter()
+    threads = [threading.Thread(target=client_thread, args=(photos,)) for photos in photos_per_client]
+    server0, bench0, start = process_cpu_s(pid), own_cpu_s(), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies, errors, time.perf_counter() - start
+    wall, server1 = time.perf_counter() - start, process_cpu_s(pid)
+    server = None if server0 is None or server1 is None else server1 - server0
+    return Phase(latencies, errors, wall, server, own_cpu_s() - bench0)
 
 
 def wait_int8(log: Path, timeout_s: float = 1800) -> str:
-    """Until the app logs that its int8 copies are built and checked; returns that line."""
+    """Until the app logs that the six models' int8 copies and the Lite0 extractor's are built and checked
+    (each serving int8 or keeping fp32); returns what those lines say."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if "int8 ready:" in line:
-                return line.split("int8 ready:")[1].strip()
+        lines = log.read_text(errors="replace").splitlines()
+        models = [line.split("int8 ready:")[1].strip() for line in lines if "int8 ready:" in line]
+        lite0 = [line.split("Lite0 features int8", 1)[1].lstrip(": ") for line in lines if "Lite0 features int8" in line]
+        if models and lite0:
+            return f"{models[0]}; Lite0: {lite0[0][:120]}"
         time.sleep(2)
     raise RuntimeError("the app's int8 copies were not ready in time")
 
@@ -154,22 +248,23 @@ def run(config: LoadConfig, backend: str = "onnx") -> dict:
     distinct = [scalp_photo(photos / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
                 for i in range(total)]
     process, url = (None, config.url) if config.url else start_app(config.models, work, backend, config.app_args)
+    pid = process.pid if process else None
     scaling, int8_state = {}, None
     try:
-        wait_ready(url, distinct[0])
+        wait_ready(url, distinct[0], config.client)
         if process and backend == "int8":
             int8_state = wait_int8(work / "app-int8.log")
-        run_clients(url, [distinct[:2]])  # warm-up
-        single, single_errors, single_wall = run_clients(url, [distinct[2:2 + config.single]])
+        run_clients(url, [distinct[:2]], config.client)  # warm-up
+        single = run_clients(url, [distinct[2:2 + config.single]], config.client, pid)
         rest = distinct[2 + config.single:]
         for n in levels:
-            lat, errs, wall = run_clients(url, [rest[i * config.calls:(i + 1) * config.calls] for i in range(n)])
-            scaling[n] = {"clients": n, "calls": n * config.calls, "errors": len(errs), "per_s": len(lat) / wall,
-                          "p50_s": pct(lat, 0.5), "p95_s": pct(lat, 0.95)}
+            phase = run_clients(url, [rest[i * config.calls:(i + 1) * config.calls] for i in range(n)], config.client,
+                                pid)
+            scaling[n] = {"clients": n, **phase.figures()}
             rest = rest[n * config.calls:]
         per_client = [rest[i * config.calls:(i + 1) * config.calls] for i in range(config.clients)]
-        loaded, load_errors, load_wall = run_clients(url, per_client)
-        same, same_errors, _ = run_clients(url, [[distinct[0]] for _ in range(config.identical)])
+        loaded = run_clients(url, per_client, config.client, pid)
+        same = run_clients(url, [[distinct[0]] for _ in range(config.identical)], config.client, pid)
         time.sleep(1.0)
         left = sorted(str(p.relative_to(work / "gradio")) for p in (work / "gradio").rglob("*")
                       if p.is_file()) if process else None
@@ -178,20 +273,15 @@ def run(config: LoadConfig, backend: str = "onnx") -> dict:
         if process:
             process.terminate()
             process.wait(timeout=30)
-    single_rate = len(single) / single_wall
-    load_rate = len(loaded) / load_wall
+    single_figures, load_figures = single.figures(), loaded.figures()
     return {
         "config": asdict(config), "backend": backend, "int8": int8_state, "scaling": scaling,
-        "single": {"calls": config.single, "errors": len(single_errors), "per_s": single_rate,
-                   "p50_s": pct(single, 0.5), "p95_s": pct(single, 0.95)},
-        "load": {"calls": config.clients * config.calls, "errors": len(load_errors), "per_s": load_rate,
-                 "p50_s": pct(loaded, 0.5), "p95_s": pct(loaded, 0.95)},
-        "identical": {"calls": config.identical, "errors": len(same_errors), "p50_s": pct(same, 0.5)},
-        "error_samples": (single_errors + load_errors + same_errors)[:5],
-        "peak_rss_mib": rss, "load_average": os.getloadavg()[0],
+        "single": single_figures, "load": load_figures, "identical": same.figures(),
+        "error_samples": (single.errors + loaded.errors + same.errors)[:5],
+        "peak_rss_mib": rss, "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
         "upload_cache_left": left,
-        "throughput_vs_single": load_rate / single_rate,
-        "p95_vs_single_p50": pct(loaded, 0.95) / pct(single, 0.5),
+        "throughput_vs_single": load_figures["per_s"] / single_figures["per_s"],
+        "p95_vs_single_p50": load_figures["p95_s"] / single_figures["p50_s"],
     }
 
 
@@ -199,16 +289,22 @@ def format_table(r: dict) -> str:
     app_args = r["config"].get("app_args")
     rows = [f"backend {r['backend']}" + (f" {app_args}" if app_args else "") + (f" ({r['int8']})" if r.get("int8")
                                                                                else ""),
-            f"load average at the end: {r.get('load_average', float('nan')):.2f}", "",
-            "| phase | calls | errors | diagnoses/s | p50 (ms) | p95 (ms) |", "|---|---:|---:|---:|---:|---:|"]
-    for n, p in r.get("scaling", {}).items():
-        rows.append(f"| {n} concurrent | {p['calls']} | {p['errors']} | {p['per_s']:.2f} | {p['p50_s'] * 1e3:.0f} "
-                    f"| {p['p95_s'] * 1e3:.0f} |")
-    for name in ("single", "load", "identical"):
-        p = r[name]
-        rate = f"{p['per_s']:.2f}" if "per_s" in p else ""
-        p95 = f"{p['p95_s'] * 1e3:.0f}" if "p95_s" in p else ""
-        rows.append(f"| {name} | {p['calls']} | {p['errors']} | {rate} | {p['p50_s'] * 1e3:.0f} | {p95} |")
+            (f"client {r['config'].get('client', 'gradio')}; load average at the end: "
+             f"{r.get('load_average', float('nan')):.2f}"), "",
+            ("| phase | calls | errors | diagnoses/s | p50 (ms) | p95 (ms) | server CPU/diagnosis (ms) "
+             "| bench CPU/diagnosis (ms) |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    phases = [(f"{n} concurrent", p) for n, p in r.get("scaling", {}).items()]
+    phases += [(name, r[name]) for name in ("single", "load", "identical")]
+    for name, p in phases:
+        server, bench = p.get("server_cpu_ms"), p.get("bench_cpu_ms")
+        rows.append(f"| {name} | {p['calls']} | {p['errors']} | {p['per_s']:.2f} | {p['p50_s'] * 1e3:.0f} "
+                    f"| {p['p95_s'] * 1e3:.0f} | {'n/a' if server is None else f'{server:.0f}'} "
+                    f"| {'n/a' if bench is None else f'{bench:.0f}'} |")
+    server = r["load"].get("server_cpu_ms")
+    if server:
+        rows += ["", (f"Under load the server spent {server:.0f} ms of CPU per diagnosis: at most "
+                      f"{1e3 * (r.get('cpus') or 1) / server:.1f} diagnoses/s on {r.get('cpus')} cores if it had "
+                      "them all.")]
     rss = r["peak_rss_mib"]
     checks = [
         ("zero errors (all phases)", sum(r[n]["errors"] for n in ("single", "load", "identical")) == 0, ""),
@@ -232,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, f in LoadConfig.__dataclass_fields__.items():
         kind = int if isinstance(f.default, int) else str
-        parser.add_argument(f"--{name}", type=kind, default=f.default, help=f.metadata["help"])
+        choices = sorted(CLIENTS) if name == "client" else None
+        parser.add_argument(f"--{name}", type=kind, default=f.default, choices=choices, help=f.metadata["help"])
     config = LoadConfig(**vars(parser.parse_args(argv)))
     results = [run(config, backend.strip()) for backend in config.backends.split(",") if backend.strip()]
     for result in results:
