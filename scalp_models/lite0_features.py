@@ -7,7 +7,10 @@ its own: exported once, checked against the PyTorch forward (``scalp_models.onnx
 max |Δ| ≤ 1e-4) and cached as ``<cache_dir()>/onnx/lite0-features-<fingerprint>.onnx``. Where ONNX
 Runtime, the export or the check fails, the PyTorch backbone computes the same features. Neither
 path changes anything process-wide (thread counts, warning filters) per call, so request threads
-may share one :class:`Lite0Features`.
+may share one :class:`Lite0Features`. With the app's int8 backend, :meth:`Lite0Features.start_int8`
+builds (once, cached beside the fp32 file) and checks an int8 copy in the background, as
+:mod:`scalp_models.quantize` does for the six models, and swaps it in only if its features stay
+within ``quantize.CHECK_MAX_FEATURE_ERROR`` of fp32's; otherwise fp32 keeps serving and the log says why.
 
     >>> features = lite0_features()           # loaded (and exported) once per process
     >>> features.extract([image]).shape, features.runtime
@@ -33,6 +36,7 @@ from scalp_models.onnx_backend import (
     INPUT_NAME,
     check_export,
     create_session,
+    fold_gates_in_file,
     model_fingerprint,
     onnx_cache_dir,
     torch_to_onnx,
@@ -69,8 +73,12 @@ def lite0_pixels(images: list[Image.Image]) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
+PREPROCESS_ID = f"lite0-{LITE0_SIZE}-squash-127.5"  # what lite0_pixels does: part of the int8 cache key
+
+
 def onnx_features_session(pooled: PooledFeatures, cache: Path | None = None, threads: int = ONNX_THREADS):
-    """An ONNX Runtime session computing ``pooled``, exported on first use and checked against PyTorch.
+    """``(session, path)``: an ONNX Runtime session computing ``pooled``, exported on first use and
+    checked against PyTorch, and its file.
 
     The check also runs on a cached file (one forward of two images, once per session): a file
     left by another exporter or runtime version is caught here, not by a wrong answer later.
@@ -84,10 +92,11 @@ def onnx_features_session(pooled: PooledFeatures, cache: Path | None = None, thr
         with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as tmp:
             exported = Path(tmp) / "features.onnx"
             torch_to_onnx(pooled, LITE0_SIZE, exported, output_name=OUTPUT_NAME)
+            fold_gates_in_file(exported)  # Lite0 has no squeeze-excite: its 16 identity gates cost time only
             os.replace(exported, path)  # atomic: a racing process sees the whole file or none
     session = create_session(path, threads=threads)
     check_export(pooled, path, LITE0_SIZE, session=session, name="the Lite0 feature extractor")
-    return session
+    return session, path
 
 
 class Lite0Features:
@@ -100,9 +109,15 @@ class Lite0Features:
         fitting on many images at once."""
         self.pooled = PooledFeatures(lite0_feature_extractor()).eval()
         self.session = None
+        self.onnx_path: Path | None = None
         self.onnx_error: str | None = None
+        self.precision = "pytorch"  # "fp32" (ONNX Runtime) or "int8" once a checked copy serves
+        self.int8_error: str | None = None
+        self._threads = threads
+        self._int8: threading.Thread | None = None
         try:
-            self.session = onnx_features_session(self.pooled, cache, threads)
+            self.session, self.onnx_path = onnx_features_session(self.pooled, cache, threads)
+            self.precision = "fp32"
         except Exception as err:  # noqa: BLE001 - runtime missing or export failing: PyTorch gives the same features
             self.onnx_error = f"{type(err).__name__}: {err}"
             log.info("Lite0 features through PyTorch (ONNX Runtime unavailable: %s)", self.onnx_error)
@@ -111,6 +126,39 @@ class Lite0Features:
     def runtime(self) -> str:
         """``"onnxruntime"`` or ``"pytorch"`` (the fall-back)."""
         return "onnxruntime" if self.session is not None else "pytorch"
+
+    def start_int8(self) -> threading.Thread | None:
+        """Build (once; cached) and check the int8 copy in a daemon thread, then serve it; fp32 serves
+        meanwhile, and for good when the copy fails its check (``int8_error`` says why). None when there is
+        no ONNX session to quantize (the PyTorch fall-back)."""
+        if self.session is None:
+            self.int8_error = f"no ONNX session ({self.onnx_error})"
+            return None
+        if self._int8 is None:
+            self._int8 = threading.Thread(target=self._upgrade, name="lite0-int8", daemon=True)
+            self._int8.start()
+        return self._int8
+
+    def wait_int8(self, timeout: float | None = None) -> bool:
+        """Wait for :meth:`start_int8`'s thread; True when the int8 copy serves."""
+        if self._int8 is not None:
+            self._int8.join(timeout)
+        return self.precision == "int8"
+
+    def _upgrade(self) -> None:
+        from scalp_models.quantize import Int8Error, ensure_int8
+
+        try:
+            session, check = ensure_int8(self.onnx_path, lite0_pixels, PREPROCESS_ID, threads=self._threads,
+                                         features=True, name="the Lite0 feature extractor", fp32_session=self.session,
+                                         extra_check_photos=non_scalp_photos())
+        except Int8Error as err:
+            self.int8_error = str(err)
+            log.warning("Lite0 features int8: %s; fp32 keeps serving", err)
+            return
+        self.session, self.precision = session, "int8"  # calls already running finish on the fp32 session
+        log.info("Lite0 features int8: serves int8 (relative feature error ≤ %.3f on %d generated photos)",
+                 check.max_dp, check.images)
 
     def extract(self, images: list[Image.Image]) -> np.ndarray:
         """(n, 1280) float64 pooled ImageNet features of ``images`` (any PIL mode and size)."""
@@ -123,6 +171,15 @@ class Lite0Features:
             with torch.inference_mode():
                 features = self.pooled(torch.from_numpy(pixels)).numpy()
         return features.reshape(len(images), -1).astype(np.float64)
+
+
+def non_scalp_photos(per_kind: int = 3, seed: int = 4_242) -> list[Image.Image]:
+    """Procedural rooms, bottles, faces, documents, ... (``synthetic.scenes``): the int8 copy is calibrated
+    on scalp photos, but the photo check's stage 1 must still tell these apart, so its check covers them."""
+    from synthetic.scenes import SCENE_KINDS, procedural_scene
+
+    rng = np.random.default_rng(seed)
+    return [procedural_scene(kind, rng, (640, 480)) for kind in SCENE_KINDS for _ in range(per_kind)]
 
 
 _lock = threading.Lock()

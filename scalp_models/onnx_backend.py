@@ -44,7 +44,8 @@ from scalp_core.paths import cache_dir
 log = logging.getLogger(__name__)
 
 OPSET = 17
-EXPORT_FORMAT = 1  # bump when the export recipe changes, so old cache files are not reused
+EXPORT_FORMAT = 2  # bump when the export recipe changes, so old cache files are not reused
+# 2: identity squeeze-excite gates are folded away (fold_constant_gates)
 # Max |output difference| allowed between a fresh export and PyTorch, per unit of the outputs' scale
 # (max |PyTorch output|, at least 1): logits of a few units must agree to 1e-4, the demo heads' logits
 # of a hundred units to 1e-2 (fp32 rounding grows with the values; 1.05e-4 on such a head made the
@@ -139,6 +140,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
             tmp_path = Path(tmp) / "model.onnx"
             torch_to_onnx(wrapper, input_size, tmp_path)
+            fold_gates_in_file(tmp_path)
             check_export(wrapper, tmp_path, input_size, name=type(model).__name__)
             os.replace(tmp_path, path)
     except OnnxExportError:
@@ -151,6 +153,76 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
         model.train(was_training)
     export_count += 1
     return path
+
+
+def fold_gates_in_file(path: Path) -> int:
+    """:func:`fold_constant_gates` on an ``.onnx`` file, rewritten in place when a gate was removed."""
+    import onnx
+
+    model = onnx.load(str(path))
+    removed = fold_constant_gates(model)
+    if removed:
+        onnx.save(model, str(path))
+    return removed
+
+
+def fold_constant_gates(model) -> int:
+    """Remove ``x · sigmoid(conv(…))`` gates whose conv weights are all zero and whose gate is exactly 1.0
+    in float32 (Lite0's identity squeeze-excite); returns how many were removed. Pure graph surgery:
+    the outputs stay bit-identical."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {out: node for node in model.graph.node for out in node.output}
+
+    def constant(name: str):
+        """The initializer behind ``name``, through the Identity nodes the exporter puts in front of
+        deduplicated weights (every all-zero gate of one shape shares a single tensor), or None."""
+        while name not in inits and name in producer and producer[name].op_type == "Identity":
+            name = producer[name].input[0]
+        return inits.get(name)
+
+    removed = {}
+    for node in model.graph.node:
+        if node.op_type != "Mul":
+            continue
+        for gate_input, other in ((node.input[1], node.input[0]), (node.input[0], node.input[1])):
+            sigmoid = producer.get(gate_input)
+            conv = producer.get(sigmoid.input[0]) if sigmoid is not None and sigmoid.op_type == "Sigmoid" else None
+            if conv is None or conv.op_type != "Conv" or len(conv.input) < 3:
+                continue
+            tensors = [constant(name) for name in conv.input[1:3]]
+            if any(t is None for t in tensors):
+                continue
+            weight, bias = (numpy_helper.to_array(t) for t in tensors)
+            gate = (1.0 / (1.0 + np.exp(-bias.astype(np.float64)))).astype(np.float32)
+            if not weight.any() and (gate == 1.0).all():
+                removed[node.output[0]] = other
+                break
+    if not removed:
+        return 0
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            while name in removed:  # a gate right after another gate: follow both
+                name = removed[name]
+            node.input[i] = name
+    _prune(model)
+    return len(removed)
+
+
+def _prune(model) -> None:
+    """Drop nodes (and initializers) whose outputs nothing reads."""
+    wanted = {o.name for o in model.graph.output}
+    keep = []
+    for node in reversed(list(model.graph.node)):
+        if any(out in wanted for out in node.output):
+            keep.append(node)
+            wanted.update(node.input)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(keep))
+    unused = [i for i in model.graph.initializer if i.name not in wanted]
+    for init in unused:
+        model.graph.initializer.remove(init)
 
 
 def check_export(module: torch.nn.Module, path: Path, input_size: int, session=None, name: str | None = None) -> float:

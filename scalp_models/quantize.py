@@ -38,12 +38,12 @@ import numpy as np
 from PIL import Image
 
 from scalp_core.paths import cache_dir
-from scalp_models.onnx_backend import INPUT_NAME, create_session
+from scalp_models.onnx_backend import INPUT_NAME, create_session, fold_constant_gates
 from scalp_models.shared_preprocessing import decode_image
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: identity gates behind Identity nodes are folded too
 RULES_FILE = Path(__file__).with_name("int8_exclusions.json")
 CALIBRATION_IMAGES = 256  # "a few hundred generated images per model"
 CALIBRATION_BATCH = 8
@@ -179,54 +179,6 @@ def excluded_nodes(model, rules: Sequence[dict]) -> dict[str, str]:
     return {name: rule["group"] for rule in rules if rule["keep_fp32"] for name in matched_nodes(model, rule["match"])}
 
 
-def fold_constant_gates(model) -> int:
-    """Remove ``x · sigmoid(conv(…))`` gates whose conv weights are all zero and whose gate is exactly 1.0
-    in float32 (Lite0's identity squeeze-excite); returns how many were removed. Pure graph surgery:
-    the outputs stay bit-identical."""
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in model.graph.initializer}
-    producer = {out: node for node in model.graph.node for out in node.output}
-    removed = {}
-    for node in model.graph.node:
-        if node.op_type != "Mul":
-            continue
-        for gate_input, other in ((node.input[1], node.input[0]), (node.input[0], node.input[1])):
-            sigmoid = producer.get(gate_input)
-            conv = producer.get(sigmoid.input[0]) if sigmoid is not None and sigmoid.op_type == "Sigmoid" else None
-            if conv is None or conv.op_type != "Conv" or len(conv.input) < 3 or not all(
-                    name in inits for name in conv.input[1:3]):
-                continue
-            weight, bias = (numpy_helper.to_array(inits[name]) for name in conv.input[1:3])
-            gate = (1.0 / (1.0 + np.exp(-bias.astype(np.float64)))).astype(np.float32)
-            if not weight.any() and (gate == 1.0).all():
-                removed[node.output[0]] = other
-                break
-    if not removed:
-        return 0
-    for node in model.graph.node:
-        for i, name in enumerate(node.input):
-            if name in removed:
-                node.input[i] = removed[name]
-    _prune(model)
-    return len(removed)
-
-
-def _prune(model) -> None:
-    """Drop nodes (and initializers) whose outputs nothing reads."""
-    wanted = {o.name for o in model.graph.output}
-    keep = []
-    for node in reversed(list(model.graph.node)):
-        if any(out in wanted for out in node.output):
-            keep.append(node)
-            wanted.update(node.input)
-    del model.graph.node[:]
-    model.graph.node.extend(reversed(keep))
-    unused = [i for i in model.graph.initializer if i.name not in wanted]
-    for init in unused:
-        model.graph.initializer.remove(init)
-
-
 def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules: Sequence[dict],
                   photos: Sequence[Image.Image], calibration: dict | None = None) -> dict[str, str]:
     """Write the int8 QDQ copy of ``fp32_path`` to ``out_path``; returns the nodes kept fp32.
@@ -324,8 +276,9 @@ def int8_path(fp32_path: Path, preprocess_id: str, rules: Sequence[dict] | None 
 
 def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, threads: int = 1,
                 features: bool = False, name: str = "model", rules: Sequence[dict] | None = None,
-                fp32_session=None):
-    """``(int8 session, Int8Check)`` for ``fp32_path``: the cached copy or a new one, checked against fp32.
+                fp32_session=None, extra_check_photos: Sequence[Image.Image] = ()):
+    """``(int8 session, Int8Check)`` for ``fp32_path``: the cached copy or a new one, checked against fp32
+    on :data:`CHECK_IMAGES` generated photos plus ``extra_check_photos``.
 
     Raises :class:`Int8Error` (the caller keeps fp32) when quantizing, loading or the check fails."""
     global export_count
@@ -345,7 +298,7 @@ def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, 
                          len(kept))
         session = create_session(path, threads=threads)
         check = check_int8(fp32_session or create_session(fp32_path, threads=threads), session, preprocess,
-                           generated_photos(CHECK_IMAGES, CHECK_SEED), features, name)
+                           [*generated_photos(CHECK_IMAGES, CHECK_SEED), *extra_check_photos], features, name)
     except Int8Error:
         raise
     except Exception as err:  # quantizer, runtime, unreadable file: all mean "keep fp32"

@@ -7,12 +7,16 @@ the int8 and fp32 sessions (one thread each). ``--layers N`` gives the per-layer
 symptom's test split: the N convolutions whose int8 weights alone (per-channel rounding, everything
 else fp32) move the answers most, beside two references: all weights int8 at once, and the fp32
 model itself on the same photos re-saved as JPEG quality 85 (how much a harmless input change moves it).
+``--depth`` follows the int8 error through the network instead: the relative error of the recipe's
+int8 activations against fp32 after the stem, after every block and at the pooled features the head
+reads, beside what a JPEG q85 re-save does to those features.
 With ``--calibrations`` it compares calibration methods instead (the recipe's rules each time), and
 adds the severity agreement on the symptom's generated test split (the demo build's recipe, the
 figure issue 15's goal is about).
 
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --layers 8
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --depth
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss \
         --calibrations MinMax Percentile:99.999 Percentile:99.99 Entropy
 """
@@ -20,6 +24,7 @@ figure issue 15's goal is about).
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from dataclasses import asdict
@@ -175,6 +180,70 @@ def weight_sensitivity(fp32_path: Path, preprocess: Preprocess, photos, top: int
     return rows + sorted(layers, key=lambda row: -row["max_dp"])[:top]
 
 
+def depth_taps(model) -> list[tuple[str, str]]:
+    """``(label, tensor)`` in network order: the stem's activation, each block's output (its residual sum,
+    else its projection) and the input of the head (the pooled features)."""
+    nodes = list(model.graph.node)
+    taps, last_of_block = [], {}
+    stem = [n for n in nodes if "/embeddings/" in n.name] or [n for n in nodes if n.op_type in ("Clip", "Relu")][:1]
+    if stem:
+        taps.append(("stem", stem[-1].output[0]))
+    for node in nodes:
+        match = re.search(r"blocks\.(\d+)/", node.name)
+        if match and (node.op_type == "Add" or (node.op_type == "Conv" and "project" in node.name)):
+            last_of_block[int(match.group(1))] = node.output[0]
+    taps += [(f"block {i}", tensor) for i, tensor in sorted(last_of_block.items())]
+    head = next((n for n in reversed(nodes) if n.op_type in ("Gemm", "MatMul")), None)
+    if head is not None:
+        taps.append(("pooled features (the head's input)", head.input[0]))
+    return taps
+
+
+def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
+    """Rows ``{tap, median, p90}``: ‖int8 − fp32‖ / ‖fp32‖ per photo at each tap of :func:`depth_taps`, for
+    the recipe's int8 copy; the last row is the fp32 features of the photos re-saved as JPEG q85."""
+    import io
+
+    import onnx
+
+    from scalp_models.quantize import fold_constant_gates
+    from scalp_models.shared_preprocessing import decode_image
+
+    model = onnx.load(str(fp32_path))
+    fold_constant_gates(model)
+    taps = depth_taps(model)
+    present = {o.name for o in model.graph.output}
+    for _, tensor in taps:
+        if tensor not in present:
+            model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    resaved = []
+    for photo in photos:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=85)
+        resaved.append(decode_image(buffer.getvalue()))
+    with tempfile.TemporaryDirectory(prefix="scalp-int8-depth-") as tmp:
+        tapped, quantized = Path(tmp) / "taps.onnx", Path(tmp) / "taps-int8.onnx"
+        onnx.save(model, str(tapped))
+        quantize_file(tapped, quantized, preprocess, load_rules(), generated_photos(CALIBRATION_IMAGES,
+                                                                                   CALIBRATION_SEED))
+        names = [tensor for _, tensor in taps]
+        fp32, int8 = create_session(tapped, 2), create_session(quantized, 2)
+
+        def outputs(session, chosen) -> list[np.ndarray]:
+            runs = [session.run(names, {INPUT_NAME: x}) for x in batched_pixels(preprocess, chosen)]
+            return [np.concatenate([run[i] for run in runs]) for i in range(len(names))]
+
+        ref, got, jpeg = outputs(fp32, photos), outputs(int8, photos), outputs(fp32, resaved)
+
+    def row(label, a, b) -> dict:
+        a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+        error = np.linalg.norm(b - a, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)
+        return {"tap": label, "median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
+
+    rows = [row(label, a, b) for (label, _), a, b in zip(taps, ref, got)]
+    return rows + [row("reference: fp32 pooled features, photos re-saved as JPEG q85", ref[-1], jpeg[-1])]
+
+
 def compare_sessions(fp32_session, int8_session, preprocess, photos) -> Int8Check:
     ref = np.concatenate([fp32_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
     got = np.concatenate([int8_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
@@ -198,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="timed single-photo runs per variant")
     parser.add_argument("--layers", type=int, metavar="N",
                         help="print the N convolutions whose int8 weights alone move the answers most")
+    parser.add_argument("--depth", action="store_true",
+                        help="print the int8 activations' relative error after the stem, each block and at the "
+                             "pooled features (the recipe's copy, on the symptom's generated test split)")
     parser.add_argument("--calibrations", nargs="*", metavar="METHOD",
                         help="compare these calibration methods (MinMax, Entropy, Percentile:99.99[:symmetric]) "
                              f"instead of the rules; the recipe now: {load_calibration()}")
@@ -213,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---:|---:|")
         for row in weight_sensitivity(fp32_path, preprocess, test_split(args.symptom)[0], args.layers):
             print(f"| {row['variant']} | {row['agreement']:.1%} | {row['max_dp']:.3f} |")
+        return 0
+    if args.depth:
+        print(f"{args.symptom}, its generated test split: ‖int8 − fp32‖ / ‖fp32‖ per photo")
+        print("| where | median | p90 |")
+        print("|---|---:|---:|")
+        for row in depth_errors(fp32_path, preprocess, test_split(args.symptom)[0]):
+            print(f"| {row['tap']} | {row['median']:.1%} | {row['p90']:.1%} |")
         return 0
     if args.calibrations:
         print(f"{args.symptom}: {CALIBRATION_IMAGES} calibration photos; check: {CHECK_IMAGES} photos; "

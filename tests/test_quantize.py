@@ -182,17 +182,32 @@ def test_fold_constant_gates_removes_identity_gates_only():
 
     ident, ident_init = gate("identity", 0.0, 20.0)
     real, real_init = gate("real", 0.3, 0.0)
+    # A second identity gate whose weights reach its Conv through Identity nodes, as the exporter writes
+    # deduplicated initializers (all-zero gates of one shape share one tensor).
+    shared, _ = gate("shared", 0.0, 20.0)
+    shared[1].input[1:3] = ["shared_w_id", "shared_b_id"]
+    shared += [helper.make_node("Identity", ["identity_w"], ["shared_w_id"]),
+               helper.make_node("Identity", ["identity_b"], ["shared_b_id"])]
     nodes = ident + [helper.make_node("Mul", ["x", "identity_s"], ["y"])]
-    nodes += real + [helper.make_node("Mul", ["y", "real_s"], ["z"])]
+    nodes += shared + [helper.make_node("Mul", ["y", "shared_s"], ["y2"])]
+    nodes += real + [helper.make_node("Mul", ["y2", "real_s"], ["z"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
                               [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2, 3, 3])],
                               ident_init + real_init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    assert quantize.fold_constant_gates(model) == 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    before = onnx.ModelProto()
+    before.CopyFrom(model)
+    assert quantize.fold_constant_gates(model) == 2
     names = {n.name or n.output[0] for n in model.graph.node}
-    assert not any("identity" in n for n in names) and "z" in {o for n in model.graph.node for o in n.output}
+    assert not any("identity" in n or "shared" in n for n in names), names
+    assert "z" in {o for n in model.graph.node for o in n.output}
     assert {i.name for i in model.graph.initializer} == {"real_w", "real_b"}
     onnx.checker.check_model(model)
+    from scalp_models.onnx_backend import create_session
+
+    x = np.random.default_rng(0).normal(size=(1, 2, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(create_session(before.SerializeToString()).run(None, {"x": x})[0],
+                                  create_session(model.SerializeToString()).run(None, {"x": x})[0])
 
 
 def test_exclusion_rules_are_data_with_reasons():
@@ -266,3 +281,58 @@ def test_the_sweep_rounds_weights_like_the_recipe_and_parses_methods(one_model):
     step = np.abs(w).reshape(len(w), -1).max(axis=1) / 127
     assert all(len(np.unique(q[c])) <= 255 for c in range(len(q)))
     assert (np.abs(q - w).reshape(len(w), -1).max(axis=1) <= step / 2 + 1e-7).all()
+
+
+def test_the_depth_view_follows_the_int8_error_from_the_stem_to_the_head(one_model):
+    """``--depth``: taps in network order (stem, every block, the head's input), each a relative error of
+    the recipe's int8 copy against fp32 that is real (above zero) and bounded, plus the JPEG q85 reference."""
+    import onnx
+
+    from scalp_models.quantize_sweep import depth_errors, depth_taps
+
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="onnx")
+    path = diagnoser.onnx_paths[KEY]
+    taps = depth_taps(onnx.load(str(path)))
+    labels = [label for label, _ in taps]
+    assert labels[0] == "stem" and labels[-1].startswith("pooled features")
+    blocks = [int(label.split()[1]) for label in labels if label.startswith("block ")]
+    assert blocks and blocks == sorted(set(blocks))
+    photos = quantize.generated_photos(6, seed=5)
+    rows = depth_errors(path, diagnoser.preprocessor(KEY)[0], photos)
+    assert [row["tap"] for row in rows[:-1]] == labels and "JPEG q85" in rows[-1]["tap"]
+    assert all(0 < row["median"] <= row["p90"] < 1.5 for row in rows[:-1]), rows
+
+
+@pytest.fixture(scope="module")
+def lite0_cache(tmp_path_factory) -> Path:
+    """One export of the real Lite0 extractor for the tests below (its int8 copy is cached beside it)."""
+    return tmp_path_factory.mktemp("lite0-onnx")
+
+
+@pytest.mark.parametrize("limit, serves", [(float("inf"), True), (1e-6, False)])
+def test_the_photo_checks_lite0_extractor_gets_a_checked_int8_copy(lite0_cache, monkeypatch, caplog, limit, serves):
+    """The photo and domain checks' Lite0 pass: an int8 copy built once (cached beside the fp32 file),
+    checked on generated scalp photos and on non-scalp scenes, served only within the feature-error limit;
+    otherwise fp32 keeps serving and the log says why."""
+    from scalp_models.lite0_features import Lite0Features, lite0_pixels
+
+    monkeypatch.setattr(quantize, "CHECK_MAX_FEATURE_ERROR", limit)
+    extractor = Lite0Features(cache=lite0_cache)
+    photos = quantize.generated_photos(3, seed=11)
+    fp32 = extractor.extract(photos)
+    assert extractor.precision == "fp32"
+    with caplog.at_level(logging.INFO, logger="scalp_models.lite0_features"):
+        extractor.start_int8()
+        assert extractor.wait_int8(timeout=300) is serves
+    assert list(lite0_cache.glob("*-int8-*.onnx")), "the int8 copy is cached beside the fp32 file"
+    features = extractor.extract(photos)
+    if serves:
+        assert extractor.precision == "int8" and extractor.int8_error is None
+        assert "serves int8" in caplog.text
+        error = np.linalg.norm(features - fp32, axis=1) / np.linalg.norm(fp32, axis=1)
+        assert 0 < error.max() < 0.5, error  # int8 really serves: close to fp32, not equal to it
+        assert extractor.session.run(None, {"pixel_values": lite0_pixels(photos[:1])})[0].shape == (1, 1280)
+    else:
+        assert extractor.precision == "fp32" and "relative feature error" in extractor.int8_error
+        assert "fp32 keeps serving" in caplog.text
+        np.testing.assert_array_equal(features, fp32)

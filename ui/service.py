@@ -130,6 +130,8 @@ class ScalpService:
                                                backend=self.config.backend,
                                                num_threads=self.config.model_threads)
         self._synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
+        if self.config.backend == "int8":  # the photo and domain checks' Lite0 pass too, once checked
+            self._start_lite0_int8()
         from scalp_models.novelty import NoveltyUnavailableError  # heavy (torch): loader thread only
 
         try:
@@ -138,6 +140,15 @@ class ScalpService:
             self._novelty, self._novelty_error = None, public_error(str(exc))
             log.warning("no domain check for these models: %s", self._novelty_error)
         return diagnoser
+
+    @staticmethod
+    def _start_lite0_int8() -> None:
+        from scalp_models.lite0_features import lite0_features  # heavy (torch): loader thread only
+
+        try:
+            lite0_features().start_int8()
+        except Exception as exc:  # noqa: BLE001 - weights missing: the checks say so themselves when used
+            log.warning("Lite0 features int8 not started (%s: %s)", type(exc).__name__, exc)
 
     def _load_novelty(self, revision):
         """The model set's domain check: ``novelty.json`` beside the models (demo, folder or Hub snapshots)."""
