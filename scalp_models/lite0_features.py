@@ -36,9 +36,9 @@ from scalp_models.onnx_backend import (
     INPUT_NAME,
     check_export,
     create_session,
-    fold_gates_in_file,
     model_fingerprint,
     onnx_cache_dir,
+    simplify_export,
     torch_to_onnx,
 )
 
@@ -92,7 +92,7 @@ def onnx_features_session(pooled: PooledFeatures, cache: Path | None = None, thr
         with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as tmp:
             exported = Path(tmp) / "features.onnx"
             torch_to_onnx(pooled, LITE0_SIZE, exported, output_name=OUTPUT_NAME)
-            fold_gates_in_file(exported)  # Lite0 has no squeeze-excite: its 16 identity gates cost time only
+            simplify_export(exported)  # Lite0's 16 identity gates and 5 zero Pads: time, no effect
             os.replace(exported, path)  # atomic: a racing process sees the whole file or none
     session = create_session(path, threads=threads)
     check_export(pooled, path, LITE0_SIZE, session=session, name="the Lite0 feature extractor")

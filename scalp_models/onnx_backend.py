@@ -44,8 +44,8 @@ from scalp_core.paths import cache_dir
 log = logging.getLogger(__name__)
 
 OPSET = 17
-EXPORT_FORMAT = 2  # bump when the export recipe changes, so old cache files are not reused
-# 2: identity squeeze-excite gates are folded away (fold_constant_gates)
+EXPORT_FORMAT = 3  # bump when the export recipe changes, so old cache files are not reused
+# 2: identity squeeze-excite gates are folded away; 3: and zero Pads merged into their Conv (simplify_export)
 # Max |output difference| allowed between a fresh export and PyTorch, per unit of the outputs' scale
 # (max |PyTorch output|, at least 1): logits of a few units must agree to 1e-4, the demo heads' logits
 # of a hundred units to 1e-2 (fp32 rounding grows with the values; 1.05e-4 on such a head made the
@@ -140,7 +140,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
             tmp_path = Path(tmp) / "model.onnx"
             torch_to_onnx(wrapper, input_size, tmp_path)
-            fold_gates_in_file(tmp_path)
+            simplify_export(tmp_path)
             check_export(wrapper, tmp_path, input_size, name=type(model).__name__)
             os.replace(tmp_path, path)
     except OnnxExportError:
@@ -155,15 +155,70 @@ def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
     return path
 
 
-def fold_gates_in_file(path: Path) -> int:
-    """:func:`fold_constant_gates` on an ``.onnx`` file, rewritten in place when a gate was removed."""
+def simplify_export(path: Path) -> dict[str, int]:
+    """Rewrite an exported ``.onnx`` file in place without work that changes no output: identity gates
+    (:func:`fold_constant_gates`), and zero ``Pad`` nodes in front of convolutions (:func:`fold_zero_pads`,
+    once ONNX Runtime's basic constant folding has turned their computed amounts into constants).
+    Returns how many of each were removed."""
     import onnx
+    import onnxruntime as ort
 
     model = onnx.load(str(path))
-    removed = fold_constant_gates(model)
-    if removed:
+    gates = fold_constant_gates(model)
+    if gates:
         onnx.save(model, str(path))
-    return removed
+    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".simplify-") as tmp:
+        folded = Path(tmp) / "folded.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # standard ONNX ops only
+        options.optimized_model_filepath = str(folded)
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model = onnx.load(str(folded))
+    pads = fold_zero_pads(model)
+    if pads:
+        onnx.save(model, str(path))
+    return {"gates": gates, "pads": pads}
+
+
+def fold_zero_pads(model) -> int:
+    """Merge each constant-zero ``Pad`` of H and W only into the ``pads`` of the one Conv it feeds
+    (transformers' EfficientNet pads its stride-2 convolutions itself, "same"-style, and ONNX Runtime
+    leaves those Pads as separate passes over the activations); returns how many were merged."""
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    users: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    outputs = {o.name for o in model.graph.output}
+    merged = 0
+    for pad in [n for n in model.graph.node if n.op_type == "Pad"]:
+        consumers = users.get(pad.output[0], [])
+        mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+        value = pad.input[2] if len(pad.input) > 2 else ""
+        if (len(consumers) != 1 or consumers[0].op_type != "Conv" or pad.output[0] in outputs or mode != b"constant"
+                or len(pad.input) < 2 or pad.input[1] not in inits or (len(pad.input) > 3 and pad.input[3])
+                or (value and (value not in inits or numpy_helper.to_array(inits[value]).any()))):
+            continue
+        amounts = numpy_helper.to_array(inits[pad.input[1]]).astype(np.int64)
+        if amounts.shape != (8,) or amounts[[0, 1, 4, 5]].any() or (amounts < 0).any():
+            continue  # only N, C, H, W pads, none on N or C, none negative (a crop)
+        conv = consumers[0]
+        attrs = {a.name: a for a in conv.attribute}
+        if attrs.get("auto_pad") is not None and attrs["auto_pad"].s not in (b"NOTSET", b"VALID"):
+            continue
+        old = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
+        new = [old[0] + amounts[2], old[1] + amounts[3], old[2] + amounts[6], old[3] + amounts[7]]
+        for name in ("pads", "auto_pad"):
+            if name in attrs:
+                conv.attribute.remove(attrs[name])
+        conv.attribute.append(helper.make_attribute("pads", [int(v) for v in new]))
+        conv.input[0] = pad.input[0]
+        merged += 1
+    if merged:
+        _prune(model)
+    return merged
 
 
 def fold_constant_gates(model) -> int:

@@ -156,3 +156,46 @@ def test_export_check_tolerance_follows_the_scale_of_the_outputs(tmp_path):
     assert onnx_backend.check_export(big, tmp_path / "x.onnx", 8, session=Off(big, np.float32(2e-3))) > 0
     with pytest.raises(onnx_backend.OnnxExportError, match="differs from PyTorch"):
         onnx_backend.check_export(small, tmp_path / "x.onnx", 8, session=Off(small, np.float32(2e-3)))
+
+
+def test_the_export_merges_zero_pads_into_their_convolutions(tiny_models, photos):
+    """transformers' EfficientNet pads stride-2 convolutions with its own Pad; the cached export has none
+    in front of a Conv any more, and still matches PyTorch (the export is checked against it)."""
+    import onnx
+
+    diagnoser = ScalpDiagnoser(tiny_models, num_threads=1, backend="onnx")
+    model = onnx.load(str(next(iter(diagnoser.onnx_paths.values()))))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and not any(producer.get(c.input[0]) is not None and producer[c.input[0]].op_type == "Pad"
+                             for c in convs)
+    assert any(list(a.ints)[2:] != list(a.ints)[:2] for c in convs for a in c.attribute if a.name == "pads"), \
+        "the merged 'same' padding is asymmetric (bottom/right)"
+    torch_run = ScalpDiagnoser(tiny_models, num_threads=1, backend="torch")
+    for key, probs in diagnoser.predict_proba(photos[:3]).items():
+        np.testing.assert_allclose(probs, torch_run.predict_proba(photos[:3])[key], atol=1e-4)
+
+
+def test_fold_zero_pads_merges_only_zero_spatial_pads():
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(1).normal(size=(2, 2, 3, 3)).astype(np.float32), "w")
+
+    def graph(pads: list[int], value: float):
+        inits = [weight, numpy_helper.from_array(np.array(pads, np.int64), "p"),
+                 numpy_helper.from_array(np.array(value, np.float32), "v")]
+        nodes = [helper.make_node("Pad", ["x", "p", "v"], ["xp"], mode="constant"),
+                 helper.make_node("Conv", ["xp", "w"], ["y"], strides=[2, 2], auto_pad="VALID")]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+    x = np.random.default_rng(2).normal(size=(1, 2, 6, 6)).astype(np.float32)
+    same = graph([0, 0, 0, 0, 0, 0, 1, 1], 0.0)
+    expected = onnx_backend.create_session(same.SerializeToString()).run(None, {"x": x})[0]
+    assert onnx_backend.fold_zero_pads(same) == 1
+    assert [n.op_type for n in same.graph.node] == ["Conv"]
+    np.testing.assert_array_equal(onnx_backend.create_session(same.SerializeToString()).run(None, {"x": x})[0],
+                                  expected)
+    assert onnx_backend.fold_zero_pads(graph([0, 0, 0, 0, 0, 0, 1, 1], 1.0)) == 0  # pads with ones: not a Conv pad
+    assert onnx_backend.fold_zero_pads(graph([0, 1, 0, 0, 0, 0, 1, 1], 0.0)) == 0  # a channel pad
