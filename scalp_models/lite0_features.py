@@ -133,6 +133,7 @@ class Lite0Features:
         no ONNX session to quantize (the PyTorch fall-back)."""
         if self.session is None:
             self.int8_error = f"no ONNX session ({self.onnx_error})"
+            log.warning("Lite0 features int8: %s; PyTorch keeps serving", self.int8_error)
             return None
         if self._int8 is None:
             self._int8 = threading.Thread(target=self._upgrade, name="lite0-int8", daemon=True)
@@ -176,10 +177,11 @@ class Lite0Features:
 def non_scalp_photos(per_kind: int = 3, seed: int = 4_242) -> list[Image.Image]:
     """Procedural rooms, bottles, faces, documents, ... (``synthetic.scenes``): the int8 copy is calibrated
     on scalp photos, but the photo check's stage 1 must still tell these apart, so its check covers them."""
+    from scalp_models.quantize import PHOTO_SIZE
     from synthetic.scenes import SCENE_KINDS, procedural_scene
 
     rng = np.random.default_rng(seed)
-    return [procedural_scene(kind, rng, (640, 480)) for kind in SCENE_KINDS for _ in range(per_kind)]
+    return [procedural_scene(kind, rng, PHOTO_SIZE) for kind in SCENE_KINDS for _ in range(per_kind)]
 
 
 _lock = threading.Lock()

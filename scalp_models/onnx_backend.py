@@ -165,18 +165,16 @@ def simplify_export(path: Path) -> dict[str, int]:
 
     model = onnx.load(str(path))
     gates = fold_constant_gates(model)
-    if gates:
-        onnx.save(model, str(path))
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".simplify-") as tmp:
         folded = Path(tmp) / "folded.onnx"
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # standard ONNX ops only
         options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model = onnx.load(str(folded))
-    pads = fold_zero_pads(model)
-    if pads:
-        onnx.save(model, str(path))
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        optimized = onnx.load(str(folded))
+    pads = fold_zero_pads(optimized)
+    if pads or gates:  # one write, of the ORT-folded graph only when it had Pads to merge
+        onnx.save(optimized if pads else model, str(path))
     return {"gates": gates, "pads": pads}
 
 

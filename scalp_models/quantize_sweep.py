@@ -112,20 +112,26 @@ def sweep_calibrations(fp32_path: Path, preprocess: Preprocess, methods: list[st
 
 def test_split(symptom: str, per_class: int = 12):
     """The symptom's generated test photos (as ``bench/infer.py`` draws them), decoded from JPEG."""
-    import io
-
     from scalp_core import SYMPTOMS
     from scalp_models.demo import render_symptom_examples
-    from scalp_models.shared_preprocessing import decode_image
 
     index, spec = next((i, s) for i, s in enumerate(SYMPTOMS) if s.key == symptom)
     images, labels, _ = render_symptom_examples(spec, per_class, 777_000 + index, (640, 480), keep_colour=True)
+    return saved_as_jpeg(images, 90), labels
+
+
+def saved_as_jpeg(images, quality: int) -> list:
+    """``images`` saved as JPEG at ``quality`` and decoded back as serving decodes an upload."""
+    import io
+
+    from scalp_models.shared_preprocessing import decode_image
+
     photos = []
     for image in images:
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=90)
+        image.save(buffer, format="JPEG", quality=quality)
         photos.append(decode_image(buffer.getvalue()))
-    return photos, labels
+    return photos
 
 
 def round_weights(model, only: set[str] | None = None):
@@ -150,12 +156,9 @@ def round_weights(model, only: set[str] | None = None):
 
 def weight_sensitivity(fp32_path: Path, preprocess: Preprocess, photos, top: int = 8) -> list[dict]:
     """Rows ``{variant, agreement, max_dp}`` against fp32 on ``photos`` (see ``--layers``)."""
-    import io
-
     import onnx
 
-    from scalp_models.quantize import fold_constant_gates
-    from scalp_models.shared_preprocessing import decode_image
+    from scalp_models.onnx_backend import fold_constant_gates
 
     fp32 = create_session(fp32_path, threads=2)
     model = onnx.load(str(fp32_path))
@@ -168,12 +171,7 @@ def weight_sensitivity(fp32_path: Path, preprocess: Preprocess, photos, top: int
                               for x in batched_pixels(preprocess, candidate_photos)])
         return {"variant": label, **asdict(compare_outputs(ref, got))}
 
-    resaved = []
-    for photo in photos:
-        buffer = io.BytesIO()
-        photo.save(buffer, format="JPEG", quality=85)
-        resaved.append(decode_image(buffer.getvalue()))
-    rows = [against_fp32("reference: fp32, photos re-saved as JPEG q85", None, resaved),
+    rows = [against_fp32("reference: fp32, photos re-saved as JPEG q85", None, saved_as_jpeg(photos, 85)),
             against_fp32("all Conv weights int8 (activations fp32)", round_weights(model))]
     layers = [against_fp32(node.name, round_weights(model, {node.name}))
               for node in model.graph.node if node.op_type == "Conv"]
@@ -202,12 +200,9 @@ def depth_taps(model) -> list[tuple[str, str]]:
 def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
     """Rows ``{tap, median, p90}``: ‖int8 − fp32‖ / ‖fp32‖ per photo at each tap of :func:`depth_taps`, for
     the recipe's int8 copy; the last row is the fp32 features of the photos re-saved as JPEG q85."""
-    import io
-
     import onnx
 
-    from scalp_models.quantize import fold_constant_gates
-    from scalp_models.shared_preprocessing import decode_image
+    from scalp_models.onnx_backend import fold_constant_gates
 
     model = onnx.load(str(fp32_path))
     fold_constant_gates(model)
@@ -216,11 +211,7 @@ def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
     for _, tensor in taps:
         if tensor not in present:
             model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
-    resaved = []
-    for photo in photos:
-        buffer = io.BytesIO()
-        photo.save(buffer, format="JPEG", quality=85)
-        resaved.append(decode_image(buffer.getvalue()))
+    resaved = saved_as_jpeg(photos, 85)
     with tempfile.TemporaryDirectory(prefix="scalp-int8-depth-") as tmp:
         tapped, quantized = Path(tmp) / "taps.onnx", Path(tmp) / "taps-int8.onnx"
         onnx.save(model, str(tapped))
