@@ -30,6 +30,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,8 @@ from scalp_models.shared_preprocessing import decode_image
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 2  # 2: identity gates behind Identity nodes are folded too
+# 2: identity gates behind Identity nodes are folded too; 3: bias correction (see correct_biases)
+RECIPE_VERSION = 3
 RULES_FILE = Path(__file__).with_name("int8_exclusions.json")
 CALIBRATION_IMAGES = 256  # "a few hundred generated images per model"
 CALIBRATION_BATCH = 8
@@ -137,6 +139,15 @@ def check_calibration(calibration: dict, where: str = "calibration") -> dict:
     return {"method": method, "extra_options": options}
 
 
+def load_bias_correction(path: Path = RULES_FILE) -> int:
+    """How many of the calibration photos (the first ones) :func:`correct_biases` measures on (0: none)."""
+    setting = json.loads(Path(path).read_text(encoding="utf-8")).get("bias_correction", {"photos": 0})
+    photos = setting.get("photos")
+    if not isinstance(photos, int) or isinstance(photos, bool) or not 0 <= photos <= 1024:
+        raise ValueError(f"{Path(path).name}: bias_correction.photos must be an integer in 0..1024, got {photos!r}")
+    return photos
+
+
 def load_rules(path: Path = RULES_FILE) -> list[dict]:
     rules = json.loads(Path(path).read_text(encoding="utf-8"))["rules"]
     for rule in rules:
@@ -150,7 +161,8 @@ def recipe_id(rules: Sequence[dict], preprocess_id: str, calibration: dict | Non
 
     calibration = load_calibration() if calibration is None else calibration
     payload = {"version": RECIPE_VERSION, "rules": list(rules), "calibration": [CALIBRATION_IMAGES, CALIBRATION_SEED],
-               "method": calibration, "preprocess": preprocess_id, "onnxruntime": onnxruntime.__version__}
+               "method": calibration, "bias_correction": load_bias_correction(), "preprocess": preprocess_id,
+               "onnxruntime": onnxruntime.__version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -169,6 +181,9 @@ def matched_nodes(model, match: dict) -> list[str]:
         return [nodes[positions[0]].name] if positions else []
     if kind == "after_last":
         return [n.name for n in nodes[positions[-1] + 1 :]] if positions else []
+    if kind == "before_name":  # the nodes in front of the first one whose name contains value (none if none does)
+        end = next((i for i, n in enumerate(nodes) if value in n.name), 0)
+        return [n.name for n in nodes[:end]]
     if kind == "depthwise":
         return [n.name for n in nodes if n.op_type == "Conv" and _group_of(n) > 1]
     raise ValueError(f"unknown match {kind!r} in {RULES_FILE.name}")
@@ -180,10 +195,13 @@ def excluded_nodes(model, rules: Sequence[dict]) -> dict[str, str]:
 
 
 def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules: Sequence[dict],
-                  photos: Sequence[Image.Image], calibration: dict | None = None) -> dict[str, str]:
+                  photos: Sequence[Image.Image], calibration: dict | None = None,
+                  bias_correction: int | None = None) -> dict[str, str]:
     """Write the int8 QDQ copy of ``fp32_path`` to ``out_path``; returns the nodes kept fp32.
 
-    ``calibration`` (default: the recipe's) picks how activation ranges are set from ``photos``."""
+    ``calibration`` (default: the recipe's) picks how activation ranges are set from ``photos``;
+    then :func:`correct_biases` measures on the first ``bias_correction`` of them (default: the
+    recipe's count; 0 skips it)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -226,7 +244,95 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
             nodes_to_exclude=sorted(excluded), calibrate_method=CalibrationMethod[calibration["method"]],
             extra_options={**calibration["extra_options"], "CalibStridedMinMax": 1},
         )
+    count = load_bias_correction() if bias_correction is None else bias_correction
+    if count:
+        quantized = onnx.load(str(out_path))
+        correct_biases(model, quantized, preprocess, photos[:count])
+        onnx.save(quantized, str(out_path))
     return excluded
+
+
+def _reference_tensor(fp32_producers: dict, name: str) -> str | None:
+    """The fp32 tensor an int8 Conv output stands for: QDQ drops the ReLU6/ReLU after a Conv (the
+    output's quantization range clips instead) and gives the Conv the activation's output name, so
+    the matching fp32 tensor is that activation's input, before clipping."""
+    node = fp32_producers.get(name)
+    if node is not None and node.op_type in ("Clip", "Relu"):
+        source = fp32_producers.get(node.input[0])
+        return node.input[0] if source is not None and source.op_type == "Conv" else None
+    return name if node is not None and node.op_type == "Conv" else None
+
+
+def correct_biases(fp32_model, int8_model, preprocess: Preprocess, photos: Sequence[Image.Image]) -> int:
+    """Empirical bias correction of ``int8_model`` (a QDQ copy of ``fp32_model``), in place; returns how
+    many Conv biases it changed.
+
+    Rounding weights and activations to 8 bits shifts each convolution's mean output per channel:
+    rounding a 3×3 depthwise filter changes its sum, which smooth regions of a photo multiply, and
+    small ReLU6 outputs round to zero more than away from it. These shifts add up through the
+    network. In network order, each quantized Conv's per-channel mean output on ``photos`` is
+    measured in both models, and the difference is added to its int32 bias (whose scale is
+    unchanged, so ONNX Runtime still fuses it into QLinearConv). Each Conv is measured after the
+    ones before it are corrected (Nagel et al., 2019, "Data-Free Quantization", §4.2, empirical).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = int8_model.graph
+    fp32_producers = {out: node for node in fp32_model.graph.node for out in node.output}
+    int8_producers = {out: node for node in graph.node for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    uses = Counter(name for node in graph.node for name in node.input)
+
+    def dequantized_initializer(name: str):
+        node = int8_producers.get(name)
+        ok = node is not None and node.op_type == "DequantizeLinear" and node.input[0] in initializers
+        return node if ok and node.input[1] in initializers else None
+
+    targets = []  # (int8 output name, fp32 reference name, bias initializer, bias scale)
+    for node in list(graph.node):
+        if node.op_type != "Conv" or len(node.input) < 3 or dequantized_initializer(node.input[1]) is None:
+            continue  # not quantized: kept fp32
+        bias = dequantized_initializer(node.input[2])
+        reference = _reference_tensor(fp32_producers, node.output[0])
+        if bias is None or reference is None:
+            continue  # no int32 bias, or nothing to compare the output with
+        if uses[node.input[2]] > 1 or uses[bias.input[0]] > 1:  # the exporter shares equal tensors: untie it
+            private = numpy_helper.from_array(numpy_helper.to_array(initializers[bias.input[0]]),
+                                              f"{bias.input[0]}_of_{len(targets)}_corrected")
+            graph.initializer.append(private)
+            initializers[private.name] = graph.initializer[-1]
+            untied = onnx.NodeProto()
+            untied.CopyFrom(bias)  # same scale, zero point and axis
+            untied.input[0], untied.output[0], untied.name = private.name, f"{private.name}_dq", f"{private.name}_dq"
+            graph.node.insert(list(graph.node).index(node), untied)
+            node.input[2], bias = untied.output[0], untied
+        targets.append((node.output[0], reference, initializers[bias.input[0]],
+                        numpy_helper.to_array(initializers[bias.input[1]]).astype(np.float64)))
+    if not targets:
+        return 0
+
+    def channel_means(model, names: list[str]) -> list[np.ndarray]:
+        probe = onnx.ModelProto()
+        probe.CopyFrom(model)
+        present = {out.name for out in probe.graph.output}
+        probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+                                  for name in dict.fromkeys(names) if name not in present)
+        session = create_session(probe.SerializeToString(), threads=max(1, min(2, os.cpu_count() or 1)))
+        sums, counts = [0.0] * len(names), [0] * len(names)
+        for pixels in batched_pixels(preprocess, photos):
+            for i, value in enumerate(session.run(names, {INPUT_NAME: pixels})):
+                sums[i] = sums[i] + value.astype(np.float64).sum(axis=(0, *range(2, value.ndim)))
+                counts[i] += value.size // value.shape[1]
+        return [total / count for total, count in zip(sums, counts)]
+
+    wanted = channel_means(fp32_model, [reference for _, reference, _, _ in targets])
+    for (output, _, bias, scale), target in zip(targets, wanted):
+        [got] = channel_means(int8_model, [output])
+        quantized = numpy_helper.to_array(bias).astype(np.int64) + np.round((target - got) / scale).astype(np.int64)
+        info = np.iinfo(np.int32)
+        bias.CopyFrom(numpy_helper.from_array(np.clip(quantized, info.min, info.max).astype(np.int32), bias.name))
+    return len(targets)
 
 
 # ----------------------------------------------------------------------------- checking and caching

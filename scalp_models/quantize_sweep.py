@@ -9,7 +9,7 @@ else fp32) move the answers most, beside two references: all weights int8 at onc
 model itself on the same photos re-saved as JPEG quality 85 (how much a harmless input change moves it).
 ``--depth`` follows the int8 error through the network instead: the relative error of the recipe's
 int8 activations against fp32 after the stem, after every block and at the pooled features the head
-reads, beside what a JPEG q85 re-save does to those features.
+reads, with and without the bias correction, beside what a JPEG q85 re-save does to those features.
 With ``--calibrations`` it compares calibration methods instead (the recipe's rules each time), and
 adds the severity agreement on the symptom's generated test split (the demo build's recipe, the
 figure issue 15's goal is about).
@@ -56,16 +56,16 @@ def sweep(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, repeats: 
     fp32 = create_session(fp32_path)
     check_photos = generated_photos(CHECK_IMAGES, CHECK_SEED)
     calibration = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
-    variants = [("recipe", base_rules)] + [
+    variants = [("recipe", base_rules, None), ("recipe without bias correction", base_rules, 0)] + [
         (f"{rule['group']} {'int8' if rule['keep_fp32'] else 'fp32'}",
-         [{**r, "keep_fp32": not r["keep_fp32"]} if r is rule else r for r in base_rules])
+         [{**r, "keep_fp32": not r["keep_fp32"]} if r is rule else r for r in base_rules], None)
         for rule in base_rules
     ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="scalp-int8-sweep-") as tmp:
-        for label, rules in variants:
+        for label, rules, bias_correction in variants:
             path = Path(tmp) / f"{len(rows)}.onnx"
-            kept = quantize_file(fp32_path, path, preprocess, rules, calibration)
+            kept = quantize_file(fp32_path, path, preprocess, rules, calibration, bias_correction=bias_correction)
             session = create_session(path)
             check = compare_sessions(fp32, session, preprocess, check_photos)
             rows.append({"variant": label, "kept_fp32": len(kept), **asdict(check),
@@ -198,8 +198,9 @@ def depth_taps(model) -> list[tuple[str, str]]:
 
 
 def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
-    """Rows ``{tap, median, p90}``: ‖int8 − fp32‖ / ‖fp32‖ per photo at each tap of :func:`depth_taps`, for
-    the recipe's int8 copy; the last row is the fp32 features of the photos re-saved as JPEG q85."""
+    """Rows ``{tap, median, p90, uncorrected_median}``: ‖int8 − fp32‖ / ‖fp32‖ per photo at each tap of
+    :func:`depth_taps`, for the recipe's int8 copy (and its median without the bias correction); the last
+    row is the fp32 features of the photos re-saved as JPEG q85."""
     import onnx
 
     from scalp_models.onnx_backend import fold_constant_gates
@@ -212,26 +213,32 @@ def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
         if tensor not in present:
             model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
     resaved = saved_as_jpeg(photos, 85)
+    calibration = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
+    names = [tensor for _, tensor in taps]
     with tempfile.TemporaryDirectory(prefix="scalp-int8-depth-") as tmp:
-        tapped, quantized = Path(tmp) / "taps.onnx", Path(tmp) / "taps-int8.onnx"
+        tapped, corrected, plain = (Path(tmp) / f"{name}.onnx" for name in ("taps", "int8", "int8-uncorrected"))
         onnx.save(model, str(tapped))
-        quantize_file(tapped, quantized, preprocess, load_rules(), generated_photos(CALIBRATION_IMAGES,
-                                                                                   CALIBRATION_SEED))
-        names = [tensor for _, tensor in taps]
-        fp32, int8 = create_session(tapped, 2), create_session(quantized, 2)
+        quantize_file(tapped, corrected, preprocess, load_rules(), calibration)
+        quantize_file(tapped, plain, preprocess, load_rules(), calibration, bias_correction=0)
 
-        def outputs(session, chosen) -> list[np.ndarray]:
+        def outputs(path, chosen) -> list[np.ndarray]:
+            session = create_session(path, 2)
             runs = [session.run(names, {INPUT_NAME: x}) for x in batched_pixels(preprocess, chosen)]
             return [np.concatenate([run[i] for run in runs]) for i in range(len(names))]
 
-        ref, got, jpeg = outputs(fp32, photos), outputs(int8, photos), outputs(fp32, resaved)
+        ref, got, uncorrected, jpeg = (outputs(tapped, photos), outputs(corrected, photos), outputs(plain, photos),
+                                       outputs(tapped, resaved))
 
-    def row(label, a, b) -> dict:
+    def errors(a, b) -> np.ndarray:
         a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-        error = np.linalg.norm(b - a, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)
-        return {"tap": label, "median": float(np.median(error)), "p90": float(np.percentile(error, 90))}
+        return np.linalg.norm(b - a, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)
 
-    rows = [row(label, a, b) for (label, _), a, b in zip(taps, ref, got)]
+    def row(label, a, b, c=None) -> dict:
+        error = errors(a, b)
+        return {"tap": label, "median": float(np.median(error)), "p90": float(np.percentile(error, 90)),
+                "uncorrected_median": None if c is None else float(np.median(errors(a, c)))}
+
+    rows = [row(label, a, b, c) for (label, _), a, b, c in zip(taps, ref, got, uncorrected)]
     return rows + [row("reference: fp32 pooled features, photos re-saved as JPEG q85", ref[-1], jpeg[-1])]
 
 
@@ -279,10 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.depth:
         print(f"{args.symptom}, its generated test split: ‖int8 − fp32‖ / ‖fp32‖ per photo")
-        print("| where | median | p90 |")
-        print("|---|---:|---:|")
+        print("| where | median | p90 | median without bias correction |")
+        print("|---|---:|---:|---:|")
         for row in depth_errors(fp32_path, preprocess, test_split(args.symptom)[0]):
-            print(f"| {row['tap']} | {row['median']:.1%} | {row['p90']:.1%} |")
+            plain = "" if row["uncorrected_median"] is None else f"{row['uncorrected_median']:.1%}"
+            print(f"| {row['tap']} | {row['median']:.1%} | {row['p90']:.1%} | {plain} |")
         return 0
     if args.calibrations:
         print(f"{args.symptom}: {CALIBRATION_IMAGES} calibration photos; check: {CHECK_IMAGES} photos; "
