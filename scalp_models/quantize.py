@@ -4,11 +4,13 @@ Each fp32 export (``scalp_models.onnx_backend``) gets an int8 copy: ``quantize_s
 format, uint8 activations and per-channel int8 weights (this CPU has AVX-512 VNNI, so no reduced
 range), activation ranges calibrated on :data:`CALIBRATION_IMAGES` generated photos
 (``synthetic.render.render_scalp``, saved as 640×480 JPEGs and decoded and preprocessed exactly as
-serving does) one batch at a time. The calibration method (MinMax, Percentile or Entropy) and the
-nodes that stay fp32 are data, with the measured reasons, in ``int8_exclusions.json``; identity
+serving does) one batch at a time, then a bias correction on the first of those photos
+(:func:`correct_biases`: each quantized Conv's mean output per channel is set back to fp32's). The
+calibration method (MinMax, Percentile or Entropy), the bias correction's photo count and the nodes
+that stay fp32 are data, with the measured reasons, in ``int8_exclusions.json``; identity
 squeeze-excite gates (the Lite0-based models) are removed first (:func:`fold_constant_gates`). The file is cached beside the fp32 one as
-``<fp32 name>-int8-<recipe>.onnx``: the recipe hashes the rules, the calibration settings, the
-preprocessing and the ONNX Runtime version, so any change makes a new file.
+``<fp32 name>-int8-<recipe>.onnx``: the recipe hashes the rules, the calibration and bias-correction
+settings, the preprocessing and the ONNX Runtime version, so any change makes a new file.
 
 Before an int8 file serves, :func:`check_int8` runs it and the fp32 file on :data:`CHECK_IMAGES`
 other generated photos: the top class must agree on ≥ :data:`CHECK_MIN_AGREEMENT` of them and no
