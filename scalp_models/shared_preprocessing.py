@@ -157,7 +157,8 @@ def resized_tensor(images: Sequence[Image.Image], key: ResizeKey) -> torch.Tenso
         if resized.ndim == 2:  # gray: resampling is per channel, so replicating after is exact
             resized = np.repeat(resized[..., None], 3, axis=-1)
         arrays.append(resized)
-    batch = torch.from_numpy(np.stack(arrays))  # N, H, W, 3 uint8
-    # contiguous NCHW like the processor's output: a channels-last input would silently switch
-    # every convolution to the channels-last kernels, which are slower here
-    return batch.permute(0, 3, 1, 2).contiguous().float()
+    # Contiguous NCHW like the processor's output: a channels-last input would silently switch
+    # every convolution to the channels-last kernels, which are slower here. numpy, not torch: a
+    # torch copy this size wakes torch's OpenMP threads, which then spin on the cores that ONNX
+    # Runtime is about to use (8-12 ms more per diagnosis on two cores).
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2), dtype=np.float32))

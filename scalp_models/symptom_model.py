@@ -84,7 +84,8 @@ def model_pixels(entry: SymptomModel, images: Sequence[Image.Image], resized: di
         if entry.resize not in resized:
             resized[entry.resize] = resized_tensor(images, entry.resize)
         a, b = entry.normalization.affine()
-        normalised[key] = resized[entry.resize] * a + b
+        # in numpy for the reason resized_tensor gives; the same float32 products and sums as torch's
+        normalised[key] = torch.from_numpy(resized[entry.resize].numpy() * a.numpy() + b.numpy())
     return normalised[key]
 
 
