@@ -32,6 +32,7 @@ from PIL import Image
 from scalp_core.images import to_rgb
 from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 from scalp_models.lite0 import lite0_feature_extractor
+from scalp_models.shared_preprocessing import resized_array
 from scalp_models.onnx_backend import (
     INPUT_NAME,
     check_export,
@@ -68,7 +69,8 @@ class PooledFeatures(torch.nn.Module):
 
 def lite0_pixels(images: list[Image.Image]) -> np.ndarray:
     """Lite0's own input as float32 (N, 3, 224, 224): squash to 224², (pixel − 127) / 128."""
-    arrays = [np.asarray(to_rgb(im).resize((LITE0_SIZE, LITE0_SIZE), RESAMPLE), np.float32) for im in images]
+    # the same squash as the demo models' (224 px, bicubic): resized_array does it once per photo for both
+    arrays = [resized_array(to_rgb(im), LITE0_SIZE, RESAMPLE).astype(np.float32) for im in images]
     batch = (np.stack(arrays) - 255.0 * LITE_MEAN) / (255.0 * LITE_STD)
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 

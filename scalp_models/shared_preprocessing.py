@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from scalp_core.images import to_rgb
 
@@ -55,6 +57,9 @@ def decode_image(image: ImageInput) -> Image.Image:
         if isinstance(err, ImageDecodeError):
             raise
         raise ImageDecodeError(f"could not read the image ({err}); use a JPEG or PNG photo") from err
+    if pil.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1):
+        return to_rgb(pil)  # already upright: the same object (exif_transpose would copy it), so the
+        # caches keyed on a decoded photo's identity (resized_array, the app's Lite0 features) find it
     return to_rgb(ImageOps.exif_transpose(pil))
 
 
@@ -148,12 +153,38 @@ def plan_preprocessing(processor) -> tuple[ResizeKey | None, Normalization | Non
     return ResizeKey(size, resample, gray=False), normalization
 
 
+RESIZE_MEMORY = 8  # photos whose resizes resized_array keeps (a few requests in flight at once)
+_resize_lock = threading.Lock()
+_resized_recent: list[tuple[weakref.ref, int, int, np.ndarray]] = []
+
+
+def resized_array(image: Image.Image, size: int, resample: int) -> np.ndarray:
+    """``image`` squashed to ``size``² with ``resample``, as a read-only uint8 array.
+
+    The results for the last :data:`RESIZE_MEMORY` image objects are kept, keyed on the object
+    (identity, never equality; a collected image's entry goes), so the photo check's Lite0 pass and
+    the six models' shared resize of one decoded photo resize it once. Decoded photos are not
+    changed in place anywhere; code that draws on one copies it first."""
+    with _resize_lock:
+        for ref, known_size, known_resample, array in _resized_recent:
+            if ref() is image and known_size == size and known_resample == resample:
+                return array
+    array = np.asarray(image.resize((size, size), resample=resample))
+    array.setflags(write=False)
+    with _resize_lock:
+        _resized_recent[:] = [(weakref.ref(image), size, resample, array)] + [
+            entry for entry in _resized_recent[: RESIZE_MEMORY - 1] if entry[0]() is not None]
+    return array
+
+
 def resized_tensor(images: Sequence[Image.Image], key: ResizeKey) -> torch.Tensor:
-    """uint8-valued float32 tensor (N, 3, size, size): one PIL resize per image."""
+    """uint8-valued float32 tensor (N, 3, size, size): one PIL resize per image (see :func:`resized_array`)."""
     arrays = []
     for image in images:
-        source = image.convert("L") if key.gray else image
-        resized = np.asarray(source.resize((key.size, key.size), resample=key.resample))
+        if key.gray:
+            resized = np.asarray(image.convert("L").resize((key.size, key.size), resample=key.resample))
+        else:
+            resized = resized_array(image, key.size, key.resample)
         if resized.ndim == 2:  # gray: resampling is per channel, so replicating after is exact
             resized = np.repeat(resized[..., None], 3, axis=-1)
         arrays.append(resized)
