@@ -314,7 +314,7 @@ def correct_biases(fp32_model, int8_model, preprocess: Preprocess, photos: Seque
     if not targets:
         return 0
 
-    def channel_means(model, names: list[str]) -> list[np.ndarray]:
+    def channel_means(model, names: list[str], batch: int) -> list[np.ndarray]:
         probe = onnx.ModelProto()
         probe.CopyFrom(model)
         present = {out.name for out in probe.graph.output}
@@ -322,16 +322,18 @@ def correct_biases(fp32_model, int8_model, preprocess: Preprocess, photos: Seque
                                   for name in dict.fromkeys(names) if name not in present)
         session = create_session(probe.SerializeToString(), threads=max(1, min(2, os.cpu_count() or 1)))
         sums, counts = [0.0] * len(names), [0] * len(names)
-        for pixels in batched_pixels(preprocess, photos):
+        for pixels in batched_pixels(preprocess, photos, batch):
             for i, value in enumerate(session.run(names, {INPUT_NAME: pixels})):
                 sums[i] = sums[i] + value.astype(np.float64).sum(axis=(0, *range(2, value.ndim)))
                 counts[i] += value.size // value.shape[1]
         return [total / count for total, count in zip(sums, counts)]
 
-    wanted = channel_means(fp32_model, [reference for _, reference, _, _ in targets])
+    # every Conv output at once, one photo a run: a 600 px b1 model's are ~150 MB per photo
+    wanted = channel_means(fp32_model, [reference for _, reference, _, _ in targets], batch=1)
     for (output, _, bias, scale), target in zip(targets, wanted):
-        [got] = channel_means(int8_model, [output])
-        quantized = numpy_helper.to_array(bias).astype(np.int64) + np.round((target - got) / scale).astype(np.int64)
+        [got] = channel_means(int8_model, [output], batch=CALIBRATION_BATCH)
+        steps = np.divide(target - got, scale, out=np.zeros_like(scale), where=scale > 0)  # 0: a dead channel
+        quantized = numpy_helper.to_array(bias).astype(np.int64) + np.round(steps).astype(np.int64)
         info = np.iinfo(np.int32)
         bias.CopyFrom(numpy_helper.from_array(np.clip(quantized, info.min, info.max).astype(np.int32), bias.name))
     return len(targets)
