@@ -367,11 +367,12 @@ def _channel_means(path_or_model, preprocess, photos, names):
 
 
 def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_model, tmp_path):
-    """``correct_biases``: after it, each quantized Conv's mean output per channel on the measured photos is
+    """``int8_bias.correct_biases``: after it, each quantized Conv's mean output per channel on the measured photos is
     fp32's, to within its bias's rounding step; before it, the 8-bit rounding had shifted those means."""
     import onnx
     from onnx import numpy_helper
 
+    from scalp_models.int8_bias import correct_biases, reference_tensor
     from scalp_models.onnx_backend import fold_constant_gates
 
     diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="onnx")
@@ -383,7 +384,7 @@ def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_mo
     fp32 = onnx.load(str(diagnoser.onnx_paths[KEY]))
     fold_constant_gates(fp32)
     corrected = onnx.load(str(plain))
-    assert quantize.correct_biases(fp32, corrected, preprocess, photos) >= 3
+    assert correct_biases(fp32, corrected, lambda batch: quantize.batched_pixels(preprocess, photos, batch)) >= 3
 
     producers = {out: node for node in corrected.graph.node for out in node.output}
     inits = {i.name: i for i in corrected.graph.initializer}
@@ -391,7 +392,7 @@ def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_mo
     convs = [n for n in corrected.graph.node if n.op_type == "Conv" and len(n.input) > 2
              and all(getattr(producers.get(n.input[i]), "op_type", None) == "DequantizeLinear" for i in (1, 2))]
     outputs = [n.output[0] for n in convs]
-    references = [quantize._reference_tensor(fp32_producers, name) for name in outputs]
+    references = [reference_tensor(fp32_producers, name) for name in outputs]
     steps = [numpy_helper.to_array(inits[producers[n.input[2]].input[1]]).astype(np.float64) for n in convs]
     # one tap at a time, as the correction measured them: a tapped Conv runs unfused, the others as QLinearConv
     want = _channel_means(fp32, preprocess, photos, references)
