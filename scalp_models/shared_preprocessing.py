@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +25,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps
 
 from scalp_core.images import to_rgb
+from scalp_core.recent import RecentByIdentity
 
 ImageInput = Any  # PIL.Image.Image | str | os.PathLike | bytes | numpy.ndarray
 
@@ -153,27 +152,20 @@ def plan_preprocessing(processor) -> tuple[ResizeKey | None, Normalization | Non
     return ResizeKey(size, resample, gray=False), normalization
 
 
-RESIZE_MEMORY = 8  # photos whose resizes resized_array keeps (a few requests in flight at once)
-_resize_lock = threading.Lock()
-_resized_recent: list[tuple[weakref.ref, int, int, np.ndarray]] = []
+_resized_recent = RecentByIdentity(8)  # decoded photo, (size, resample) → its resize
 
 
 def resized_array(image: Image.Image, size: int, resample: int) -> np.ndarray:
     """``image`` squashed to ``size``² with ``resample``, as a read-only uint8 array.
 
-    The results for the last :data:`RESIZE_MEMORY` image objects are kept, keyed on the object
-    (identity, never equality; a collected image's entry goes), so the photo check's Lite0 pass and
-    the six models' shared resize of one decoded photo resize it once. Decoded photos are not
-    changed in place anywhere; code that draws on one copies it first."""
-    with _resize_lock:
-        for ref, known_size, known_resample, array in _resized_recent:
-            if ref() is image and known_size == size and known_resample == resample:
-                return array
-    array = np.asarray(image.resize((size, size), resample=resample))
-    array.setflags(write=False)
-    with _resize_lock:
-        _resized_recent[:] = [(weakref.ref(image), size, resample, array)] + [
-            entry for entry in _resized_recent[: RESIZE_MEMORY - 1] if entry[0]() is not None]
+    The last few resizes are kept per image object (``scalp_core.recent.RecentByIdentity``), so the
+    photo check's Lite0 pass and the six models' shared resize of one decoded photo resize it once.
+    Decoded photos are not changed in place anywhere; code that draws on one copies it first."""
+    array = _resized_recent.get(image, (size, resample))
+    if array is None:
+        array = np.asarray(image.resize((size, size), resample=resample))
+        array.setflags(write=False)
+        _resized_recent.put(image, array, (size, resample))
     return array
 
 

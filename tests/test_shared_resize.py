@@ -72,3 +72,15 @@ def test_resizes_are_kept_per_object_not_per_content_and_are_read_only(resize_ca
     gc.collect()
     newcomer = photo(3)  # a collected photo's entry is gone; a new object at its address is not confused
     assert resized_array(newcomer, 64, int(RESAMPLE)).shape == (64, 64, 3) and len(resize_calls) == 4
+
+
+def test_the_memo_keeps_the_newest_few_objects_by_identity_and_key():
+    from scalp_core.recent import RecentByIdentity
+
+    memo = RecentByIdentity(2)
+    a, b, c = photo(4), photo(4), photo(5)
+    memo.put(a, "a-64", key=64)
+    assert memo.get(a, 64) == "a-64" and memo.get(a, 32) is None and memo.get(b, 64) is None  # b equals a
+    memo.put(b, "b")
+    memo.put(c, "c")  # the third object pushes out the oldest
+    assert memo.get(a, 64) is None and memo.get(b) == "b" and memo.get(c) == "c"

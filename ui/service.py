@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from recommendation.care_guide import CareGuideConfig, care_guide, fallback_guid
 from recommendation.catalog import load_catalog
 from recommendation.demo import demo_catalog
 from recommendation.ranking import recommend
+from scalp_core.recent import RecentByIdentity
 from scalp_core.symptoms import SYMPTOMS
 from scalp_models.diagnosis import Diagnosis
 from scalp_models.hub_loading import download_model_snapshots, read_pins
@@ -99,8 +99,7 @@ class ScalpService:
         self._synthetic = False
         self._novelty = None
         self._novelty_error: str | None = None
-        self._lite0_lock = threading.Lock()
-        self._lite0_recent: list = []  # (weakref to a decoded photo, its Lite0 features), newest first
+        self._lite0_recent = RecentByIdentity(8)  # decoded photo → its Lite0 features
         self.guide_limit = RateLimiter(per_client=config.openai_per_client_per_minute,
                                        overall=config.openai_per_minute)
 
@@ -259,16 +258,12 @@ class ScalpService:
     def lite0_of(self, image: Image.Image):
         """The photo's (1, 1280) Lite0 features, computed once per decoded photo: the domain check and the
         photo check's stage 1 read the same ones (``/diagnose`` runs both on one photo)."""
-        with self._lite0_lock:
-            for ref, features in self._lite0_recent:
-                if ref() is image:
-                    return features
-        from scalp_models.lite0_features import lite0_features  # loaded by the model loaders already
+        features = self._lite0_recent.get(image)
+        if features is None:
+            from scalp_models.lite0_features import lite0_features  # loaded by the model loaders already
 
-        features = lite0_features().extract([image])
-        with self._lite0_lock:  # a few photos in flight at once; identity, not equality, is the key
-            self._lite0_recent = [(weakref.ref(image), features)] + [
-                (ref, f) for ref, f in self._lite0_recent[:7] if ref() is not None]
+            features = lite0_features().extract([image])
+            self._lite0_recent.put(image, features)
         return features
 
     # ---- catalog -----------------------------------------------------------------------
