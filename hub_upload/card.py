@@ -86,6 +86,7 @@ TRAINING_ROWS = (
     ("generated test images per class", ("demo_config.n_test",)),
     ("synthetic image size (w, h)", ("demo_config.render_size",)),
     ("logistic-regression head C", ("demo_config.c",)),
+    ("head feature-scale floor (× median std)", ("demo_config.scale_floor",)),
     ("seed", ("seed", "config.seed", "demo_config.seed")),
     ("calibration temperature (fitted on held-out data)", ("calibration.temperature",)),
 )

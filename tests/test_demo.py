@@ -50,6 +50,9 @@ def test_demo_models_load_and_beat_the_majority_baseline(demo_dir):
         assert "![Confusion matrix]" in card
         result = stamp["results"][spec.key]
         assert result["macro_f1"] > result["majority_baseline_macro_f1"] + 0.2, (spec.key, result)
+        # The floored head is not steep: plain standardisation gave weights up to 364 (after the
+        # temperature), which turned a JPEG re-save into a 0.99 swing of probability.
+        assert model.classifier.weight.abs().max() < 5, (spec.key, float(model.classifier.weight.abs().max()))
 
 
 @pytest.mark.slow
@@ -84,6 +87,33 @@ def test_stale_stamp_triggers_rebuild(tmp_path):
     assert not _is_fresh(tmp_path, DemoConfig())
     with pytest.raises(ValueError, match="demo base"):
         DemoConfig(base="b7")
+
+
+def test_floored_head_does_not_lean_on_a_feature_that_barely_varies():
+    """A feature that separates the training pictures but barely varies gets a bounded weight, so a
+    rounding-sized change of it (a JPEG re-save, int8) cannot flip the answer; plain standardisation
+    gives it a huge weight and flips."""
+    from scalp_models.demo import fit_head
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 60)
+    x = rng.normal(0.0, 1.0, (len(y), 12)) + 0.8 * y[:, None]  # informative but noisy features
+    x[:, 0] = 1e-3 * y + rng.normal(0.0, 1e-4, len(y))  # near-constant, separates the classes
+    nudged = x.copy()
+    nudged[:, 0] += 1.2e-3  # about one rounding step of a feature that size
+
+    def answers(weight, bias, features):
+        return (features @ weight.T + bias).argmax(axis=1)
+
+    steep_w, steep_b = fit_head(x, y, c=1.0, scale_floor=0.0)
+    flat_w, flat_b = fit_head(x, y, c=1.0, scale_floor=1.0)
+    assert np.abs(steep_w[:, 0]).max() > 100 * np.abs(steep_w[:, 1:]).max()
+    assert np.abs(flat_w).max() < 2
+    assert np.mean(answers(steep_w, steep_b, x) != answers(steep_w, steep_b, nudged)) > 0.3
+    assert np.mean(answers(flat_w, flat_b, x) != answers(flat_w, flat_b, nudged)) < 0.05
+    assert np.mean(answers(flat_w, flat_b, x) == y) > 0.6  # it still learns from the other features
+    with pytest.raises(ValueError, match="scale_floor"):
+        DemoConfig(scale_floor=-1)
 
 
 def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
