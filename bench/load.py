@@ -35,7 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +60,9 @@ class LoadConfig:
     levels: str = field(default="1,2,4", metadata={"help": "comma list of concurrent clients for the scaling rows"})
     app_args: str = field(default="", metadata={"help": "extra app.py flags, e.g. '--model-threads 1 "
                                                      "--model-concurrency 2' (threads and sessions to tune)"})
-    client: str = field(default="http", metadata={"help": "'http' (Gradio's HTTP API through httpx) or 'gradio' "
+    client: str = field(default="http", metadata={"help": "'http' (Gradio's HTTP API through httpx, one session "
+                                                       "per client), 'http-fresh' (a new session per call, as a "
+                                                       "caller sending no session_hash gets) or 'gradio' "
                                                        "(gradio_client, which spends ~85 ms CPU per call itself)"})
     json: str | None = field(default=None, metadata={"help": "also write the results as JSON here"})
 
@@ -91,13 +95,17 @@ def start_app(models: str, cache: Path, backend: str = "onnx", app_args: str = "
 
 class HttpDiagnose:
     """``/diagnose`` through Gradio's HTTP API (one ``httpx.Client``): upload the photo, start the call,
-    read its event stream until ``complete`` (the answer) or ``error`` (raised)."""
+    read its event stream until ``complete`` (the answer) or ``error`` (raised).
 
-    def __init__(self, url: str):
+    One Gradio session per client, as ``gradio_client`` and a browser tab keep; ``fresh_sessions``
+    sends none, so Gradio builds a session (every block's config, ~8 ms of server CPU) per call."""
+
+    def __init__(self, url: str, fresh_sessions: bool = False):
         import httpx
 
         self.url = url
         self.http = httpx.Client(timeout=600)
+        self.session_hash = None if fresh_sessions else uuid.uuid4().hex[:12]
 
     def __call__(self, photo: Path) -> dict:
         uploaded = self.http.post(f"{self.url}gradio_api/upload",
@@ -105,7 +113,8 @@ class HttpDiagnose:
         uploaded.raise_for_status()
         data = [{"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": photo.name},
                 "지성", [], []]
-        started = self.http.post(f"{self.url}gradio_api/call/diagnose", json={"data": data})
+        body = {"data": data} if self.session_hash is None else {"data": data, "session_hash": self.session_hash}
+        started = self.http.post(f"{self.url}gradio_api/call/diagnose", json=body)
         started.raise_for_status()
         event, payload = None, ""
         with self.http.stream("GET", f"{self.url}gradio_api/call/diagnose/{started.json()['event_id']}") as stream:
@@ -134,7 +143,8 @@ class GradioClientDiagnose:
         return self.api.predict(handle_file(str(photo)), "지성", [], [], api_name="/diagnose")
 
 
-CLIENTS = {"http": HttpDiagnose, "gradio": GradioClientDiagnose}
+CLIENTS = {"http": HttpDiagnose, "http-fresh": partial(HttpDiagnose, fresh_sessions=True),
+           "gradio": GradioClientDiagnose}
 
 
 def process_cpu_s(pid: int | None) -> float | None:

@@ -274,6 +274,17 @@ def test_sessions_are_bounded_in_time_and_number_and_the_queue_in_size(server):
     assert app.demo._queue.max_size == app.SERVICE.config.queue_size
 
 
+def test_the_queue_does_not_rebuild_its_analytics_after_every_event(client, tmp_path):
+    """Gradio's default rebuilds a pandas summary of up to 10,000 past events after each one."""
+    import app
+
+    queue = app.demo._queue
+    for _ in range(2):
+        client.predict(handle_file(str(_photo(tmp_path))), "지성", [], [], api_name="/diagnose")
+    assert queue.events_recorded >= 2
+    assert queue.event_count_at_last_cache == 0, "the analytics summary was rebuilt after an event"
+
+
 def test_every_model_bound_event_shares_one_concurrency_group(server):
     import app
 
