@@ -69,9 +69,12 @@ class AppConfig:
         default=2, metadata={"help": "model-bound requests run at once (2 measured best on 2 cores: bench/load.py "
                              "served 10.2-11.2 diagnoses/s under 16 clients against 8.1-9.5 with 1, at the same "
                              "single-user latency)"})
-    model_threads: int = field(
-        default=2, metadata={"help": "CPU threads one diagnosis uses (the six models in that many concurrent "
-                             "groups; 1: one model after another on one thread)"})
+    model_threads: int | None = field(
+        default=None, metadata={"help": "CPU threads one diagnosis uses (the six models in that many concurrent "
+                                "groups; 1: one model after another on one thread). Default: 1 with --backend "
+                                "int8, 2 otherwise (bench/load.py, 2 cores, 16 clients: int8 served 22.8 "
+                                "diagnoses/s on 1 thread against 18.9 on 2, at 74 vs 66 ms single-user p50; "
+                                "fp32 16.0 against 15.5, at 104 vs 87 ms)"})
     openai_per_minute: int = field(default=10, metadata={"help": "OpenAI guide requests per minute, all clients"})
     openai_per_client_per_minute: int = field(default=5, metadata={"help": "OpenAI guide requests per minute, per client"})
 
@@ -85,11 +88,18 @@ class AppConfig:
         if self.backend not in BACKENDS:
             raise ValueError(f"--backend/SCALP_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         for name in ("max_sessions", "queue_size", "model_concurrency", "model_threads"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("openai_per_minute", "openai_per_client_per_minute"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def threads_per_diagnosis(self) -> int:
+        """``model_threads``, or the measured best for the backend when it is not set."""
+        if self.model_threads is not None:
+            return self.model_threads
+        return 1 if self.backend == "int8" else 2
 
     @property
     def uses_demo_models(self) -> bool:

@@ -127,7 +127,7 @@ class ScalpService:
         revision = self.models_revision()
         diagnoser = ScalpDiagnoser.from_source(self.config.models, revision=revision,
                                                backend=self.config.backend,
-                                               num_threads=self.config.model_threads)
+                                               num_threads=self.config.threads_per_diagnosis)
         self._synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
         if self.config.backend == "int8":  # the photo and domain checks' Lite0 pass too, once checked
             self._start_lite0_int8()
