@@ -113,7 +113,7 @@ def sweep_calibrations(fp32_path: Path, preprocess: Preprocess, methods: list[st
 def test_split(symptom: str, per_class: int = 12):
     """The symptom's generated test photos (as ``bench/infer.py`` draws them), decoded from JPEG."""
     from scalp_core import SYMPTOMS
-    from scalp_models.demo import render_symptom_examples
+    from synthetic.examples import render_symptom_examples
 
     index, spec = next((i, s) for i, s in enumerate(SYMPTOMS) if s.key == symptom)
     images, labels, _ = render_symptom_examples(spec, per_class, 777_000 + index, (640, 480), keep_colour=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from hub_upload.card import card_from_model_folder
 from scalp_core.images import to_rgb
 from scalp_core.symptoms import SYMPTOMS, class_names
-from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models, render_symptom_examples
+from scalp_models.demo import STAMP_FILE, DemoConfig, ensure_demo_models
 from scalp_models.hub_loading import NOVELTY_FILE
 from scalp_models.novelty import (
     COLOUR_NAMES,
@@ -21,6 +21,7 @@ from scalp_models.novelty import (
     read_novelty,
     write_novelty,
 )
+from synthetic.examples import render_symptom_examples
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +126,7 @@ def test_onnx_features_match_the_pytorch_fallback(monkeypatch):
     spec = SYMPTOMS[0]
     model = create_model(spec, "tiny", image_size=64).eval()
     processor = create_image_processor(spec, "tiny", image_size=64)
-    images, _, _ = demo.render_symptom_examples(spec, 2, seed=0, size=(160, 120))
+    images, _, _ = render_symptom_examples(spec, 2, seed=0, size=(160, 120))
     run = demo._feature_runner(model, 64)
     assert run.__name__ == "run_onnx"
     fast = demo._features(run, processor, images, spec)

@@ -917,8 +917,8 @@ def _train_one_real_model(root: Path, key: str, synthetic: bool) -> Path:
     """``scalp_models`` training (tiny base, a few steps) on a build-shaped dataset; returns OUT/<key>."""
     import torch
 
-    from scalp_models.demo import render_symptom_dataset_dict
     from scalp_models.train import TrainConfig, train
+    from synthetic.examples import render_symptom_dataset_dict
 
     torch.set_num_threads(1)
     data = root / "prepared"

@@ -236,8 +236,8 @@ def test_the_hub_loader_downloads_the_fit_but_does_not_require_it():
 def test_novelty_command_fits_on_the_colour_images_of_a_prepared_folder(tmp_path, capsys):
     from tiny_models import save_tiny_classifiers
 
-    from scalp_models.demo import render_symptom_dataset_dict
     from scalp_models.novelty_fit import main
+    from synthetic.examples import render_symptom_dataset_dict
 
     data = tmp_path / "prepared"
     for key in ("hair_loss", "dandruff"):  # a colour symptom, and a grayscale one whose gray copies are skipped

@@ -347,7 +347,7 @@ def test_uncertain_rule_says_what_was_done_on_whose_images():
 
 @pytest.fixture(scope="module")
 def generated_data(tmp_path_factory):
-    from scalp_models.demo import render_symptom_dataset_dict
+    from synthetic.examples import render_symptom_dataset_dict
 
     # 96 px, not 64: at 64 px the thinner hairs of 탈모 grades 1 vs 2 are under a pixel wide, and the
     # tiny model then tops out near macro-F1 0.77 (measured); at 96 px it reaches about 0.9.
@@ -463,7 +463,7 @@ def test_uncertain_threshold_is_chosen_on_the_calibrated_validation_split(traine
 
 def _tiny_prepared_folder(root: Path, key: str, prep: PrepConfig | None) -> Path:
     """A build-shaped folder of a few generated images for ``key``, with ``prep`` as its prep_config.json."""
-    from scalp_models.demo import render_symptom_dataset_dict
+    from synthetic.examples import render_symptom_dataset_dict
 
     dd = render_symptom_dataset_dict(
         get_symptom(key), {"train": 4, "validation": 2, "test": 2}, seed=7, size=(160, 120), out_short_side=48
