@@ -26,10 +26,10 @@ def reference_tensor(fp32_producers: dict, name: str) -> str | None:
     return name if node is not None and node.op_type == "Conv" else None
 
 
-def correct_biases(fp32_model, int8_model, batches: Callable[[int], Iterable[np.ndarray]]) -> int:
+def correct_biases(fp32_model, int8_model, batches: Callable[[int], Iterable[np.ndarray]], batch: int) -> int:
     """Empirical bias correction of ``int8_model`` (a QDQ copy of ``fp32_model``), in place; returns how
     many Conv biases it changed. ``batches(n)`` yields the model inputs of the photos to measure on,
-    ``n`` photos at a time.
+    ``n`` photos at a time; the int8 model runs ``batch`` at a time (the fp32 one, one photo at a time).
 
     Rounding weights and activations to 8 bits shifts each convolution's mean output per channel:
     rounding a 3×3 depthwise filter changes its sum, which smooth regions of a photo multiply, and
@@ -93,7 +93,7 @@ def correct_biases(fp32_model, int8_model, batches: Callable[[int], Iterable[np.
     # every Conv output at once, one photo a run: a 600 px b1 model's are ~150 MB per photo
     wanted = channel_means(fp32_model, [reference for _, reference, _, _ in targets], batch=1)
     for (output, _, bias, scale), target in zip(targets, wanted):
-        [got] = channel_means(int8_model, [output], batch=8)
+        [got] = channel_means(int8_model, [output], batch=batch)
         steps = np.divide(target - got, scale, out=np.zeros_like(scale), where=scale > 0)  # 0: a dead channel
         quantized = numpy_helper.to_array(bias).astype(np.int64) + np.round(steps).astype(np.int64)
         info = np.iinfo(np.int32)

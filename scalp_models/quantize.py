@@ -249,7 +249,8 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
     count = load_bias_correction() if bias_correction is None else bias_correction
     if count:
         quantized = onnx.load(str(out_path))
-        correct_biases(model, quantized, lambda batch: batched_pixels(preprocess, photos[:count], batch))
+        correct_biases(model, quantized, lambda batch: batched_pixels(preprocess, photos[:count], batch),
+                       CALIBRATION_BATCH)
         onnx.save(quantized, str(out_path))
     return excluded
 

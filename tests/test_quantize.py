@@ -388,7 +388,8 @@ def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_mo
     fp32 = onnx.load(str(diagnoser.onnx_paths[KEY]))
     fold_constant_gates(fp32)
     corrected = onnx.load(str(plain))
-    assert correct_biases(fp32, corrected, lambda batch: quantize.batched_pixels(preprocess, photos, batch)) >= 3
+    assert correct_biases(fp32, corrected, lambda batch: quantize.batched_pixels(preprocess, photos, batch),
+                          quantize.CALIBRATION_BATCH) >= 3
 
     producers = {out: node for node in corrected.graph.node for out in node.output}
     inits = {i.name: i for i in corrected.graph.initializer}
