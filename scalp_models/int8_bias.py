@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from scalp_models.onnx_backend import INPUT_NAME, create_session
+from scalp_models.onnx_graph import INPUT_NAME, create_session
 
 
 def reference_tensor(fp32_producers: dict, name: str) -> str | None:

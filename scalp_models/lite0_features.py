@@ -33,15 +33,8 @@ from scalp_core.images import to_rgb
 from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 from scalp_models.lite0 import lite0_feature_extractor
 from scalp_models.shared_preprocessing import resized_array
-from scalp_models.onnx_backend import (
-    INPUT_NAME,
-    check_export,
-    create_session,
-    model_fingerprint,
-    onnx_cache_dir,
-    simplify_export,
-    torch_to_onnx,
-)
+from scalp_models.onnx_backend import check_export, model_fingerprint, onnx_cache_dir, torch_to_onnx
+from scalp_models.onnx_graph import INPUT_NAME, create_session, simplify_export
 
 log = logging.getLogger(__name__)
 

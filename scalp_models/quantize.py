@@ -39,18 +39,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scalp_core.isolated import run_isolated
 from scalp_core.paths import cache_dir
 from scalp_models.int8_bias import correct_biases
-from scalp_models.onnx_backend import INPUT_NAME, create_session, fold_constant_gates
-from scalp_models.shared_preprocessing import decode_image
+from scalp_models.onnx_graph import INPUT_NAME, create_session, fold_constant_gates
 
 log = logging.getLogger(__name__)
 
-# 2: identity gates behind Identity nodes are folded too; 3: bias correction (see correct_biases)
-RECIPE_VERSION = 3
+# 2: identity gates behind Identity nodes are folded too; 3: bias correction (see correct_biases);
+# 4: inputs over 240 px calibrate fewer photos a batch (calibration_batch; 224 and 240 px files are as in 3)
+RECIPE_VERSION = 4
 RULES_FILE = Path(__file__).with_name("int8_exclusions.json")
 CALIBRATION_IMAGES = 256  # "a few hundred generated images per model"
-CALIBRATION_BATCH = 8
+CALIBRATION_BATCH, CALIBRATION_SIDE = 8, 240  # photos per calibration batch at inputs up to 240 px
 CHECK_IMAGES = 32
 CALIBRATION_SEED, CHECK_SEED = 8108, 8109  # other seeds than the demo build's (1234+) and the benches' (0)
 PHOTO_SIZE = (640, 480)
@@ -107,6 +108,8 @@ def generated_photos(count: int, seed: int, cache: Path | None = None) -> list[I
             os.replace(tmp.name, path)
         except OSError as err:  # a read-only cache costs a re-render next time, nothing more
             log.warning("cannot cache the calibration photos in %s (%s)", folder, err)
+    from scalp_models.shared_preprocessing import decode_image  # torch: not in the quantizing child process
+
     return [decode_image(blob) for blob in blobs]
 
 
@@ -220,16 +223,15 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
         histograms) before reading the next, so calibration memory is one batch's activations."""
 
         def __init__(self):
-            self.starts = list(range(0, len(photos), CALIBRATION_BATCH))
+            self.starts = list(range(0, len(photos), batch))
             self.set_range(0, len(self.starts))
 
         def __len__(self):
             return len(self.starts)
 
         def set_range(self, start_index: int, end_index: int):
-            chosen = [photos[i] for s in self.starts[start_index:end_index] for i in range(s, min(s + CALIBRATION_BATCH,
-                                                                                                len(photos)))]
-            self.batches = batched_pixels(preprocess, chosen)
+            chosen = [photos[i] for s in self.starts[start_index:end_index] for i in range(s, min(s + batch, len(photos)))]
+            self.batches = batched_pixels(preprocess, chosen, batch)
 
         def get_next(self):
             return next(({INPUT_NAME: batch} for batch in self.batches), None)
@@ -237,6 +239,7 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
     model = onnx.load(str(fp32_path))
     fold_constant_gates(model)
     excluded = excluded_nodes(model, rules)
+    batch = calibration_batch(model)
     with tempfile.TemporaryDirectory(prefix="scalp-int8-") as tmp:
         folded = Path(tmp) / "folded.onnx"
         onnx.save(model, str(folded))
@@ -249,10 +252,38 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
     count = load_bias_correction() if bias_correction is None else bias_correction
     if count:
         quantized = onnx.load(str(out_path))
-        correct_biases(model, quantized, lambda batch: batched_pixels(preprocess, photos[:count], batch),
-                       CALIBRATION_BATCH)
+        correct_biases(model, quantized, lambda n: batched_pixels(preprocess, photos[:count], n), batch)
         onnx.save(quantized, str(out_path))
     return excluded
+
+
+def calibration_batch(model) -> int:
+    """Photos per calibration batch for ``model``: :data:`CALIBRATION_BATCH` up to 240 px inputs, fewer
+    above, so that one batch's activations stay those of 8 photos at 240 px. ONNX Runtime keeps every
+    tensor of a batch while it calibrates: a 600 px EfficientNet-b1 took 9 GB at 8 photos a batch."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    side = max((d.dim_value for d in dims[2:]), default=0) or CALIBRATION_SIDE
+    return max(1, min(CALIBRATION_BATCH, CALIBRATION_BATCH * CALIBRATION_SIDE**2 // side**2))
+
+
+def write_pixels(preprocess: Preprocess, photos: Sequence[Image.Image], path: Path) -> None:
+    """The model inputs of ``photos`` as one float32 ``.npy`` file, written a batch at a time."""
+    out = None
+    for start, batch in zip(range(0, len(photos), CALIBRATION_BATCH), batched_pixels(preprocess, photos)):
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(photos), *batch.shape[1:]))
+        out[start : start + len(batch)] = batch
+    out.flush()
+    del out
+
+
+def quantize_pixels_file(fp32_path: str, out_path: str, pixels_path: str, rules: list[dict]) -> int:
+    """:func:`quantize_file` on calibration inputs already preprocessed into ``pixels_path`` (a float32
+    ``.npy``, read as needed): what :func:`ensure_int8`'s child process runs. Returns the nodes kept fp32."""
+    pixels = np.load(pixels_path, mmap_mode="r")
+    kept = quantize_file(Path(fp32_path), Path(out_path), lambda indices: pixels[list(indices)], rules,
+                         range(len(pixels)))
+    return len(kept)
 
 
 # ----------------------------------------------------------------------------- checking and caching
@@ -315,13 +346,16 @@ def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, 
             if not path.is_file():
                 start = time.perf_counter()
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=".int8-") as tmp:
-                    built = Path(tmp) / "int8.onnx"
-                    photos = generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED)
-                    kept = quantize_file(Path(fp32_path), built, preprocess, rules, photos)
+                    built, pixels = Path(tmp) / "int8.onnx", Path(tmp) / "calibration.npy"
+                    write_pixels(preprocess, generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED), pixels)
+                    # In a child process, so the quantizer's heap (~1 GB over seven models) is not left in
+                    # the serving app, and a crash in it keeps fp32 serving instead of ending the app.
+                    kept = run_isolated(quantize_pixels_file, {"fp32_path": str(fp32_path), "out_path": str(built),
+                                                               "pixels_path": str(pixels), "rules": list(rules)})
                     os.replace(built, path)  # atomic: a racing process sees the whole file or none
                 export_count += 1
                 log.info("quantized %s to int8 in %.1f s (%d nodes kept fp32)", name, time.perf_counter() - start,
-                         len(kept))
+                         kept)
         session = create_session(path, threads=threads)
         check = check_int8(fp32_session or create_session(fp32_path, threads=threads), session, preprocess,
                            [*generated_photos(CHECK_IMAGES, CHECK_SEED), *extra_check_photos], features, name)

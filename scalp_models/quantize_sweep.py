@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalp_models.onnx_backend import INPUT_NAME, create_session
+from scalp_models.onnx_graph import INPUT_NAME, create_session
 from scalp_models.quantize import (
     CALIBRATION_IMAGES,
     CALIBRATION_SEED,
@@ -158,7 +158,7 @@ def weight_sensitivity(fp32_path: Path, preprocess: Preprocess, photos, top: int
     """Rows ``{variant, agreement, max_dp}`` against fp32 on ``photos`` (see ``--layers``)."""
     import onnx
 
-    from scalp_models.onnx_backend import fold_constant_gates
+    from scalp_models.onnx_graph import fold_constant_gates
 
     fp32 = create_session(fp32_path, threads=2)
     model = onnx.load(str(fp32_path))
@@ -203,7 +203,7 @@ def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
     row is the fp32 features of the photos re-saved as JPEG q85."""
     import onnx
 
-    from scalp_models.onnx_backend import fold_constant_gates
+    from scalp_models.onnx_graph import fold_constant_gates
 
     model = onnx.load(str(fp32_path))
     fold_constant_gates(model)

@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 from tiny_models import save_tiny_classifiers, tiny_classifiers  # noqa: E402
 
 from scalp_core import SYMPTOMS, get_symptom  # noqa: E402
-from scalp_models import onnx_backend  # noqa: E402
+from scalp_models import onnx_backend, onnx_graph  # noqa: E402
 from scalp_models.diagnoser import ScalpDiagnoser  # noqa: E402
 from scalp_models.diagnoser import main as diagnoser_main  # noqa: E402
 from scalp_models.modeling import create_model  # noqa: E402
@@ -150,7 +150,7 @@ def test_export_check_tolerance_follows_the_scale_of_the_outputs(tmp_path):
 
         def run(self, _, feeds):
             with torch.inference_mode():
-                return [self.module(torch.from_numpy(feeds[onnx_backend.INPUT_NAME])).numpy() + self.by]
+                return [self.module(torch.from_numpy(feeds[onnx_graph.INPUT_NAME])).numpy() + self.by]
 
     big, small = Scaled(5000.0), Scaled(1.0)
     assert onnx_backend.check_export(big, tmp_path / "x.onnx", 8, session=Off(big, np.float32(2e-3))) > 0
@@ -192,10 +192,10 @@ def test_fold_zero_pads_merges_only_zero_spatial_pads():
 
     x = np.random.default_rng(2).normal(size=(1, 2, 6, 6)).astype(np.float32)
     same = graph([0, 0, 0, 0, 0, 0, 1, 1], 0.0)
-    expected = onnx_backend.create_session(same.SerializeToString()).run(None, {"x": x})[0]
-    assert onnx_backend.fold_zero_pads(same) == 1
+    expected = onnx_graph.create_session(same.SerializeToString()).run(None, {"x": x})[0]
+    assert onnx_graph.fold_zero_pads(same) == 1
     assert [n.op_type for n in same.graph.node] == ["Conv"]
-    np.testing.assert_array_equal(onnx_backend.create_session(same.SerializeToString()).run(None, {"x": x})[0],
+    np.testing.assert_array_equal(onnx_graph.create_session(same.SerializeToString()).run(None, {"x": x})[0],
                                   expected)
-    assert onnx_backend.fold_zero_pads(graph([0, 0, 0, 0, 0, 0, 1, 1], 1.0)) == 0  # pads with ones: not a Conv pad
-    assert onnx_backend.fold_zero_pads(graph([0, 1, 0, 0, 0, 0, 1, 1], 0.0)) == 0  # a channel pad
+    assert onnx_graph.fold_zero_pads(graph([0, 0, 0, 0, 0, 0, 1, 1], 1.0)) == 0  # pads with ones: not a Conv pad
+    assert onnx_graph.fold_zero_pads(graph([0, 1, 0, 0, 0, 0, 1, 1], 0.0)) == 0  # a channel pad

@@ -17,6 +17,7 @@ pytest.importorskip("onnxruntime")
 from tiny_models import tiny_classifiers
 
 from scalp_core import SYMPTOMS
+from scalp_core.isolated import run_isolated
 from scalp_models import quantize
 from scalp_models.diagnoser import BACKENDS, ScalpDiagnoser
 from ui.config import BACKENDS as CONFIG_BACKENDS
@@ -51,12 +52,21 @@ def int8_diagnoser(models: dict) -> ScalpDiagnoser:
     return diagnoser
 
 
-def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model):
+def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model, monkeypatch):
+    children = []
+
+    def in_child(function, kwargs):  # the real child process, counted
+        children.append(function.__name__)
+        return run_isolated(function, kwargs)
+
+    monkeypatch.setattr(quantize, "run_isolated", in_child)
     before = quantize.export_count
     first = int8_diagnoser(one_model)
     assert first.backend == "int8", first.int8_errors
     assert set(first.precisions.values()) == {"int8"}
     assert quantize.export_count == before + len(SYMPTOMS)
+    # each quantization ran in its own process, so its heap went back to the system, not to the app
+    assert children == ["quantize_pixels_file"] * len(SYMPTOMS)
     fp32 = first.onnx_paths[KEY]
     copies = sorted(fp32.parent.glob(f"{fp32.stem}-int8-*.onnx"))
     assert len(copies) == 1
@@ -73,6 +83,7 @@ def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model):
     second = int8_diagnoser(one_model)
     assert quantize.export_count == before + len(SYMPTOMS)  # nothing quantized again
     assert copies[0].stat().st_mtime_ns == mtime and second.backend == "int8"
+    assert len(children) == len(SYMPTOMS)
 
     photos = quantize.generated_photos(6, seed=5)
     reference = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").predict_proba(photos)
@@ -148,8 +159,10 @@ def test_a_corrupted_int8_file_keeps_fp32_with_a_logged_reason(one_model, caplog
 
 def test_a_copy_that_disagrees_with_fp32_is_refused(one_model, monkeypatch, caplog):
     """A copy whose answers moved (here: every weight quantized to a 2-level grid) fails the check."""
-    def ruin(fp32_path, out_path, preprocess, rules, photos):
+    def ruin(function, kwargs):  # in place of the child process that quantizes
         import onnx
+
+        fp32_path, out_path = kwargs["fp32_path"], kwargs["out_path"]
         from onnx import numpy_helper
 
         model = onnx.load(str(fp32_path))
@@ -158,14 +171,28 @@ def test_a_copy_that_disagrees_with_fp32_is_refused(one_model, monkeypatch, capl
             if array.dtype == np.float32 and array.ndim == 4:
                 init.CopyFrom(numpy_helper.from_array(np.sign(array).astype(np.float32), init.name))
         onnx.save(model, str(out_path))
-        return {}
+        return 0
 
-    monkeypatch.setattr(quantize, "quantize_file", ruin)
+    monkeypatch.setattr(quantize, "run_isolated", ruin)
     with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
         diagnoser = int8_diagnoser(one_model)
     assert set(diagnoser.precisions.values()) == {"fp32"}
     assert all("disagrees with fp32" in diagnoser.int8_errors[s.key] for s in SYMPTOMS)
     assert any("keeps serving fp32" in r.getMessage() for r in caplog.records)
+
+
+def test_large_inputs_calibrate_fewer_photos_a_batch():
+    """ONNX Runtime keeps every tensor of a calibration batch: 8 photos at 600 px (the b1 모낭사이홍반
+    model) took 9 GB, so batches shrink with the input's area; 224 and 240 px keep 8."""
+    from onnx import TensorProto, helper
+
+    def model(side):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, side, side])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, side, side])
+        return helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]))
+
+    assert [quantize.calibration_batch(model(side)) for side in (224, 240, 300, 380, 600)] == [8, 8, 5, 3, 1]
+    assert quantize.calibration_batch(model("h")) == quantize.CALIBRATION_BATCH  # unknown size: the default
 
 
 def test_fold_constant_gates_removes_identity_gates_only():
@@ -203,7 +230,7 @@ def test_fold_constant_gates_removes_identity_gates_only():
     assert "z" in {o for n in model.graph.node for o in n.output}
     assert {i.name for i in model.graph.initializer} == {"real_w", "real_b"}
     onnx.checker.check_model(model)
-    from scalp_models.onnx_backend import create_session
+    from scalp_models.onnx_graph import create_session
 
     x = np.random.default_rng(0).normal(size=(1, 2, 3, 3)).astype(np.float32)
     np.testing.assert_array_equal(create_session(before.SerializeToString()).run(None, {"x": x})[0],
@@ -377,7 +404,7 @@ def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_mo
     from onnx import numpy_helper
 
     from scalp_models.int8_bias import correct_biases, reference_tensor
-    from scalp_models.onnx_backend import fold_constant_gates
+    from scalp_models.onnx_graph import fold_constant_gates
 
     diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="onnx")
     preprocess, _ = diagnoser.preprocessor(KEY)
