@@ -81,6 +81,13 @@ class Int8Check:
 
 def generated_photos(count: int, seed: int, cache: Path | None = None) -> list[Image.Image]:
     """``count`` generated scalp photos (640×480 JPEG, decoded like an upload); cached as one ``.npz``."""
+    from scalp_models.shared_preprocessing import decode_image  # torch: not in the quantizing child process
+
+    return [decode_image(blob) for blob in generated_jpegs(count, seed, cache)]
+
+
+def generated_jpegs(count: int, seed: int, cache: Path | None = None) -> list[bytes]:
+    """The JPEG files of :func:`generated_photos` (256 decoded photos hold 236 MB, their files 17 MB)."""
     folder = Path(cache or cache_dir() / "int8")
     path = folder / f"photos-{seed}-{count}-{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}.npz"
     blobs = None
@@ -108,9 +115,7 @@ def generated_photos(count: int, seed: int, cache: Path | None = None) -> list[I
             os.replace(tmp.name, path)
         except OSError as err:  # a read-only cache costs a re-render next time, nothing more
             log.warning("cannot cache the calibration photos in %s (%s)", folder, err)
-    from scalp_models.shared_preprocessing import decode_image  # torch: not in the quantizing child process
-
-    return [decode_image(blob) for blob in blobs]
+    return blobs
 
 
 def batched_pixels(preprocess: Preprocess, photos: Sequence[Image.Image], batch: int = CALIBRATION_BATCH):
@@ -266,12 +271,17 @@ def calibration_batch(model) -> int:
     return max(1, min(CALIBRATION_BATCH, CALIBRATION_BATCH * CALIBRATION_SIDE**2 // side**2))
 
 
-def write_pixels(preprocess: Preprocess, photos: Sequence[Image.Image], path: Path) -> None:
-    """The model inputs of ``photos`` as one float32 ``.npy`` file, written a batch at a time."""
+def write_pixels(preprocess: Preprocess, jpegs: Sequence[bytes], path: Path) -> None:
+    """The model inputs of the photos ``jpegs`` as one float32 ``.npy`` file, decoded and written a batch at a
+    time, so the serving process never holds them all."""
+    from scalp_models.shared_preprocessing import decode_image
+
     out = None
-    for start, batch in zip(range(0, len(photos), CALIBRATION_BATCH), batched_pixels(preprocess, photos)):
+    for start in range(0, len(jpegs), CALIBRATION_BATCH):
+        batch = np.ascontiguousarray(preprocess([decode_image(b) for b in jpegs[start : start + CALIBRATION_BATCH]]),
+                                     dtype=np.float32)
         if out is None:
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(photos), *batch.shape[1:]))
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(jpegs), *batch.shape[1:]))
         out[start : start + len(batch)] = batch
     out.flush()
     del out
@@ -347,7 +357,7 @@ def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, 
                 start = time.perf_counter()
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=".int8-") as tmp:
                     built, pixels = Path(tmp) / "int8.onnx", Path(tmp) / "calibration.npy"
-                    write_pixels(preprocess, generated_photos(CALIBRATION_IMAGES, CALIBRATION_SEED), pixels)
+                    write_pixels(preprocess, generated_jpegs(CALIBRATION_IMAGES, CALIBRATION_SEED), pixels)
                     # In a child process, so the quantizer's heap (~1 GB over seven models) is not left in
                     # the serving app, and a crash in it keeps fp32 serving instead of ending the app.
                     kept = run_isolated(quantize_pixels_file, {"fp32_path": str(fp32_path), "out_path": str(built),
