@@ -5,7 +5,8 @@ format, uint8 activations and per-channel int8 weights (this CPU has AVX-512 VNN
 range), activation ranges calibrated on :data:`CALIBRATION_IMAGES` generated photos
 (``synthetic.render.render_scalp``, saved as 640×480 JPEGs and decoded and preprocessed exactly as
 serving does) one batch at a time, then a bias correction on the first of those photos
-(:func:`correct_biases`: each quantized Conv's mean output per channel is set back to fp32's). The
+(:func:`correct_biases`: each quantized Conv's mean output per channel is set back to fp32's), in a
+child process (``scalp_core.isolated``) that gets the preprocessed photos as a ``.npy`` file. The
 calibration method (MinMax, Percentile or Entropy), the bias correction's photo count and the nodes
 that stay fp32 are data, with the measured reasons, in ``int8_exclusions.json``; identity
 squeeze-excite gates (the Lite0-based models) are removed first (:func:`fold_constant_gates`). The file is cached beside the fp32 one as
@@ -228,15 +229,16 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
         histograms) before reading the next, so calibration memory is one batch's activations."""
 
         def __init__(self):
-            self.starts = list(range(0, len(photos), batch))
+            self.starts = list(range(0, len(photos), per_batch))
             self.set_range(0, len(self.starts))
 
         def __len__(self):
             return len(self.starts)
 
         def set_range(self, start_index: int, end_index: int):
-            chosen = [photos[i] for s in self.starts[start_index:end_index] for i in range(s, min(s + batch, len(photos)))]
-            self.batches = batched_pixels(preprocess, chosen, batch)
+            chosen = [photos[i] for s in self.starts[start_index:end_index]
+                      for i in range(s, min(s + per_batch, len(photos)))]
+            self.batches = batched_pixels(preprocess, chosen, per_batch)
 
         def get_next(self):
             return next(({INPUT_NAME: batch} for batch in self.batches), None)
@@ -244,7 +246,7 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
     model = onnx.load(str(fp32_path))
     fold_constant_gates(model)
     excluded = excluded_nodes(model, rules)
-    batch = calibration_batch(model)
+    per_batch = calibration_batch(model)
     with tempfile.TemporaryDirectory(prefix="scalp-int8-") as tmp:
         folded = Path(tmp) / "folded.onnx"
         onnx.save(model, str(folded))
@@ -257,7 +259,7 @@ def quantize_file(fp32_path: Path, out_path: Path, preprocess: Preprocess, rules
     count = load_bias_correction() if bias_correction is None else bias_correction
     if count:
         quantized = onnx.load(str(out_path))
-        correct_biases(model, quantized, lambda n: batched_pixels(preprocess, photos[:count], n), batch)
+        correct_biases(model, quantized, lambda n: batched_pixels(preprocess, photos[:count], n), per_batch)
         onnx.save(quantized, str(out_path))
     return excluded
 

@@ -261,23 +261,26 @@ def test_fallback_exists_for_every_diagnosis_and_is_compliant():
     # no two sentences nearly repeat each other, and the steps are merged (3 to 5, no heading twice).
     texts_yaml = load_care_texts()
     seen_types, texts, guides = set(), set(), set()
+    results = {}  # the guide reads only the types and the main findings: one check per distinct pair
     for grades in itertools.product(range(4), repeat=len(SYMPTOMS)):
         severities = dict(zip((s.key for s in SYMPTOMS), grades))
         for survey in (None, Survey("건성"), Survey("지성")):
             result = determine_scalp_type(severities, survey)
-            seen_types.update(result.types)
-            for lang in ("ko", "en"):
-                guide = fallback_guide(result, lang)
-                assert guide.cause and guide.features and 3 <= len(guide.care_steps) <= 5, (severities, lang)
-                assert guide.disclaimer in guide.to_markdown() and guide.notice is None
-                for t in result.types:
-                    entry = texts_yaml["types"][t][lang]
-                    assert entry["cause"] in guide.cause and entry["features"] in guide.features, (
-                        t,
-                        severities,
-                    )
-                texts.add(" ".join([guide.cause, guide.features, *guide.care_steps]))
-                guides.add((guide.cause, guide.features, guide.care_steps))
+            results.setdefault((result.types, tuple(result.main_findings)), (severities, result))
+    for severities, result in results.values():
+        seen_types.update(result.types)
+        for lang in ("ko", "en"):
+            guide = fallback_guide(result, lang)
+            assert guide.cause and guide.features and 3 <= len(guide.care_steps) <= 5, (severities, lang)
+            assert guide.disclaimer in guide.to_markdown() and guide.notice is None
+            for t in result.types:
+                entry = texts_yaml["types"][t][lang]
+                assert entry["cause"] in guide.cause and entry["features"] in guide.features, (
+                    t,
+                    severities,
+                )
+            texts.add(" ".join([guide.cause, guide.features, *guide.care_steps]))
+            guides.add((guide.cause, guide.features, guide.care_steps))
     assert seen_types == set(type_order()) - {"민감성"}  # no rule yields 민감성 (ingredient table only)
     assert not [t for t in texts if find_violations(t)]
     for cause, features, steps in guides:
