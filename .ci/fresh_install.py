@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import os
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,9 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         app.terminate()
         app.wait(timeout=30)
         log.close()
+    app_log = (work / "app.log").read_text(encoding="utf-8")
+    shutil.rmtree(work, ignore_errors=True)  # ~200 MB of cache and models per run
     if problems:
         print("FRESH INSTALL CHECK FAILED:\n- " + "\n- ".join(problems))
-        print("--- app log (tail) ---\n" + (work / "app.log").read_text(encoding="utf-8")[-4000:])
+        print("--- app log (tail) ---\n" + app_log[-4000:])
         return 1
     print("fresh install check passed")
     return 0
