@@ -196,17 +196,9 @@ class TreePeak:
                 pass
         return pids
 
-    @staticmethod
-    def _rss_mib(pid: int) -> float:
-        try:
-            line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS:"))
-            return int(line.split()[1]) / 1024
-        except (OSError, StopIteration):
-            return 0.0
-
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
-            self.peak_mib = max(self.peak_mib, sum(self._rss_mib(p) for p in self._tree(self.pid)))
+            self.peak_mib = max(self.peak_mib, sum(status_mib(p, "VmRSS") or 0.0 for p in self._tree(self.pid)))
 
     def stop(self) -> float | None:
         self._stop.set()
@@ -214,14 +206,19 @@ class TreePeak:
         return self.peak_mib or None
 
 
-def peak_rss_mib(pid: int) -> float | None:
+def status_mib(pid: int, field: str) -> float | None:
+    """A memory figure of ``/proc/<pid>/status`` (``VmHWM``: the peak RSS, ``VmRSS``: now) in MiB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    return status_mib(pid, "VmHWM")
 
 
 @dataclass
