@@ -278,10 +278,11 @@ def write_pixels(preprocess: Preprocess, jpegs: Sequence[bytes], path: Path) -> 
     time, so the serving process never holds them all."""
     from scalp_models.shared_preprocessing import decode_image
 
+    def decoded(blobs: Sequence[bytes]) -> np.ndarray:
+        return preprocess([decode_image(b) for b in blobs])
+
     out = None
-    for start in range(0, len(jpegs), CALIBRATION_BATCH):
-        batch = np.ascontiguousarray(preprocess([decode_image(b) for b in jpegs[start : start + CALIBRATION_BATCH]]),
-                                     dtype=np.float32)
+    for start, batch in zip(range(0, len(jpegs), CALIBRATION_BATCH), batched_pixels(decoded, jpegs)):
         if out is None:
             out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(jpegs), *batch.shape[1:]))
         out[start : start + len(batch)] = batch
