@@ -11,7 +11,8 @@ subprocess has filled the ONNX cache, so export memory is not counted).
 Paths: ``seed_sequential`` (baseline), ``scalp_diagnoser`` (the default serving path: ONNX
 Runtime, models run concurrently), ``scalp_diagnoser_torch`` (``backend="torch"``) and
 ``scalp_diagnoser_int8`` (``backend="int8"``; with ``--models demo`` or a trained folder also its
-per-symptom agreement, macro-F1 and ECE against fp32: ``bench/infer_quality.py``). The report
+per-symptom agreement, macro-F1 and ECE against fp32: ``bench/infer_quality.py``) and
+``scalp_diagnoser_int8_raw`` (int8 without the fp32 re-check of answers near a class boundary). The report
 gives p50/p95 latency, the speed-up over the baseline, peak RSS, the largest probability
 difference from the baseline and whether every predicted severity agrees. If a goal is missed
 (≥ 2.5× at p50, |Δp| ≤ 1e-3, RSS ≤ 1.2 GB) it prints the compute floor: FLOPs per diagnosis
@@ -47,7 +48,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is scripts, not a package
 
-from infer_quality import INT8, int8_quality, int8_report, setup_scalp_diagnoser_int8
+from infer_quality import (
+    INT8,
+    int8_quality,
+    int8_report,
+    setup_scalp_diagnoser_int8,
+    setup_scalp_diagnoser_int8_raw,
+)
 
 Predict = Callable[[bytes], dict]
 # Each path's setup function imports its own heavy dependencies (torch, transformers, scalp_models), so
@@ -135,6 +142,7 @@ PATHS: dict[str, Callable[[Path, int], Predict]] = {
     "scalp_diagnoser": setup_scalp_diagnoser,
     "scalp_diagnoser_torch": setup_scalp_diagnoser_torch,
     "scalp_diagnoser_int8": setup_scalp_diagnoser_int8,
+    "scalp_diagnoser_int8_raw": setup_scalp_diagnoser_int8_raw,
 }
 BASELINE = "seed_sequential"
 OURS = "scalp_diagnoser"

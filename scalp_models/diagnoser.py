@@ -32,7 +32,9 @@ and runs the models concurrently with ONNX Runtime, ~2.8× faster than six eager
 forwards on two cores (``python bench/infer.py``); ``backend="torch"`` runs the PyTorch models.
 If ONNX Runtime is missing or an export fails, a warning is logged and PyTorch is used. A third,
 ``backend="int8"`` (opt-in: ``--backend int8``) serves int8 copies (``scalp_models.quantize``): statically
-quantized, checked against fp32 before use, close but not equal to fp32 (``bench/infer.py``).
+quantized, checked against fp32 before use, close but not equal to fp32 (``bench/infer.py``); an answer
+whose top two probabilities are closer than the recipe's re-check margin is recomputed on fp32
+(``scalp_models.int8_serving``), so int8's rounding does not decide a severity near a class boundary.
 
 Loading from the Hub goes through ``scalp_models.hub_loading`` (``huggingface_hub``), so
 ``HF_HUB_OFFLINE=1`` works from the local cache; whatever is missing is reported at once in one
@@ -71,8 +73,8 @@ from scalp_models.hub_loading import (
     pickle_only_reason,
     read_pins,
 )
+from scalp_models.int8_serving import Int8Upgrade, near_boundary, start_int8
 from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
-from scalp_models.quantize import Int8Upgrade, start_int8
 from scalp_models.shared_preprocessing import (
     ImageDecodeError,
     ImageInput,
@@ -111,6 +113,7 @@ class ScalpDiagnoser:
         num_threads: int | None = None,
         backend: str = DEFAULT_BACKEND,
         source: str = "<in memory>",
+        int8_margin: float | None = None,
     ):
         """``models`` maps every symptom key to ``(model, image_processor)``.
 
@@ -121,7 +124,9 @@ class ScalpDiagnoser:
         ``scalp_models.onnx_backend``) and runs the models concurrently with ONNX Runtime; if
         ONNX Runtime is missing or an export fails it logs a warning and uses ``"torch"``.
         ``backend="int8"`` does the same, then swaps in each model's int8 copy (``scalp_models.quantize``)
-        from a background thread once it is built and checked against fp32 (:meth:`wait_int8`).
+        from a background thread once it is built and checked against fp32 (:meth:`wait_int8`); an int8
+        answer whose top two probabilities are closer than ``int8_margin`` (default: the recipe's
+        ``recheck.margin``; 0 never) is recomputed on the fp32 model, which stays loaded for that.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -139,7 +144,8 @@ class ScalpDiagnoser:
         self._backend = backend if self._onnx is not None or backend == "torch" else "torch"
         self._int8: Int8Upgrade | None = None
         if self._backend == "int8":
-            self._int8 = start_int8(self._onnx, {key: self.preprocessor(key) for key in self._onnx.paths})
+            self._int8 = start_int8(self._onnx, {key: self.preprocessor(key) for key in self._onnx.paths},
+                                    int8_margin)
 
     @property
     def backend(self) -> str:
@@ -161,6 +167,12 @@ class ScalpDiagnoser:
         """Symptom key → ``"int8"``, ``"fp32"`` (ONNX) or ``"torch"``."""
         serving = self._onnx.precision if self._onnx is not None else {}
         return {entry.spec.key: serving.get(entry.spec.key, "torch") for entry in self._models}
+
+    @property
+    def int8_rechecks(self) -> dict[str, tuple[int, int]]:
+        """Symptom key → (int8 answers recomputed on fp32 because they were near a class boundary, int8
+        answers given) since start; empty unless int8 serves."""
+        return self._int8.rechecks if self._int8 is not None else {}
 
     @property
     def int8_errors(self) -> dict[str, str]:
@@ -212,13 +224,15 @@ class ScalpDiagnoser:
         uncertain_below: float | None = None,
         num_threads: int | None = None,
         backend: str = DEFAULT_BACKEND,
+        int8_margin: float | None = None,
     ) -> ScalpDiagnoser:
         """Load from a Hub namespace, a local folder of six ``<key>/`` folders, or ``"demo"``.
 
         A Hub namespace ``NS`` means the repos ``NS/scalp-<suffix>`` (``SymptomSpec.repo_name``);
         ``revision`` is one branch/tag/commit for all six or ``{symptom key or repo id: commit}``.
         """
-        kwargs = {"uncertain_below": uncertain_below, "num_threads": num_threads, "backend": backend}
+        kwargs = {"uncertain_below": uncertain_below, "num_threads": num_threads, "backend": backend,
+                  "int8_margin": int8_margin}
         if str(source) == "demo":
             return cls.from_folder(ensure_demo_models(), **kwargs)
         path = Path(source).expanduser()
@@ -295,12 +309,14 @@ class ScalpDiagnoser:
         normalised: dict[tuple[ResizeKey, Normalization], torch.Tensor] = {}
         by_key = {entry.spec.key: entry for entry in self._models}
         logits: dict[str, torch.Tensor] = {}
+        inputs: dict[str, np.ndarray] = {}
         if self._onnx is not None:
             # Each group starts as soon as its inputs are ready (the costliest group first), so
             # resizing for the other groups overlaps its inference.
             futures = []
             for group in self._onnx.groups:
                 pixels = {k: model_pixels(by_key[k], images, resized, normalised).numpy() for k in group}
+                inputs.update(pixels)
                 futures.append(self._onnx.submit(group, pixels))
             for future in futures:
                 logits.update({k: torch.from_numpy(v) for k, v in future.result().items()})
@@ -309,11 +325,20 @@ class ScalpDiagnoser:
             key = entry.spec.key
             if key not in logits:
                 logits[key] = entry.model(pixel_values=model_pixels(entry, images, resized, normalised)).logits
-            scores = logits[key].double()
-            if entry.temperature != 1.0:
-                scores = scores / entry.temperature
-            out[key] = torch.softmax(scores, dim=-1).numpy()
+            out[key] = _probabilities(logits[key], entry.temperature)
+            if self._int8 is not None and self._onnx.precision.get(key) == "int8":
+                self._recheck_on_fp32(entry, out[key], inputs[key])
         return out
+
+    def _recheck_on_fp32(self, entry: SymptomModel, probabilities: np.ndarray, pixels: np.ndarray) -> None:
+        """Recompute, in place, the int8 answers whose top two probabilities are closer than the re-check
+        margin on the fp32 model: int8's rounding moves probabilities by a few hundredths, enough to change
+        the severity there and nowhere else (``scalp_models.quantize.near_boundary``)."""
+        rows = near_boundary(probabilities, self._int8.margin)
+        if rows.any():
+            reference = torch.from_numpy(self._onnx.run_reference(entry.spec.key, pixels[rows]))
+            probabilities[rows] = _probabilities(reference, entry.temperature)
+        self._int8.record(entry.spec.key, int(rows.sum()), len(rows))
 
     def _diagnosis(self, index: int, probabilities: dict[str, np.ndarray]) -> Diagnosis:
         results = []
@@ -350,6 +375,13 @@ class ScalpDiagnoser:
             if entry.spec.key == key:
                 return entry.model, entry.processor
         raise KeyError(key)
+
+
+def _probabilities(logits: torch.Tensor, temperature: float) -> np.ndarray:
+    scores = logits.double()
+    if temperature != 1.0:
+        scores = scores / temperature
+    return torch.softmax(scores, dim=-1).numpy()
 
 
 def main(argv: list[str] | None = None) -> int:

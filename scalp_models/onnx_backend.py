@@ -208,15 +208,24 @@ class OnnxRunner:
         self.intra_threads = max(1, options.threads // len(self.groups))
         self.sessions = {key: create_session(path, self.intra_threads) for key, path in self.paths.items()}
         self.precision = {key: "fp32" for key in self.paths}
+        self.reference: dict = {}  # key → the fp32 session its int8 copy replaced (see run_reference)
         self._pool = None
         if len(self.groups) > 1:
             self._pool = ThreadPoolExecutor(len(self.groups), thread_name_prefix="onnx")
 
-    def use_session(self, key: str, session, precision: str) -> None:
+    def use_session(self, key: str, session, precision: str, keep_reference: bool = False) -> None:
         """Serve ``key`` with another session of the same model (its int8 copy); calls already running
-        finish on the old one."""
+        finish on the old one. ``keep_reference`` keeps the fp32 session for :meth:`run_reference`
+        (the diagnoser re-checks answers near a class boundary on it); else it is released."""
+        if keep_reference and self.precision[key] == "fp32":
+            self.reference[key] = self.sessions[key]
         self.sessions[key] = session
         self.precision[key] = precision
+
+    def run_reference(self, key: str, pixels: np.ndarray) -> np.ndarray:
+        """``key``'s fp32 logits for ``pixels``: the kept fp32 session, or the serving one when it is fp32."""
+        session = self.reference.get(key) or self.sessions[key]
+        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
 
     def _run_group(self, group: Sequence[str], pixels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {key: self.sessions[key].run([OUTPUT_NAME], {INPUT_NAME: pixels[key]})[0] for key in group}

@@ -46,8 +46,9 @@ def one_model() -> dict:
     return tiny_classifiers()
 
 
-def int8_diagnoser(models: dict) -> ScalpDiagnoser:
-    diagnoser = ScalpDiagnoser(models, num_threads=1, backend="int8")
+def int8_diagnoser(models: dict, margin: float = 0.0) -> ScalpDiagnoser:
+    """The int8 backend, by default without the fp32 re-check (so every answer is int8's own)."""
+    diagnoser = ScalpDiagnoser(models, num_threads=1, backend="int8", int8_margin=margin)
     assert diagnoser.wait_int8(timeout=120) is not None
     return diagnoser
 
@@ -93,17 +94,55 @@ def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model, monkeypatch):
         assert not np.array_equal(got[spec.key], reference[spec.key])  # really another computation
 
 
-def test_the_fp32_sessions_are_released_once_int8_serves(one_model):
-    """Only what serves stays in memory: after the swap nothing holds the replaced fp32 sessions."""
+def test_the_fp32_sessions_are_released_once_int8_serves_without_the_recheck(one_model):
+    """Only what serves stays in memory: with no re-check margin nothing holds the replaced fp32 sessions."""
     import gc
     import weakref
 
-    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8", int8_margin=0.0)
     fp32_sessions = [weakref.ref(s) for s in diagnoser._onnx.sessions.values()]
     assert diagnoser.wait_int8(timeout=120), diagnoser.int8_errors
     gc.collect()
     assert [ref() for ref in fp32_sessions] == [None] * len(SYMPTOMS)
     assert diagnoser.predict_proba(quantize.generated_photos(1, seed=7))[KEY].shape[0] == 1
+
+
+def test_int8_answers_near_a_class_boundary_are_recomputed_on_fp32(one_model):
+    """The re-check: an int8 answer whose top two probabilities are closer than the margin is fp32's
+    answer, every other one stays int8's, and the diagnoser counts both."""
+    photos = quantize.generated_photos(8, seed=11)
+    fp32 = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").predict_proba(photos)
+    raw = int8_diagnoser(one_model, margin=0.0).predict_proba(photos)
+    gaps = {k: np.diff(np.sort(p, axis=1)[:, -2:], axis=1)[:, 0] for k, p in raw.items()}
+    margin = float(np.median(np.concatenate(list(gaps.values()))))  # about half the answers near the boundary
+    diagnoser = int8_diagnoser(one_model, margin=margin)
+    assert diagnoser.backend == "int8" and set(diagnoser._onnx.reference) == {s.key for s in SYMPTOMS}
+    got = diagnoser.predict_proba(photos)
+    rechecked = 0
+    for spec in SYMPTOMS:
+        near = gaps[spec.key] < margin
+        np.testing.assert_allclose(got[spec.key][near], fp32[spec.key][near], atol=1e-6)
+        np.testing.assert_array_equal(got[spec.key][~near], raw[spec.key][~near])
+        assert diagnoser.int8_rechecks[spec.key] == (int(near.sum()), len(photos))
+        rechecked += int(near.sum())
+    assert 0 < rechecked < len(SYMPTOMS) * len(photos)  # both kinds of answer were seen
+    assert ScalpDiagnoser(one_model, num_threads=1, backend="onnx").int8_rechecks == {}
+
+
+def test_the_recheck_margin_is_recipe_data_and_checked(tmp_path):
+    import json
+
+    from scalp_models.int8_serving import load_recheck_margin, near_boundary
+
+    assert 0 < load_recheck_margin() < 0.5  # the recipe re-checks, with a margin of a few hundredths
+    bad = tmp_path / "rules.json"
+    for value in (-0.1, 1.0, "0.05", True, None):
+        bad.write_text(json.dumps({"rules": [], "recheck": {"margin": value}}), encoding="utf-8")
+        with pytest.raises(ValueError, match="recheck.margin"):
+            load_recheck_margin(bad)
+    probabilities = np.array([[0.50, 0.46, 0.04], [0.70, 0.20, 0.10], [0.34, 0.33, 0.33]])
+    assert near_boundary(probabilities, 0.05).tolist() == [True, False, True]
+    assert not near_boundary(probabilities, 0.0).any()
 
 
 def test_the_calibration_method_is_recipe_data_and_checked(one_model, tmp_path):

@@ -1,0 +1,102 @@
+"""Int8 serving: swap a runner's fp32 sessions for their checked int8 copies, and re-check answers near a
+class boundary on fp32.
+
+:func:`start_int8` builds or finds each model's int8 copy (``scalp_models.quantize.ensure_int8``) in a
+daemon thread and swaps it in once it passes its check, so fp32 serves meanwhile. int8's rounding moves
+a probability by a few hundredths (max |Δp| 0.05-0.19 on the demo models' test photos), which changes the
+severity only where the top two probabilities are that close. So the fp32 session stays loaded, and the
+diagnoser recomputes on it every int8 answer whose top two probabilities are closer than the recipe's
+``recheck.margin`` (``int8_exclusions.json``, with the measurements behind it): :func:`near_boundary`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, ensure_int8
+
+log = logging.getLogger(__name__)
+
+
+def load_recheck_margin(path: Path = RULES_FILE) -> float:
+    """The top-two probability gap below which an int8 answer is recomputed on fp32 (0: never; see
+    ``int8_exclusions.json``'s ``recheck``). Not part of the recipe: it changes no int8 file."""
+    margin = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {"margin": 0.0}).get("margin")
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0.0 <= margin < 1.0:
+        raise ValueError(f"{Path(path).name}: recheck.margin must be a number in [0, 1), got {margin!r}")
+    return float(margin)
+
+
+def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
+    """Rows whose top two probabilities are less than ``margin`` apart: answers a rounding could flip."""
+    if margin <= 0.0 or probabilities.shape[1] < 2:
+        return np.zeros(len(probabilities), dtype=bool)
+    top_two = np.partition(probabilities, -2, axis=1)[:, -2:]
+    return (top_two[:, 1] - top_two[:, 0]) < margin
+
+
+class Int8Upgrade:
+    """Swaps an ``OnnxRunner``'s fp32 sessions for their checked int8 copies, in a daemon thread, so
+    fp32 serves while the copies are built (the first time) or checked (every start).
+
+    The fp32 sessions stay loaded when :attr:`margin` > 0: the diagnoser recomputes on fp32 every int8
+    answer whose top two probabilities are less than ``margin`` apart (:func:`near_boundary`), where
+    int8's rounding could change the severity, and counts them (:meth:`record`, :attr:`rechecks`)."""
+
+    def __init__(self, runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None):
+        self.errors: dict[str, str] = {}
+        self.checks: dict[str, Int8Check] = {}
+        self.seconds: float | None = None
+        self.margin = load_recheck_margin() if margin is None else float(margin)
+        self._rechecks: dict[str, list[int]] = {}
+        self._count_lock = threading.Lock()
+        self._done = threading.Event()
+        thread = threading.Thread(target=self._run, args=(runner, preprocessors), name="int8-upgrade", daemon=True)
+        thread.start()
+
+    def _run(self, runner, preprocessors) -> None:
+        start = time.perf_counter()
+        try:
+            for key, (preprocess, preprocess_id) in preprocessors.items():
+                try:
+                    session, check = ensure_int8(runner.paths[key], preprocess, preprocess_id, name=key,
+                                                 threads=runner.intra_threads, fp32_session=runner.sessions[key])
+                except Int8Error as err:
+                    self.errors[key] = str(err)
+                    log.warning("%s; %s keeps serving fp32", err, key)
+                    continue
+                runner.use_session(key, session, "int8", keep_reference=self.margin > 0)
+                self.checks[key] = check
+        finally:
+            self.seconds = time.perf_counter() - start
+            log.info("int8 ready: %d of %d models serve int8 (%.1f s)", len(self.checks), len(preprocessors),
+                     self.seconds)
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every model has its int8 copy or its logged reason for keeping fp32."""
+        return self._done.wait(timeout)
+
+    def record(self, key: str, rechecked: int, answered: int) -> None:
+        with self._count_lock:
+            counts = self._rechecks.setdefault(key, [0, 0])
+            counts[0] += rechecked
+            counts[1] += answered
+
+    @property
+    def rechecks(self) -> dict[str, tuple[int, int]]:
+        """Symptom key → (int8 answers recomputed on fp32, int8 answers given) since start."""
+        with self._count_lock:
+            return {key: (counts[0], counts[1]) for key, counts in self._rechecks.items()}
+
+
+def start_int8(runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None) -> Int8Upgrade:
+    """Start upgrading ``runner`` (an ``OnnxRunner``) to int8; ``preprocessors``: key → (preprocess, id);
+    ``margin``: the re-check margin (default: ``int8_exclusions.json``'s)."""
+    return Int8Upgrade(runner, preprocessors, margin)
