@@ -7,11 +7,16 @@ import time.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="scalp-tests-"))
+# Removed when the process ends: registered first, so it runs after every other exit handler (the
+# in-process app's close among them). Each run used to leave its caches here, 7.9 GB over 235 runs.
+atexit.register(shutil.rmtree, _SESSION_TMP, True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
