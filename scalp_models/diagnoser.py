@@ -333,7 +333,7 @@ class ScalpDiagnoser:
     def _recheck_on_fp32(self, entry: SymptomModel, probabilities: np.ndarray, pixels: np.ndarray) -> None:
         """Recompute, in place, the int8 answers whose top two probabilities are closer than the re-check
         margin on the fp32 model: int8's rounding moves probabilities by a few hundredths, enough to change
-        the severity there and nowhere else (``scalp_models.quantize.near_boundary``)."""
+        the severity there and nowhere else (``scalp_models.int8_serving.near_boundary``)."""
         rows = near_boundary(probabilities, self._int8.margin)
         if rows.any():
             reference = torch.from_numpy(self._onnx.run_reference(entry.spec.key, pixels[rows]))

@@ -223,9 +223,9 @@ class OnnxRunner:
         self.precision[key] = precision
 
     def run_reference(self, key: str, pixels: np.ndarray) -> np.ndarray:
-        """``key``'s fp32 logits for ``pixels``: the kept fp32 session, or the serving one when it is fp32."""
-        session = self.reference.get(key) or self.sessions[key]
-        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+        """``key``'s fp32 logits for ``pixels``, from the session ``use_session(keep_reference=True)`` kept."""
+        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+        return self.reference[key].run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
 
     def _run_group(self, group: Sequence[str], pixels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {key: self.sessions[key].run([OUTPUT_NAME], {INPUT_NAME: pixels[key]})[0] for key in group}
