@@ -309,15 +309,14 @@ class ScalpDiagnoser:
         normalised: dict[tuple[ResizeKey, Normalization], torch.Tensor] = {}
         by_key = {entry.spec.key: entry for entry in self._models}
         logits: dict[str, torch.Tensor] = {}
-        inputs: dict[str, np.ndarray] = {}
         if self._onnx is not None:
             # Each group starts as soon as its inputs are ready (the costliest group first), so
             # resizing for the other groups overlaps its inference.
+            then = self._recheck_on_fp32 if self._int8 is not None else None
             futures = []
             for group in self._onnx.groups:
                 pixels = {k: model_pixels(by_key[k], images, resized, normalised).numpy() for k in group}
-                inputs.update(pixels)
-                futures.append(self._onnx.submit(group, pixels))
+                futures.append(self._onnx.submit(group, pixels, then))
             for future in futures:
                 logits.update({k: torch.from_numpy(v) for k, v in future.result().items()})
         out = {}
@@ -326,19 +325,22 @@ class ScalpDiagnoser:
             if key not in logits:
                 logits[key] = entry.model(pixel_values=model_pixels(entry, images, resized, normalised)).logits
             out[key] = _probabilities(logits[key], entry.temperature)
-            if self._int8 is not None and self._onnx.precision.get(key) == "int8":
-                self._recheck_on_fp32(entry, out[key], inputs[key])
         return out
 
-    def _recheck_on_fp32(self, entry: SymptomModel, probabilities: np.ndarray, pixels: np.ndarray) -> None:
-        """Recompute, in place, the int8 answers whose top two probabilities are closer than the re-check
-        margin on the fp32 model: int8's rounding moves probabilities by a few hundredths, enough to change
-        the severity there and nowhere else (``scalp_models.int8_serving.near_boundary``)."""
-        rows = near_boundary(probabilities, self._int8.margin)
+    def _recheck_on_fp32(self, key: str, precision: str, logits: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """An int8 model's ``logits`` with the rows whose top two probabilities are closer than the re-check
+        margin recomputed on the fp32 model: int8's rounding moves probabilities by a few hundredths, enough
+        to change the severity there and nowhere else (``scalp_models.int8_serving.near_boundary``). Runs
+        in the model's group thread right after it, so it overlaps the other group."""
+        if precision != "int8":
+            return logits
+        entry = next(entry for entry in self._models if entry.spec.key == key)
+        rows = near_boundary(_probabilities(torch.from_numpy(logits), entry.temperature), self._int8.margin)
         if rows.any():
-            reference = torch.from_numpy(self._onnx.run_reference(entry.spec.key, pixels[rows]))
-            probabilities[rows] = _probabilities(reference, entry.temperature)
-        self._int8.record(entry.spec.key, int(rows.sum()), len(rows))
+            logits = logits.copy()
+            logits[rows] = self._onnx.run_reference(key, pixels[rows])
+        self._int8.record(key, int(rows.sum()), len(rows))
+        return logits
 
     def _diagnosis(self, index: int, probabilities: dict[str, np.ndarray]) -> Diagnosis:
         results = []

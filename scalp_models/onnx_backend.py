@@ -30,7 +30,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,9 @@ from scalp_core.paths import cache_dir
 from scalp_models.onnx_graph import INPUT_NAME, OUTPUT_NAME, create_session, simplify_export
 
 log = logging.getLogger(__name__)
+
+# After each model in a group: (key, precision of the session that ran, logits, pixels) → logits.
+Then = Callable[[str, str, np.ndarray, np.ndarray], np.ndarray]
 
 OPSET = 17
 EXPORT_FORMAT = 3  # bump when the export recipe changes, so old cache files are not reused
@@ -227,17 +230,25 @@ class OnnxRunner:
         pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         return self.reference[key].run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
 
-    def _run_group(self, group: Sequence[str], pixels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {key: self.sessions[key].run([OUTPUT_NAME], {INPUT_NAME: pixels[key]})[0] for key in group}
+    def _run_group(self, group: Sequence[str], pixels: Mapping[str, np.ndarray], then: Then | None = None
+                   ) -> dict[str, np.ndarray]:
+        out = {}
+        for key in group:
+            precision = self.precision[key]  # read first: use_session swaps the session, then this label
+            logits = self.sessions[key].run([OUTPUT_NAME], {INPUT_NAME: pixels[key]})[0]
+            out[key] = logits if then is None else then(key, precision, logits, pixels[key])
+        return out
 
-    def submit(self, group: Sequence[str], pixels: Mapping[str, np.ndarray]) -> Future:
-        """Start one group (``self.groups``) on its own thread; the future gives ``{key: logits}``."""
+    def submit(self, group: Sequence[str], pixels: Mapping[str, np.ndarray], then: Then | None = None) -> Future:
+        """Start one group (``self.groups``) on its own thread; the future gives ``{key: logits}``.
+        ``then(key, precision, logits, pixels)``, when given, runs on that thread right after each model
+        and its result replaces the logits (the diagnoser's int8 re-check)."""
         arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in pixels.items()}
         if self._pool is None:
             done: Future = Future()
-            done.set_result(self._run_group(group, arrays))
+            done.set_result(self._run_group(group, arrays, then))
             return done
-        return self._pool.submit(self._run_group, group, arrays)
+        return self._pool.submit(self._run_group, group, arrays, then)
 
     def run(self, pixels: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, np.ndarray]:
         arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in pixels.items()}
