@@ -13,11 +13,14 @@ import numpy as np
 INPUT_NAME, OUTPUT_NAME = "pixel_values", "logits"
 
 
-def create_session(path: Path | bytes, threads: int = 1):
-    """An ONNX Runtime CPU session for a file (or a serialized model), ``threads`` intra-op threads."""
+def create_session(path: Path | bytes, threads: int = 1, profile_prefix: str | None = None):
+    """An ONNX Runtime CPU session for a file (or a serialized model), ``threads`` intra-op threads;
+    ``profile_prefix``: also record ONNX Runtime's per-node profile there (``session.end_profiling()``)."""
     import onnxruntime as ort  # heavy, and optional: the diagnoser falls back to PyTorch without it
 
     options = ort.SessionOptions()
+    if profile_prefix is not None:
+        options.enable_profiling, options.profile_file_prefix = True, profile_prefix
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -10,6 +10,8 @@ model itself on the same photos re-saved as JPEG quality 85 (how much a harmless
 ``--depth`` follows the int8 error through the network instead: the relative error of the recipe's
 int8 activations against fp32 after the stem, after every block and at the pooled features the head
 reads, with and without the bias correction, beside what a JPEG q85 re-save does to those features.
+``--ops`` shows where the time goes instead: ONNX Runtime's profile of the fp32 model and of its serving
+int8 copy (one thread, one photo), summed by kind of layer (:data:`OP_GROUPS`).
 With ``--calibrations`` it compares calibration methods instead (the recipe's rules each time), and
 adds the severity agreement on the symptom's generated test split (the demo build's recipe, the
 figure issue 15's goal is about).
@@ -17,6 +19,7 @@ figure issue 15's goal is about).
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --layers 8
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --depth
+    python -m scalp_models.quantize_sweep --models demo --symptom hair_loss --ops
     python -m scalp_models.quantize_sweep --models demo --symptom hair_loss \
         --calibrations MinMax Percentile:99.999 Percentile:99.99 Entropy
 """
@@ -24,9 +27,12 @@ figure issue 15's goal is about).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,7 +49,9 @@ from scalp_models.quantize import (
     batched_pixels,
     check_calibration,
     compare_outputs,
+    ensure_int8,
     generated_photos,
+    int8_path,
     load_calibration,
     load_rules,
     quantize_file,
@@ -242,6 +250,52 @@ def depth_errors(fp32_path: Path, preprocess: Preprocess, photos) -> list[dict]:
     return rows + [row("reference: fp32 pooled features, photos re-saved as JPEG q85", ref[-1], jpeg[-1])]
 
 
+# ``--ops``: each profiled node counts in the first group whose test its name and op type pass. ONNX
+# Runtime's rewrites rename nodes (an fp32 convolution fused with its activation is named after the
+# activation's output), so the tests read the block's part (``/expansion/``), not the op. In fp32 the
+# residual adds are fused into the convolutions.
+OP_GROUPS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
+    ("front: stem and block 0 (fp32 in the recipe)", lambda name, op: "/embeddings/" in name or "blocks.0/" in name),
+    ("residual adds", lambda name, op: op in ("Add", "QLinearAdd")),
+    ("(de)quantize and layout changes", lambda name, op: op in ("QuantizeLinear", "DequantizeLinear", "Transpose",
+                                                                  "ReorderInput", "ReorderOutput")),
+    ("squeeze-excite gates (fp32 in the recipe)", lambda name, op: "squeeze_excite" in name),
+    ("1×1 expansion convolutions", lambda name, op: "/expansion/" in name),
+    ("depthwise convolutions", lambda name, op: "/depthwise_" in name),
+    ("1×1 projection convolutions", lambda name, op: "/projection/" in name),
+    ("top 1×1 convolution", lambda name, op: "/top_" in name),
+    ("pool, classifier and the rest (fp32)", lambda name, op: True),
+)
+
+
+def op_group(name: str, op: str) -> str:
+    return next(label for label, test in OP_GROUPS if test(name, op))
+
+
+def op_times(path: Path, preprocess: Preprocess, photo, runs: int = 50, warmup: int = 5) -> dict[str, float]:
+    """Milliseconds per run in each of :data:`OP_GROUPS` (plus ``"nodes"``: how many nodes each has), from
+    ONNX Runtime's profile of one session on one thread, ``photo`` run ``warmup + runs`` times (the
+    warm-up runs not counted)."""
+    pixels = preprocess([photo])
+    with tempfile.TemporaryDirectory(prefix="scalp-int8-ops-") as tmp:
+        session = create_session(path, threads=1, profile_prefix=str(Path(tmp) / "profile"))
+        for _ in range(warmup + runs):
+            session.run(None, {INPUT_NAME: pixels})
+        events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    seen, micros, nodes = Counter(), Counter(), {}
+    for event in events:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        name = event["name"][: -len("_kernel_time")]
+        seen[name] += 1
+        if seen[name] > warmup:
+            group = op_group(name, event["args"]["op_name"])
+            micros[group] += event["dur"]
+            nodes.setdefault(group, set()).add(name)
+    return {label: micros[label] / runs / 1e3 for label, _ in OP_GROUPS} | {
+        "nodes": {label: len(nodes.get(label, ())) for label, _ in OP_GROUPS}}
+
+
 def compare_sessions(fp32_session, int8_session, preprocess, photos) -> Int8Check:
     ref = np.concatenate([fp32_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
     got = np.concatenate([int8_session.run(None, {INPUT_NAME: x})[0] for x in batched_pixels(preprocess, photos)])
@@ -268,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", action="store_true",
                         help="print the int8 activations' relative error after the stem, each block and at the "
                              "pooled features (the recipe's copy, on the symptom's generated test split)")
+    parser.add_argument("--ops", action="store_true",
+                        help="print where the fp32 model's and its serving int8 copy's time goes, by kind of layer "
+                             "(ONNX Runtime's profile, one thread, one photo)")
     parser.add_argument("--calibrations", nargs="*", metavar="METHOD",
                         help="compare these calibration methods (MinMax, Entropy, Percentile:99.99[:symmetric]) "
                              f"instead of the rules; the recipe now: {load_calibration()}")
@@ -291,6 +348,23 @@ def main(argv: list[str] | None = None) -> int:
         for row in depth_errors(fp32_path, preprocess, test_split(args.symptom)[0]):
             plain = "" if row["uncorrected_median"] is None else f"{row['uncorrected_median']:.1%}"
             print(f"| {row['tap']} | {row['median']:.1%} | {row['p90']:.1%} | {plain} |")
+        return 0
+    if args.ops:
+        ensure_int8(fp32_path, preprocess, preprocess_id, name=args.symptom)  # the serving copy, built if not cached
+        photo = generated_photos(1, CHECK_SEED)[0]
+        fp32, int8 = (op_times(path, preprocess, photo, args.repeats * 3)
+                      for path in (fp32_path, int8_path(fp32_path, preprocess_id)))
+        total32, total8 = (sum(v for k, v in t.items() if k != "nodes") for t in (fp32, int8))
+        print(f"{args.symptom}: ONNX Runtime's profile, one thread, one photo, {args.repeats * 3} runs "
+              "(kernel time, summed by kind of layer)")
+        print("| layers | nodes fp32 / int8 | fp32 ms | int8 ms | int8 / fp32 | share of int8 time |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, _ in OP_GROUPS:
+            if fp32[label] or int8[label]:
+                ratio = f"{int8[label] / fp32[label]:.2f}×" if fp32[label] else "new"
+                print(f"| {label} | {fp32['nodes'][label]} / {int8['nodes'][label]} | {fp32[label]:.2f} "
+                      f"| {int8[label]:.2f} | {ratio} | {int8[label] / total8:.0%} |")
+        print(f"| all | | {total32:.2f} | {total8:.2f} | {total8 / total32:.2f}× | 100% |")
         return 0
     if args.calibrations:
         print(f"{args.symptom}: {CALIBRATION_IMAGES} calibration photos; check: {CHECK_IMAGES} photos; "

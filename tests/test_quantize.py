@@ -388,6 +388,35 @@ def test_the_depth_view_follows_the_int8_error_from_the_stem_to_the_head(one_mod
     assert all(0 < row["median"] <= row["p90"] < 1.5 for row in rows[:-1]), rows
 
 
+def test_the_ops_view_puts_every_profiled_node_of_both_copies_in_one_kind_of_layer(one_model):
+    """``--ops``: ONNX Runtime's profile of the fp32 model and of its int8 copy, summed by kind of layer.
+    Names as ONNX Runtime rewrites them land in the right kind; every kind of an EfficientNet block has
+    time in both copies, and only int8 adds quantize/dequantize nodes."""
+    from scalp_models.quantize_sweep import OP_GROUPS, op_group, op_times
+
+    labels = [label for label, _ in OP_GROUPS]
+    assert op_group("/model/efficientnet/encoder/blocks.3/expansion/expand_act/Clip_output_0_nchwc", "Conv") \
+        == "1×1 expansion convolutions"  # fp32: a convolution fused with its activation, named after it
+    assert op_group("/model/efficientnet/encoder/blocks.3/squeeze_excite/expand/Conv", "Conv").startswith("squeeze")
+    assert op_group("/model/efficientnet/encoder/blocks.0/projection/project_conv/Conv_output_0_QuantizeLinear",
+                    "QuantizeLinear").startswith("front")
+    assert op_group("/model/efficientnet/encoder/blocks.12/projection/Add", "QLinearAdd") == "residual adds"
+    assert op_group("/model/efficientnet/encoder/blocks.10/depthwise_conv/depthwise_conv/Conv_token_9",
+                    "QLinearConv") == "depthwise convolutions"
+    diagnoser = int8_diagnoser(one_model)
+    fp32_path = diagnoser._onnx.paths[KEY]
+    preprocess, preprocess_id = diagnoser.preprocessor(KEY)
+    photo = quantize.generated_photos(1, seed=3)[0]
+    fp32, int8 = (op_times(path, preprocess, photo, runs=3, warmup=1)
+                  for path in (fp32_path, quantize.int8_path(fp32_path, preprocess_id)))
+    layers = [label for label in labels if label.startswith(("front", "1×1", "depthwise", "top"))]
+    for times in (fp32, int8):
+        assert all(times[label] > 0 and times["nodes"][label] > 0 for label in layers), times
+        assert set(times) == {*labels, "nodes"}
+    conversions = "(de)quantize and layout changes"
+    assert int8["nodes"][conversions] > fp32["nodes"][conversions]
+
+
 @pytest.fixture(scope="module")
 def lite0_cache(tmp_path_factory) -> Path:
     """One export of the real Lite0 extractor for the tests below (its int8 copy is cached beside it)."""
