@@ -75,8 +75,34 @@ def int8_quality(models_dir: Path, config) -> dict:
             "f1_int8": float(f1_score(labels, p8.argmax(1), average="macro")),
             "ece_fp32": float(expected_calibration_error(p32, labels)),
             "ece_int8": float(expected_calibration_error(p8, labels)),
+            **paired_intervals(labels, p32, p8),
         }
     return out
+
+
+def paired_intervals(labels: np.ndarray, p32: np.ndarray, p8: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """95% percentile intervals of int8 − fp32 macro-F1 and ECE from ``n_boot`` resamples of the photos,
+    each replicate the same photos for both (a paired bootstrap): whether a change is more than which
+    photos happened to be drawn. ECE moves by up to ~1/n when one photo crosses a bin edge."""
+    from scalp_models.metrics import CI_LEVEL, confusion_metrics, expected_calibration_error
+
+    labels, k = np.asarray(labels, dtype=int), p32.shape[1]
+    draws = np.random.default_rng(seed).integers(0, len(labels), size=(n_boot, len(labels)))
+
+    def macro_f1(probabilities: np.ndarray) -> np.ndarray:
+        counts = np.zeros((n_boot, k, k))
+        np.add.at(counts, (np.arange(n_boot)[:, None], labels[draws], probabilities.argmax(1)[draws]), 1.0)
+        return confusion_metrics(counts)["macro_f1"]
+
+    ece = np.array([expected_calibration_error(p8[d], labels[d]) - expected_calibration_error(p32[d], labels[d])
+                    for d in draws])
+    tail = 100.0 * (1.0 - CI_LEVEL) / 2.0
+    return {"f1_delta_ci": np.percentile(macro_f1(p8) - macro_f1(p32), [tail, 100 - tail]).tolist(),
+            "ece_delta_ci": np.percentile(ece, [tail, 100 - tail]).tolist()}
+
+
+def _interval(bounds) -> str:
+    return f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
 
 
 def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, baseline: dict | None) -> list[str]:
@@ -85,12 +111,15 @@ def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, base
     if quality:
         lines += ["", "int8 vs fp32 ONNX on generated test photos with known severities (per symptom):", "",
                   ("| symptom | n | serves | re-checked on fp32 | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
-                   "| ECE fp32 → int8 |"),
-                  "|---|---:|---|---:|---:|---:|---:|---:|"]
+                   "| ECE fp32 → int8 | ΔF1, ΔECE: 95% intervals |"),
+                  "|---|---:|---|---:|---:|---:|---:|---:|---|"]
         for key, q in quality.items():
             lines.append(f"| {key} | {q['n']} | {q['precision']} | {q['rechecked']:.1%} | {q['agreement']:.1%} "
                          f"| {q['max_dp']:.3f} "
-                         f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} |")
+                         f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} "
+                         f"| {_interval(q['f1_delta_ci'])}, {_interval(q['ece_delta_ci'])} |")
+        lines += ["", "(intervals: paired bootstrap over the photos, 1000 resamples; one that holds 0 is a change "
+                      "this many photos cannot tell from chance)"]
     if int8 and fp32:
         checks = [f"p50 ≤ {GOAL_INT8_VS_FP32}× fp32 ONNX: {int8['p50_ms'] / fp32['p50_ms']:.2f}×"]
         if baseline:
