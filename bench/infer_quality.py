@@ -69,6 +69,7 @@ def int8_quality(models_dir: Path, config) -> dict:
         rechecked = int8.int8_rechecks.get(spec.key, (0, 0))[0] - before
         out[spec.key] = {
             "n": len(labels), "precision": int8.precisions[spec.key], "rechecked": rechecked / len(labels),
+            "margin": int8.int8_margins.get(spec.key),
             "agreement": float((p32.argmax(1) == p8.argmax(1)).mean()),
             "max_dp": float(np.abs(p32 - p8).max()),
             "f1_fp32": float(f1_score(labels, p32.argmax(1), average="macro")),
@@ -110,11 +111,12 @@ def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, base
     lines = []
     if quality:
         lines += ["", "int8 vs fp32 ONNX on generated test photos with known severities (per symptom):", "",
-                  ("| symptom | n | serves | re-checked on fp32 | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
+                  ("| symptom | n | serves | re-check margin | re-checked on fp32 | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
                    "| ECE fp32 → int8 | ΔF1, ΔECE: 95% intervals |"),
-                  "|---|---:|---|---:|---:|---:|---:|---:|---|"]
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
         for key, q in quality.items():
-            lines.append(f"| {key} | {q['n']} | {q['precision']} | {q['rechecked']:.1%} | {q['agreement']:.1%} "
+            margin = "–" if q.get("margin") is None else f"{q['margin']:.3f}"
+            lines.append(f"| {key} | {q['n']} | {q['precision']} | {margin} | {q['rechecked']:.1%} | {q['agreement']:.1%} "
                          f"| {q['max_dp']:.3f} "
                          f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} "
                          f"| {_interval(q['f1_delta_ci'])}, {_interval(q['ece_delta_ci'])} |")

@@ -125,8 +125,9 @@ class ScalpDiagnoser:
         ONNX Runtime is missing or an export fails it logs a warning and uses ``"torch"``.
         ``backend="int8"`` does the same, then swaps in each model's int8 copy (``scalp_models.quantize``)
         from a background thread once it is built and checked against fp32 (:meth:`wait_int8`); an int8
-        answer whose top two probabilities are closer than ``int8_margin`` (default: the recipe's
-        ``recheck.margin``; 0 never) is recomputed on the fp32 model, which stays loaded for that.
+        answer whose top two probabilities are closer than its model's re-check margin is recomputed on
+        the fp32 model, which stays loaded for that. Each margin is measured when the copy is checked
+        (``scalp_models.int8_serving``; :attr:`int8_margins`); ``int8_margin`` sets one for all (0: never).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -145,7 +146,7 @@ class ScalpDiagnoser:
         self._int8: Int8Upgrade | None = None
         if self._backend == "int8":
             self._int8 = start_int8(self._onnx, {key: self.preprocessor(key) for key in self._onnx.paths},
-                                    int8_margin)
+                                    int8_margin, {entry.spec.key: entry.temperature for entry in self._models})
 
     @property
     def backend(self) -> str:
@@ -173,6 +174,12 @@ class ScalpDiagnoser:
         """Symptom key → (int8 answers recomputed on fp32 because they were near a class boundary, int8
         answers given) since start; empty unless int8 serves."""
         return self._int8.rechecks if self._int8 is not None else {}
+
+    @property
+    def int8_margins(self) -> dict[str, float]:
+        """Symptom key → the top-two probability gap below which its int8 answers are re-checked on fp32
+        (the largest shift its check photos showed, or ``int8_margin``); empty unless int8 serves."""
+        return dict(self._int8.margins) if self._int8 is not None else {}
 
     @property
     def int8_errors(self) -> dict[str, str]:
@@ -335,7 +342,7 @@ class ScalpDiagnoser:
         if precision != "int8":
             return logits
         entry = next(entry for entry in self._models if entry.spec.key == key)
-        rows = near_boundary(_probabilities(torch.from_numpy(logits), entry.temperature), self._int8.margin)
+        rows = near_boundary(_probabilities(torch.from_numpy(logits), entry.temperature), self._int8.margins[key])
         if rows.any():
             logits = logits.copy()
             logits[rows] = self._onnx.run_reference(key, pixels[rows])

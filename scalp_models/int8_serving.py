@@ -5,8 +5,14 @@ class boundary on fp32.
 daemon thread and swaps it in once it passes its check, so fp32 serves meanwhile. int8's rounding moves
 a probability by a few hundredths (max |Δp| 0.05-0.19 on the demo models' test photos), which changes the
 severity only where the top two probabilities are that close. So the fp32 session stays loaded, and the
-diagnoser recomputes on it every int8 answer whose top two probabilities are closer than the recipe's
-``recheck.margin`` (``int8_exclusions.json``, with the measurements behind it): :func:`near_boundary`.
+diagnoser recomputes on it every int8 answer whose top two probabilities are closer than the model's
+re-check margin (:func:`near_boundary`).
+
+Each model's margin is measured, not guessed: the largest shift between two classes' probabilities that
+its int8 copy showed on the check photos (``Int8Check.max_shift``), at least the recipe's
+``recheck.min_margin`` (``int8_exclusions.json``, with the measurements behind it). Where int8's top two
+are further apart than a photo's shift, fp32's top class is the same, so the margin follows the copy's
+own rounding error: a copy that moves probabilities more gets a wider margin.
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, 
 log = logging.getLogger(__name__)
 
 
-def load_recheck_margin(path: Path = RULES_FILE) -> float:
-    """The top-two probability gap below which an int8 answer is recomputed on fp32 (0: never; see
+def load_recheck_min_margin(path: Path = RULES_FILE) -> float:
+    """The smallest re-check margin a model gets (its measured one may be wider; see
     ``int8_exclusions.json``'s ``recheck``). Not part of the recipe: it changes no int8 file."""
-    margin = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {"margin": 0.0}).get("margin")
+    margin = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {"min_margin": 0.0}).get("min_margin")
     if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0.0 <= margin < 1.0:
-        raise ValueError(f"{Path(path).name}: recheck.margin must be a number in [0, 1), got {margin!r}")
+        raise ValueError(f"{Path(path).name}: recheck.min_margin must be a number in [0, 1), got {margin!r}")
     return float(margin)
 
 
@@ -45,15 +51,22 @@ class Int8Upgrade:
     """Swaps an ``OnnxRunner``'s fp32 sessions for their checked int8 copies, in a daemon thread, so
     fp32 serves while the copies are built (the first time) or checked (every start).
 
-    The fp32 sessions stay loaded when :attr:`margin` > 0: the diagnoser recomputes on fp32 every int8
-    answer whose top two probabilities are less than ``margin`` apart (:func:`near_boundary`), where
-    int8's rounding could change the severity, and counts them (:meth:`record`, :attr:`rechecks`)."""
+    The fp32 session of a model stays loaded when its margin (:attr:`margins`) is above 0: the diagnoser
+    recomputes on fp32 every int8 answer whose top two probabilities are less than that margin apart
+    (:func:`near_boundary`), where int8's rounding could change the severity, and counts them
+    (:meth:`record`, :attr:`rechecks`). ``margin``: one fixed margin for every model instead of the
+    measured ones (0: no re-check); ``temperatures``: key → the model's calibration temperature, at
+    which its check compares probabilities."""
 
-    def __init__(self, runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None):
+    def __init__(self, runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None,
+                 temperatures: dict[str, float] | None = None):
         self.errors: dict[str, str] = {}
         self.checks: dict[str, Int8Check] = {}
+        self.margins: dict[str, float] = {}
         self.seconds: float | None = None
-        self.margin = load_recheck_margin() if margin is None else float(margin)
+        self.fixed_margin = None if margin is None else float(margin)
+        self.min_margin = load_recheck_min_margin()
+        self.temperatures = dict(temperatures or {})
         self._rechecks: dict[str, list[int]] = {}
         self._count_lock = threading.Lock()
         self._done = threading.Event()
@@ -66,18 +79,25 @@ class Int8Upgrade:
             for key, (preprocess, preprocess_id) in preprocessors.items():
                 try:
                     session, check = ensure_int8(runner.paths[key], preprocess, preprocess_id, name=key,
-                                                 threads=runner.intra_threads, fp32_session=runner.sessions[key])
+                                                 threads=runner.intra_threads, fp32_session=runner.sessions[key],
+                                                 temperature=self.temperatures.get(key, 1.0))
                 except Int8Error as err:
                     self.errors[key] = str(err)
                     log.warning("%s; %s keeps serving fp32", err, key)
                     continue
-                runner.use_session(key, session, "int8", keep_reference=self.margin > 0)
+                self.margins[key] = self.margin_for(check)  # before the swap: the first int8 answer reads it
+                runner.use_session(key, session, "int8", keep_reference=self.margins[key] > 0)
                 self.checks[key] = check
         finally:
             self.seconds = time.perf_counter() - start
-            log.info("int8 ready: %d of %d models serve int8 (%.1f s)", len(self.checks), len(preprocessors),
-                     self.seconds)
+            log.info("int8 ready: %d of %d models serve int8 (%.1f s); re-check margins %s", len(self.checks),
+                     len(preprocessors), self.seconds, {key: round(m, 3) for key, m in self.margins.items()})
             self._done.set()
+
+    def margin_for(self, check: Int8Check) -> float:
+        """The re-check margin of a model whose copy passed ``check``: the fixed one when given, else the
+        largest shift its check photos showed, at least the recipe's ``min_margin``."""
+        return self.fixed_margin if self.fixed_margin is not None else max(self.min_margin, check.max_shift)
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once every model has its int8 copy or its logged reason for keeping fp32."""
@@ -96,7 +116,8 @@ class Int8Upgrade:
             return {key: (counts[0], counts[1]) for key, counts in self._rechecks.items()}
 
 
-def start_int8(runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None) -> Int8Upgrade:
+def start_int8(runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None,
+               temperatures: dict[str, float] | None = None) -> Int8Upgrade:
     """Start upgrading ``runner`` (an ``OnnxRunner``) to int8; ``preprocessors``: key → (preprocess, id);
-    ``margin``: the re-check margin (default: ``int8_exclusions.json``'s)."""
-    return Int8Upgrade(runner, preprocessors, margin)
+    ``margin``: one re-check margin for all (default: each model's measured one, see :class:`Int8Upgrade`)."""
+    return Int8Upgrade(runner, preprocessors, margin, temperatures)

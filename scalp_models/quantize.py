@@ -75,6 +75,10 @@ class Int8Check:
     images: int
     agreement: float  # share of photos with the same top class (1.0 for feature extractors)
     max_dp: float  # largest |probability difference| (logits) or relative feature error (features)
+    # Largest change of a difference between two classes' probabilities, max(q − p) − min(q − p) on one
+    # photo (0 for features). Where int8's top two are further apart than a photo's shift, fp32's top
+    # class is the same: the diagnoser's re-check margin (scalp_models.int8_serving).
+    max_shift: float = 0.0
 
 
 # ----------------------------------------------------------------------------- calibration photos
@@ -302,21 +306,27 @@ def quantize_pixels_file(fp32_path: str, out_path: str, pixels_path: str, rules:
 # ----------------------------------------------------------------------------- checking and caching
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
     return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
 
 
-def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool = False) -> Int8Check:
+def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool = False,
+                    temperature: float = 1.0) -> Int8Check:
+    """fp32 ``reference`` against int8 ``candidate`` outputs; logits become probabilities at the model's
+    calibration ``temperature``, as serving shows them."""
     if features:
         error = np.linalg.norm(candidate - reference, axis=1) / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
         return Int8Check(len(reference), 1.0, float(error.max()))
-    p, q = _softmax(reference), _softmax(candidate)
-    return Int8Check(len(p), float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max()))
+    p, q = _softmax(reference, temperature), _softmax(candidate, temperature)
+    shift = (q - p).max(axis=1) - (q - p).min(axis=1)
+    return Int8Check(len(p), float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max()),
+                     float(shift.max()))
 
 
 def check_int8(fp32_session, int8_session, preprocess: Preprocess, photos: Sequence[Image.Image],
-               features: bool = False, name: str = "model") -> Int8Check:
+               features: bool = False, name: str = "model", temperature: float = 1.0) -> Int8Check:
     """Compare the two sessions on ``photos``; :class:`Int8Error` when the int8 one is not good enough.
 
     One photo per run, as serving runs them: a batch of 8 would grow both sessions' memory arenas
@@ -325,7 +335,7 @@ def check_int8(fp32_session, int8_session, preprocess: Preprocess, photos: Seque
     for pixels in batched_pixels(preprocess, photos, batch=1):
         ref.append(fp32_session.run(None, {INPUT_NAME: pixels})[0].reshape(len(pixels), -1))
         got.append(int8_session.run(None, {INPUT_NAME: pixels})[0].reshape(len(pixels), -1))
-    check = compare_outputs(np.concatenate(ref), np.concatenate(got), features)
+    check = compare_outputs(np.concatenate(ref), np.concatenate(got), features, temperature)
     limit = CHECK_MAX_FEATURE_ERROR if features else CHECK_MAX_DP
     if not np.isfinite(check.max_dp) or check.max_dp > limit or check.agreement < CHECK_MIN_AGREEMENT:
         what = "relative feature error" if features else "max |Δp|"
@@ -346,9 +356,10 @@ def int8_path(fp32_path: Path, preprocess_id: str, rules: Sequence[dict] | None 
 
 def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, threads: int = 1,
                 features: bool = False, name: str = "model", rules: Sequence[dict] | None = None,
-                fp32_session=None, extra_check_photos: Sequence[Image.Image] = ()):
+                fp32_session=None, extra_check_photos: Sequence[Image.Image] = (), temperature: float = 1.0):
     """``(int8 session, Int8Check)`` for ``fp32_path``: the cached copy or a new one, checked against fp32
-    on :data:`CHECK_IMAGES` generated photos plus ``extra_check_photos``.
+    on :data:`CHECK_IMAGES` generated photos plus ``extra_check_photos`` (probabilities at the model's
+    calibration ``temperature``).
 
     Raises :class:`Int8Error` (the caller keeps fp32) when quantizing, loading or the check fails."""
     global export_count
@@ -371,7 +382,8 @@ def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, 
                          kept)
         session = create_session(path, threads=threads)
         check = check_int8(fp32_session or create_session(fp32_path, threads=threads), session, preprocess,
-                           [*generated_photos(CHECK_IMAGES, CHECK_SEED), *extra_check_photos], features, name)
+                           [*generated_photos(CHECK_IMAGES, CHECK_SEED), *extra_check_photos], features, name,
+                           temperature)
     except Int8Error:
         raise
     except Exception as err:  # quantizer, runtime, unreadable file: all mean "keep fp32"

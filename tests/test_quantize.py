@@ -132,17 +132,63 @@ def test_int8_answers_near_a_class_boundary_are_recomputed_on_fp32(one_model):
 def test_the_recheck_margin_is_recipe_data_and_checked(tmp_path):
     import json
 
-    from scalp_models.int8_serving import load_recheck_margin, near_boundary
+    from scalp_models.int8_serving import load_recheck_min_margin, near_boundary
 
-    assert 0 < load_recheck_margin() < 0.5  # the recipe re-checks, with a margin of a few hundredths
+    assert 0 < load_recheck_min_margin() < 0.5  # the recipe re-checks, with a margin of a few hundredths
     bad = tmp_path / "rules.json"
     for value in (-0.1, 1.0, "0.05", True, None):
-        bad.write_text(json.dumps({"rules": [], "recheck": {"margin": value}}), encoding="utf-8")
-        with pytest.raises(ValueError, match="recheck.margin"):
-            load_recheck_margin(bad)
+        bad.write_text(json.dumps({"rules": [], "recheck": {"min_margin": value}}), encoding="utf-8")
+        with pytest.raises(ValueError, match="recheck.min_margin"):
+            load_recheck_min_margin(bad)
     probabilities = np.array([[0.50, 0.46, 0.04], [0.70, 0.20, 0.10], [0.34, 0.33, 0.33]])
     assert near_boundary(probabilities, 0.05).tolist() == [True, False, True]
     assert not near_boundary(probabilities, 0.0).any()
+
+
+def test_the_check_measures_the_largest_shift_between_two_classes():
+    """``max_shift``: on each photo, how far the difference of any two classes' probabilities moved
+    (max(q − p) − min(q − p)), the largest over the photos; at the model's temperature."""
+    reference = np.log(np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1]]))
+    candidate = np.log(np.array([[0.35, 0.45, 0.2], [0.6, 0.3, 0.1]]))
+    check = quantize.compare_outputs(reference, candidate)
+    assert check.max_dp == pytest.approx(0.15) and check.max_shift == pytest.approx(0.3)
+    assert check.agreement == 0.5  # the first photo's top class moved
+    cooler = quantize.compare_outputs(reference, candidate, temperature=2.0)
+    assert 0 < cooler.max_shift < check.max_shift  # a temperature above 1 flattens both, and their gap
+    assert quantize.compare_outputs(reference[:, :2], reference[:, :2], features=True).max_shift == 0.0
+    # Why it is the margin: where int8's top two are at least a photo's shift apart, fp32's top class is
+    # the same. Every flip among 20 000 perturbed answers lies inside its own photo's shift.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 1.5, (20_000, 4))
+    p, q = quantize._softmax(logits), quantize._softmax(logits + rng.normal(0, 0.3, logits.shape))
+    shift = (q - p).max(axis=1) - (q - p).min(axis=1)
+    top_two = np.sort(q, axis=1)[:, -2:]
+    flipped = p.argmax(1) != q.argmax(1)
+    assert flipped.sum() > 100
+    assert (top_two[flipped, 1] - top_two[flipped, 0] < shift[flipped]).all()
+    largest_move = np.abs(q - p).max(axis=1)  # not enough: some flips lie beyond the largest |Δp| alone
+    assert (top_two[flipped, 1] - top_two[flipped, 0] >= largest_move[flipped]).any()
+
+
+def test_each_model_gets_the_margin_its_own_check_measured(one_model, monkeypatch):
+    """By default a model's re-check margin is the largest shift its int8 copy showed on the check photos,
+    at least the recipe's minimum; ``int8_margin`` sets one for all instead."""
+    from scalp_models import int8_serving
+
+    monkeypatch.setattr(int8_serving, "load_recheck_min_margin", lambda: 0.0)  # the tiny copies shift < 0.05
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert diagnoser.wait_int8(timeout=120) is not None
+    checks = diagnoser._int8.checks
+    assert checks and set(diagnoser.int8_margins) == set(checks)
+    assert diagnoser.int8_margins == {key: check.max_shift for key, check in checks.items()}
+    assert all(margin > 0 for margin in diagnoser.int8_margins.values())
+    assert len(set(diagnoser.int8_margins.values())) > 1  # each its own
+    assert set(diagnoser._onnx.reference) == set(checks)  # each keeps its fp32 session for the re-check
+    monkeypatch.setattr(int8_serving, "load_recheck_min_margin", lambda: 0.5)
+    floored = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    floored.wait_int8(timeout=120)
+    assert set(floored.int8_margins.values()) == {0.5}
+    assert set(int8_diagnoser(one_model, margin=0.02).int8_margins.values()) == {0.02}
 
 
 def test_the_calibration_method_is_recipe_data_and_checked(one_model, tmp_path):
