@@ -64,12 +64,14 @@ def int8_quality(models_dir: Path, config) -> dict:
         photos, labels = test_split(spec.key, config.test_per_class)
         labels = np.asarray(labels)
         before = int8.int8_rechecks.get(spec.key, (0, 0))[0]
+        shadowed_before = int8.int8_shadows.get(spec.key, (0, 0.0))[0]
         p32, p8 = (np.concatenate([d.predict_proba(photos[i : i + 20])[spec.key] for i in range(0, len(photos), 20)])
                    for d in (fp32, int8))  # 20 at a time: ONNX Runtime's arenas keep the largest batch
         rechecked = int8.int8_rechecks.get(spec.key, (0, 0))[0] - before
+        shadowed = int8.int8_shadows.get(spec.key, (0, 0.0))[0] - shadowed_before
         out[spec.key] = {
             "n": len(labels), "precision": int8.precisions[spec.key], "rechecked": rechecked / len(labels),
-            "margin": int8.int8_margins.get(spec.key),
+            "margin": int8.int8_margins.get(spec.key), "shadowed": shadowed / len(labels),
             "agreement": float((p32.argmax(1) == p8.argmax(1)).mean()),
             "max_dp": float(np.abs(p32 - p8).max()),
             "f1_fp32": float(f1_score(labels, p32.argmax(1), average="macro")),
@@ -111,12 +113,13 @@ def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, base
     lines = []
     if quality:
         lines += ["", "int8 vs fp32 ONNX on generated test photos with known severities (per symptom):", "",
-                  ("| symptom | n | serves | re-check margin | re-checked on fp32 | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
+                  ("| symptom | n | serves | re-check margin (at the end) | re-checked on fp32 (near + shadow) | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
                    "| ECE fp32 → int8 | ΔF1, ΔECE: 95% intervals |"),
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
         for key, q in quality.items():
             margin = "–" if q.get("margin") is None else f"{q['margin']:.3f}"
-            lines.append(f"| {key} | {q['n']} | {q['precision']} | {margin} | {q['rechecked']:.1%} | {q['agreement']:.1%} "
+            rechecked = f"{q['rechecked']:.1%} + {q.get('shadowed', 0.0):.1%}"
+            lines.append(f"| {key} | {q['n']} | {q['precision']} | {margin} | {rechecked} | {q['agreement']:.1%} "
                          f"| {q['max_dp']:.3f} "
                          f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} "
                          f"| {_interval(q['f1_delta_ci'])}, {_interval(q['ece_delta_ci'])} |")

@@ -73,7 +73,7 @@ from scalp_models.hub_loading import (
     pickle_only_reason,
     read_pins,
 )
-from scalp_models.int8_serving import Int8Upgrade, near_boundary, start_int8
+from scalp_models.int8_serving import Int8Upgrade, start_int8
 from scalp_models.onnx_backend import OnnxOptions, OnnxRunner
 from scalp_models.shared_preprocessing import (
     ImageDecodeError,
@@ -180,6 +180,12 @@ class ScalpDiagnoser:
         """Symptom key → the top-two probability gap below which its int8 answers are re-checked on fp32
         (the largest shift its check photos showed, or ``int8_margin``); empty unless int8 serves."""
         return dict(self._int8.margins) if self._int8 is not None else {}
+
+    @property
+    def int8_shadows(self) -> dict[str, tuple[int, float]]:
+        """Symptom key → (int8 answers beyond the margin recomputed on fp32 at random to watch the copy,
+        the largest shift between two classes they found); a shift beyond the margin widens it."""
+        return self._int8.shadows if self._int8 is not None else {}
 
     @property
     def int8_errors(self) -> dict[str, str]:
@@ -319,7 +325,7 @@ class ScalpDiagnoser:
         if self._onnx is not None:
             # Each group starts as soon as its inputs are ready (the costliest group first), so
             # resizing for the other groups overlaps its inference.
-            then = self._recheck_on_fp32 if self._int8 is not None else None
+            then = self._int8.recheck if self._int8 is not None else None  # int8 answers near a boundary
             futures = []
             for group in self._onnx.groups:
                 pixels = {k: model_pixels(by_key[k], images, resized, normalised).numpy() for k in group}
@@ -333,21 +339,6 @@ class ScalpDiagnoser:
                 logits[key] = entry.model(pixel_values=model_pixels(entry, images, resized, normalised)).logits
             out[key] = _probabilities(logits[key], entry.temperature)
         return out
-
-    def _recheck_on_fp32(self, key: str, precision: str, logits: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        """An int8 model's ``logits`` with the rows whose top two probabilities are closer than the re-check
-        margin recomputed on the fp32 model: int8's rounding moves probabilities by a few hundredths, enough
-        to change the severity there and nowhere else (``scalp_models.int8_serving.near_boundary``). Runs
-        in the model's group thread right after it, so it overlaps the other group."""
-        if precision != "int8":
-            return logits
-        entry = next(entry for entry in self._models if entry.spec.key == key)
-        rows = near_boundary(_probabilities(torch.from_numpy(logits), entry.temperature), self._int8.margins[key])
-        if rows.any():
-            logits = logits.copy()
-            logits[rows] = self._onnx.run_reference(key, pixels[rows])
-        self._int8.record(key, int(rows.sum()), len(rows))
-        return logits
 
     def _diagnosis(self, index: int, probabilities: dict[str, np.ndarray]) -> Diagnosis:
         results = []

@@ -13,30 +13,47 @@ its int8 copy showed on the check photos (``Int8Check.max_shift``), at least the
 ``recheck.min_margin`` (``int8_exclusions.json``, with the measurements behind it). Where int8's top two
 are further apart than a photo's shift, fp32's top class is the same, so the margin follows the copy's
 own rounding error: a copy that moves probabilities more gets a wider margin.
+
+The check photos are generated, and a model trained on real photos may shift more on real ones. So a
+random ``recheck.shadow_rate`` of the other int8 answers are recomputed on fp32 too ("shadow" re-checks,
+fp32's answer served): a shift beyond the margin widens it to that shift, with a logged warning
+(:meth:`Int8Upgrade.observe`, :attr:`Int8Upgrade.shadows`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, ensure_int8
+from scalp_models.metrics import softmax
+from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, ensure_int8, pair_shift
 
 log = logging.getLogger(__name__)
+
+
+def _recheck_setting(name: str, path: Path, high: float) -> float:
+    value = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {}).get(name, 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < high:
+        raise ValueError(f"{Path(path).name}: recheck.{name} must be a number in [0, {high:g}), got {value!r}")
+    return float(value)
 
 
 def load_recheck_min_margin(path: Path = RULES_FILE) -> float:
     """The smallest re-check margin a model gets (its measured one may be wider; see
     ``int8_exclusions.json``'s ``recheck``). Not part of the recipe: it changes no int8 file."""
-    margin = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {"min_margin": 0.0}).get("min_margin")
-    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0.0 <= margin < 1.0:
-        raise ValueError(f"{Path(path).name}: recheck.min_margin must be a number in [0, 1), got {margin!r}")
-    return float(margin)
+    return _recheck_setting("min_margin", path, 1.0)
+
+
+def load_shadow_rate(path: Path = RULES_FILE) -> float:
+    """The share of int8 answers beyond the margin that are recomputed on fp32 anyway, to watch the copy's
+    shift on real photos (``recheck.shadow_rate``; 0: none)."""
+    return _recheck_setting("shadow_rate", path, 1.0 + 1e-9)
 
 
 def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
@@ -66,8 +83,12 @@ class Int8Upgrade:
         self.seconds: float | None = None
         self.fixed_margin = None if margin is None else float(margin)
         self.min_margin = load_recheck_min_margin()
+        self.shadow_rate = load_shadow_rate() if self.fixed_margin != 0.0 else 0.0
         self.temperatures = dict(temperatures or {})
         self._rechecks: dict[str, list[int]] = {}
+        self._shadows: dict[str, list] = {}
+        self._random = random.Random(0)  # which answers get a shadow re-check: reproducible in a bench
+        self.runner = runner
         self._count_lock = threading.Lock()
         self._done = threading.Event()
         thread = threading.Thread(target=self._run, args=(runner, preprocessors), name="int8-upgrade", daemon=True)
@@ -108,6 +129,54 @@ class Int8Upgrade:
             counts = self._rechecks.setdefault(key, [0, 0])
             counts[0] += rechecked
             counts[1] += answered
+
+    def recheck(self, key: str, precision: str, logits: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """``OnnxRunner.submit``'s callback, in the model's group thread right after it: an int8 model's
+        ``logits`` with the rows whose top two probabilities are closer than its margin, and the shadow
+        re-checks, recomputed on the fp32 model. int8's rounding moves probabilities by a few hundredths,
+        enough to change the severity there and nowhere else (:func:`near_boundary`)."""
+        margin = self.margins.get(key, 0.0)
+        if precision != "int8" or margin <= 0.0:  # 0: no fp32 session kept
+            return logits
+        temperature = self.temperatures.get(key, 1.0)
+        probabilities = softmax(np.asarray(logits, np.float64) / temperature)
+        rows = near_boundary(probabilities, margin)
+        shadow = self.shadow_rows(len(rows)) & ~rows
+        recompute = rows | shadow
+        if recompute.any():
+            reference = self.runner.run_reference(key, pixels[recompute])
+            logits = logits.copy()
+            logits[recompute] = reference
+            if shadow.any():
+                fp32 = softmax(np.asarray(reference[shadow[recompute]], np.float64) / temperature)
+                self.observe(key, pair_shift(fp32, probabilities[shadow]))
+        self.record(key, int(rows.sum()), len(rows))
+        return logits
+
+    def shadow_rows(self, count: int) -> np.ndarray:
+        """Which of ``count`` answers get a shadow re-check (each with probability :attr:`shadow_rate`)."""
+        with self._count_lock:
+            return np.array([self._random.random() < self.shadow_rate for _ in range(count)], dtype=bool)
+
+    def observe(self, key: str, shifts: np.ndarray) -> None:
+        """Shadow re-checks' shifts (``quantize.pair_shift``) for ``key``: counted, and the margin widened
+        to the largest when it exceeds the margin, since answers that close could have flipped unseen."""
+        if not len(shifts):
+            return
+        with self._count_lock:
+            seen = self._shadows.setdefault(key, [0, 0.0])
+            seen[0] += len(shifts)
+            seen[1] = max(seen[1], float(np.max(shifts)))
+            if seen[1] > self.margins[key]:
+                log.warning("the int8 copy of %s moved two classes' probabilities by %.3f on a photo, more than its "
+                            "re-check margin %.3f: the margin is now %.3f", key, seen[1], self.margins[key], seen[1])
+                self.margins[key] = seen[1]
+
+    @property
+    def shadows(self) -> dict[str, tuple[int, float]]:
+        """Symptom key → (shadow re-checks, the largest shift they found) since start."""
+        with self._count_lock:
+            return {key: (seen[0], seen[1]) for key, seen in self._shadows.items()}
 
     @property
     def rechecks(self) -> dict[str, tuple[int, int]]:

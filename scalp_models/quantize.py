@@ -312,6 +312,14 @@ def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
 
 
+def pair_shift(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Per row of two probability arrays: how far the difference of any two classes moved,
+    max(q − p) − min(q − p). Where ``candidate``'s top two are further apart, ``reference``'s top class is
+    the same."""
+    moved = candidate - reference
+    return moved.max(axis=1) - moved.min(axis=1)
+
+
 def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool = False,
                     temperature: float = 1.0) -> Int8Check:
     """fp32 ``reference`` against int8 ``candidate`` outputs; logits become probabilities at the model's
@@ -320,9 +328,8 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool
         error = np.linalg.norm(candidate - reference, axis=1) / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
         return Int8Check(len(reference), 1.0, float(error.max()))
     p, q = _softmax(reference, temperature), _softmax(candidate, temperature)
-    shift = (q - p).max(axis=1) - (q - p).min(axis=1)
     return Int8Check(len(p), float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max()),
-                     float(shift.max()))
+                     float(pair_shift(p, q).max()))
 
 
 def check_int8(fp32_session, int8_session, preprocess: Preprocess, photos: Sequence[Image.Image],

@@ -18,13 +18,15 @@ from tiny_models import tiny_classifiers
 
 from scalp_core import SYMPTOMS
 from scalp_core.isolated import run_isolated
-from scalp_models import quantize
+from scalp_models import int8_serving, quantize
 from scalp_models.diagnoser import BACKENDS, ScalpDiagnoser
+from scalp_models.metrics import softmax
 from ui.config import BACKENDS as CONFIG_BACKENDS
 from ui.config import AppConfig, parse_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY = SYMPTOMS[0].key
+load_shadow_rate = int8_serving.load_shadow_rate  # the recipe's reader (small_recipe turns shadows off)
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +36,7 @@ def small_recipe(tmp_path, monkeypatch):
     monkeypatch.setattr(quantize, "CALIBRATION_IMAGES", 24)
     monkeypatch.setattr(quantize, "CHECK_IMAGES", 16)
     monkeypatch.setattr(quantize, "PHOTO_SIZE", (160, 120))
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 0.0)  # no random fp32 answers, unless a test asks
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -140,9 +143,35 @@ def test_the_recheck_margin_is_recipe_data_and_checked(tmp_path):
         bad.write_text(json.dumps({"rules": [], "recheck": {"min_margin": value}}), encoding="utf-8")
         with pytest.raises(ValueError, match="recheck.min_margin"):
             load_recheck_min_margin(bad)
+    for value in (-0.1, 1.5, "0.02", False):
+        bad.write_text(json.dumps({"rules": [], "recheck": {"min_margin": 0.05, "shadow_rate": value}}),
+                       encoding="utf-8")
+        with pytest.raises(ValueError, match="recheck.shadow_rate"):
+            load_shadow_rate(bad)
+    assert 0 < load_shadow_rate() <= 0.05  # a few percent: watched, at little cost
     probabilities = np.array([[0.50, 0.46, 0.04], [0.70, 0.20, 0.10], [0.34, 0.33, 0.33]])
     assert near_boundary(probabilities, 0.05).tolist() == [True, False, True]
     assert not near_boundary(probabilities, 0.0).any()
+
+
+def test_shadow_rechecks_widen_a_margin_that_real_answers_exceed(one_model, monkeypatch, caplog):
+    """Answers beyond the margin are recomputed on fp32 at the recipe's shadow rate (here all of them):
+    those answers are fp32's, and a shift above the margin widens it to that shift, with a warning."""
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 1.0)
+    diagnoser = int8_diagnoser(one_model, margin=1e-9)  # narrower than any real shift
+    photos = quantize.generated_photos(6, seed=21)
+    fp32 = ScalpDiagnoser(one_model, num_threads=1, backend="onnx").predict_proba(photos)
+    with caplog.at_level(logging.WARNING, logger="scalp_models.int8_serving"):
+        got = diagnoser.predict_proba(photos)
+    assert diagnoser.int8_margins and set(diagnoser.int8_shadows) == set(diagnoser.int8_margins)
+    for key, margin in diagnoser.int8_margins.items():
+        np.testing.assert_allclose(got[key], fp32[key], atol=1e-6)  # every answer re-checked or shadowed
+        shadowed, largest = diagnoser.int8_shadows[key]
+        rechecked, answered = diagnoser.int8_rechecks[key]
+        assert shadowed + rechecked == answered == len(photos)
+        assert margin == largest > 1e-9
+    assert "more than its re-check margin" in caplog.text
+    assert int8_diagnoser(one_model, margin=0.0).int8_shadows == {}  # no fp32 session, no shadow
 
 
 def test_the_check_measures_the_largest_shift_between_two_classes():
@@ -160,8 +189,8 @@ def test_the_check_measures_the_largest_shift_between_two_classes():
     # the same. Every flip among 20 000 perturbed answers lies inside its own photo's shift.
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 1.5, (20_000, 4))
-    p, q = quantize._softmax(logits), quantize._softmax(logits + rng.normal(0, 0.3, logits.shape))
-    shift = (q - p).max(axis=1) - (q - p).min(axis=1)
+    p, q = softmax(logits), softmax(logits + rng.normal(0, 0.3, logits.shape))
+    shift = quantize.pair_shift(p, q)
     top_two = np.sort(q, axis=1)[:, -2:]
     flipped = p.argmax(1) != q.argmax(1)
     assert flipped.sum() > 100
@@ -173,8 +202,6 @@ def test_the_check_measures_the_largest_shift_between_two_classes():
 def test_each_model_gets_the_margin_its_own_check_measured(one_model, monkeypatch):
     """By default a model's re-check margin is the largest shift its int8 copy showed on the check photos,
     at least the recipe's minimum; ``int8_margin`` sets one for all instead."""
-    from scalp_models import int8_serving
-
     monkeypatch.setattr(int8_serving, "load_recheck_min_margin", lambda: 0.0)  # the tiny copies shift < 0.05
     diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
     assert diagnoser.wait_int8(timeout=120) is not None
