@@ -314,8 +314,8 @@ def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def pair_shift(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """Per row of two probability arrays: how far the difference of any two classes moved,
-    max(q − p) − min(q − p). Where ``candidate``'s top two are further apart, ``reference``'s top class is
-    the same."""
+    max(q − p) − min(q − p). Where ``candidate``'s top two are further apart than that, ``reference``'s top
+    class is the same."""
     moved = candidate - reference
     return moved.max(axis=1) - moved.min(axis=1)
 
