@@ -37,23 +37,25 @@ from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, 
 log = logging.getLogger(__name__)
 
 
-def _recheck_setting(name: str, path: Path, high: float) -> float:
+def _recheck_setting(name: str, path: Path, one_allowed: bool) -> float:
     value = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {}).get(name, 0.0)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < high:
-        raise ValueError(f"{Path(path).name}: recheck.{name} must be a number in [0, {high:g}), got {value!r}")
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0
+            or (value == 1.0 and not one_allowed)):
+        raise ValueError(f"{Path(path).name}: recheck.{name} must be a number in [0, 1{']' if one_allowed else ')'}, "
+                         f"got {value!r}")
     return float(value)
 
 
 def load_recheck_min_margin(path: Path = RULES_FILE) -> float:
     """The smallest re-check margin a model gets (its measured one may be wider; see
     ``int8_exclusions.json``'s ``recheck``). Not part of the recipe: it changes no int8 file."""
-    return _recheck_setting("min_margin", path, 1.0)
+    return _recheck_setting("min_margin", path, one_allowed=False)
 
 
 def load_shadow_rate(path: Path = RULES_FILE) -> float:
     """The share of int8 answers beyond the margin that are recomputed on fp32 anyway, to watch the copy's
     shift on real photos (``recheck.shadow_rate``; 0: none)."""
-    return _recheck_setting("shadow_rate", path, 1.0 + 1e-9)
+    return _recheck_setting("shadow_rate", path, one_allowed=True)
 
 
 def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
@@ -91,10 +93,11 @@ class Int8Upgrade:
         self.runner = runner
         self._count_lock = threading.Lock()
         self._done = threading.Event()
-        thread = threading.Thread(target=self._run, args=(runner, preprocessors), name="int8-upgrade", daemon=True)
+        thread = threading.Thread(target=self._run, args=(preprocessors,), name="int8-upgrade", daemon=True)
         thread.start()
 
-    def _run(self, runner, preprocessors) -> None:
+    def _run(self, preprocessors) -> None:
+        runner = self.runner
         start = time.perf_counter()
         try:
             for key, (preprocess, preprocess_id) in preprocessors.items():

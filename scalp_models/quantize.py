@@ -43,6 +43,7 @@ from PIL import Image
 from scalp_core.isolated import run_isolated
 from scalp_core.paths import cache_dir
 from scalp_models.int8_bias import correct_biases
+from scalp_models.metrics import softmax
 from scalp_models.onnx_graph import INPUT_NAME, create_session, fold_constant_gates
 
 log = logging.getLogger(__name__)
@@ -306,12 +307,6 @@ def quantize_pixels_file(fp32_path: str, out_path: str, pixels_path: str, rules:
 # ----------------------------------------------------------------------------- checking and caching
 
 
-def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-
-
 def pair_shift(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """Per row of two probability arrays: how far the difference of any two classes moved,
     max(q − p) − min(q − p). Where ``candidate``'s top two are further apart than that, ``reference``'s top
@@ -327,7 +322,7 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, features: bool
     if features:
         error = np.linalg.norm(candidate - reference, axis=1) / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
         return Int8Check(len(reference), 1.0, float(error.max()))
-    p, q = _softmax(reference, temperature), _softmax(candidate, temperature)
+    p, q = (softmax(np.asarray(logits, np.float64) / temperature) for logits in (reference, candidate))
     return Int8Check(len(p), float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max()),
                      float(pair_shift(p, q).max()))
 
