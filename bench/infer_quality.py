@@ -113,8 +113,9 @@ def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, base
     lines = []
     if quality:
         lines += ["", "int8 vs fp32 ONNX on generated test photos with known severities (per symptom):", "",
-                  ("| symptom | n | serves | re-check margin (at the end) | re-checked on fp32 (near + shadow) | severity agreement | max |Δp| | macro-F1 fp32 → int8 "
-                   "| ECE fp32 → int8 | ΔF1, ΔECE: 95% intervals |"),
+                  ("| symptom | n | serves | re-check margin (at the end) | re-checked on fp32 (near + shadow) "
+                   "| severity agreement | max |Δp| | macro-F1 fp32 → int8 | ECE fp32 → int8 "
+                   "| ΔF1, ΔECE: 95% intervals |"),
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
         for key, q in quality.items():
             margin = "–" if q.get("margin") is None else f"{q['margin']:.3f}"
@@ -123,8 +124,8 @@ def int8_report(quality: dict | None, int8: dict | None, fp32: dict | None, base
                          f"| {q['max_dp']:.3f} "
                          f"| {q['f1_fp32']:.3f} → {q['f1_int8']:.3f} | {q['ece_fp32']:.3f} → {q['ece_int8']:.3f} "
                          f"| {_interval(q['f1_delta_ci'])}, {_interval(q['ece_delta_ci'])} |")
-        lines += ["", "(intervals: paired bootstrap over the photos, 1000 resamples; one that holds 0 is a change "
-                      "this many photos cannot tell from chance)"]
+        lines += ["", ("(intervals: paired bootstrap over the photos, 1000 resamples; one that holds 0 is a change "
+                       "this many photos cannot tell from chance)")]
     if int8 and fp32:
         checks = [f"p50 ≤ {GOAL_INT8_VS_FP32}× fp32 ONNX: {int8['p50_ms'] / fp32['p50_ms']:.2f}×"]
         if baseline:

@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from infer_quality import paired_intervals  # noqa: E402
+from infer_quality import paired_intervals
 
 
 def _probabilities(rng: np.random.Generator, labels: np.ndarray, right: float) -> np.ndarray:
