@@ -274,6 +274,21 @@ def test_sessions_are_bounded_in_time_and_number_and_the_queue_in_size(server):
     assert app.demo._queue.max_size == app.SERVICE.config.queue_size
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build; uvicorn uses asyncio there")
+def test_the_server_runs_on_uvloop_and_parses_http_with_httptools(server):
+    """requirements.txt pins both; uvicorn's "auto" settings pick them up (bench/load.py: about a quarter
+    less CPU in the server's event loop per /diagnose than asyncio with h11)."""
+    import app
+    import uvloop
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    uvicorn_server = app.demo.server
+    assert uvicorn_server.config.http_protocol_class is HttpToolsProtocol
+    assert uvicorn_server.servers, "the server is not listening"
+    assert all(isinstance(listening.get_loop(), uvloop.Loop) for listening in uvicorn_server.servers)
+    assert httpx.get(f"{server.url}config", timeout=30).status_code == 200  # and it answers on them
+
+
 def test_the_queue_does_not_rebuild_its_analytics_after_every_event(client, tmp_path):
     """Gradio's default rebuilds a pandas summary of up to 10,000 past events after each one."""
     import app
