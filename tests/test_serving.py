@@ -278,9 +278,10 @@ def test_sessions_are_bounded_in_time_and_number_and_the_queue_in_size(server):
 def test_the_server_runs_on_uvloop_and_parses_http_with_httptools(server):
     """requirements.txt pins both; uvicorn's "auto" settings pick them up (bench/load.py: about a quarter
     less CPU in the server's event loop per /diagnose than asyncio with h11)."""
-    import app
     import uvloop
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    import app
 
     uvicorn_server = app.demo.server
     assert uvicorn_server.config.http_protocol_class is HttpToolsProtocol
