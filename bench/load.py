@@ -21,6 +21,7 @@ measures (about a third of it under load), so its figures are lower bounds::
     python bench/load.py --backends onnx,int8 --levels 1,2,4   # fp32 and int8 apps in turn, same photos
     python bench/load.py --app_args='--model-threads 1 --model-concurrency 2'   # threads and sessions to tune
     python bench/load.py --client gradio          # through gradio_client (its own CPU counted as bench CPU)
+    python bench/load.py --photo_side 4032        # 12 MP phone photos (4032×3024 JPEGs) instead of 640×480
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class LoadConfig:
                                                        "per client), 'http-fresh' (a new session per call, as a "
                                                        "caller sending no session_hash gets) or 'gradio' "
                                                        "(gradio_client, which spends ~85 ms CPU per call itself)"})
+    photo_side: int = field(default=0, metadata={"help": "upscale the generated 640×480 photos so their longer "
+                                                         "side is this, e.g. 4032 for a 12 MP phone photo "
+                                                         "(0: as generated)"})
     json: str | None = field(default=None, metadata={"help": "also write the results as JSON here"})
 
     def __post_init__(self):
@@ -74,6 +78,8 @@ class LoadConfig:
         for name in ("clients", "calls", "identical", "single"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.photo_side and not 640 <= self.photo_side <= 8000:
+            raise ValueError(f"--photo_side must be 0 or 640..8000, got {self.photo_side}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -308,6 +314,17 @@ def wait_int8(log: Path, timeout_s: float = 1800) -> str:
     raise RuntimeError("the app's int8 copies were not ready in time")
 
 
+def as_phone_photo(path: Path, side: int) -> None:
+    """Rewrite the JPEG at ``path`` upscaled to a longer side of ``side`` px, at a phone camera's quality (92)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        scale = side / max(image.size)
+        big = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)),
+                                          Image.Resampling.BICUBIC)
+    big.save(path, format="JPEG", quality=92)
+
+
 def run(config: LoadConfig, backend: str = "onnx") -> dict:
     from app_server import scalp_photo
 
@@ -318,6 +335,9 @@ def run(config: LoadConfig, backend: str = "onnx") -> dict:
     total = config.clients * config.calls + config.single + 2 + sum(n * config.calls for n in levels)
     distinct = [scalp_photo(photos / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
                 for i in range(total)]
+    if config.photo_side:
+        for path in distinct:
+            as_phone_photo(path, config.photo_side)
     process, url = (None, config.url) if config.url else start_app(config.models, work, backend, config.app_args)
     pid = process.pid if process else None
     tree = TreePeak(pid) if process else None
@@ -363,7 +383,8 @@ def format_table(r: dict) -> str:
     app_args = r["config"].get("app_args")
     rows = [f"backend {r['backend']}" + (f" {app_args}" if app_args else "") + (f" ({r['int8']})" if r.get("int8")
                                                                                else ""),
-            (f"client {r['config'].get('client', 'gradio')}; load average at the end: "
+            (f"client {r['config'].get('client', 'gradio')}; photos "
+             f"{r['config'].get('photo_side') or 640} px on the longer side; load average at the end: "
              f"{r.get('load_average', float('nan')):.2f}"), "",
             ("| phase | calls | errors | diagnoses/s | p50 (ms) | p95 (ms) | server CPU/diagnosis (ms) "
              "| bench CPU/diagnosis (ms) |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]

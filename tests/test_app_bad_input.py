@@ -158,7 +158,7 @@ def test_8000x6000_photo_is_downscaled(client, tmp_path, scalp_rgb):
     scalp_rgb.resize((8000, 6000)).save(path, format="JPEG", quality=70)
     out = _diagnose(client, path)
     assert out["input"]["original_size"] == [8000, 6000]
-    assert out["input"]["downscaled"] is True and max(out["input"]["size"]) <= 1600
+    assert out["input"]["downscaled"] is True and out["input"]["size"] == [800, 600]
     _still_serving(client, tmp_path)
 
 
@@ -173,7 +173,26 @@ def test_jpeg_draft_never_decodes_full_size(tmp_path, scalp_rgb):
     start = time.perf_counter()
     loaded = load_image(path)
     assert time.perf_counter() - start < 5
-    assert loaded.image.size == (1600, 1200)
+    assert loaded.image.size == (800, 600)
+
+
+@pytest.mark.parametrize(("size", "decoded"), [((4032, 3024), (1008, 756)), ((3024, 4032), (756, 1008)),
+                                               ((8000, 6000), (1000, 750)), ((1920, 1080), (960, 540)),
+                                               ((640, 480), (640, 480))])
+def test_a_phone_photo_is_decoded_at_the_smallest_scale_whose_longer_side_still_fills_max_side(size, decoded):
+    """A square request let the shorter side decide: a 4032×3024 photo was decoded at full size for 1600."""
+    import io
+
+    from ui.image_input import MAX_SIDE, draft_request, load_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (180, 140, 120)).save(buffer, format="JPEG", quality=90)
+    with Image.open(io.BytesIO(buffer.getvalue())) as img:
+        img.draft("RGB", draft_request(img.size, MAX_SIDE))
+        assert img.size == decoded  # what libjpeg will decode: 1/4 of a 12 MP phone photo's sides
+    loaded = load_image(buffer.getvalue())
+    assert max(loaded.image.size) == min(MAX_SIDE, max(size))
+    assert loaded.image.size[0] / loaded.image.size[1] == pytest.approx(size[0] / size[1], rel=0.01)
 
 
 def test_refused_upload_keeps_the_session_answers(tmp_path):
