@@ -84,9 +84,12 @@ class PhotoChecker:
         self.thresholds = fitted["thresholds"]
         self.cast_model = fitted["cast_model"]
 
-    def check(self, image: Image.Image, lite0: np.ndarray | None = None) -> PhotoCheck:
+    def check(self, image: Image.Image, lite0: np.ndarray | None = None,
+              original_size: tuple[int, int] | None = None) -> PhotoCheck:
         """Grade one image (any PIL mode, any size). ``lite0``: its (1, 1280) Lite0 features when the
-        caller already has them (the domain check computes the same ones), saving the forward."""
+        caller already has them (the domain check computes the same ones), saving the forward.
+        ``original_size``: the uploaded file's size when ``image`` is a shrunk copy of it (the app keeps 800
+        px at most), so that "too small" judges the upload's resolution, not the copy's."""
         if not isinstance(image, Image.Image):
             raise TypeError(f"check_photo expects a PIL.Image.Image, got {type(image).__name__}; "
                             "open files with PIL.Image.open(path) first")
@@ -94,6 +97,8 @@ class PhotoChecker:
             raise ValueError("the image is empty (0 pixels)")
         rgb = to_rgb(image)
         metrics = quality_metrics(rgb, working_copy(rgb))
+        if original_size is not None:
+            metrics["min_side"] = float(min(original_size))
         if lite0 is not None and self.category.uses_lite0:
             stats = category_features([rgb], False, works=[stats_copy(rgb)])
             features = np.concatenate([stats, np.asarray(lite0, np.float64).reshape(1, LITE0_DIM)], axis=1)

@@ -58,7 +58,8 @@ def working_copy(image: Image.Image, long_side: int = WORK_LONG_SIDE) -> np.ndar
 def quality_metrics(image: Image.Image, work: np.ndarray | None = None) -> dict[str, float]:
     """The raw per-image metrics the retake rules read (plain floats, JSON-ready).
 
-    - ``min_side``: the shorter side in pixels of the original upload.
+    - ``min_side``: the shorter side in pixels of ``image`` (``PhotoChecker.check`` puts the upload's own
+      there when the app passes the size the photo had before it was shrunk).
     - ``luma_mean``: mean Rec.601 luma, 0..255.
     - ``clipped_fraction``: share of pixels with luma ≥ 250 (blown highlights).
     - ``sharpness``: log10 of the fine-detail energy (image minus a σ=1 blur) over the

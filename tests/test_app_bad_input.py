@@ -176,6 +176,31 @@ def test_jpeg_draft_never_decodes_full_size(tmp_path, scalp_rgb):
     assert loaded.image.size == (800, 600)
 
 
+def test_too_small_judges_the_uploaded_size_not_the_shrunk_copy(client, tmp_path, scalp_rgb):
+    """A long, narrow photo keeps under 190 px on its short side once shrunk to 800 px; the upload itself
+    is 880 px high, so it is not "too small". A photo that really is small still is."""
+    wide = tmp_path / "wide.jpg"
+    scalp_rgb.resize((4400, 880)).save(wide, format="JPEG", quality=90)
+    out = client.predict(handle_file(str(wide)), api_name="/check_photo")
+    assert out["input"]["size"] == [800, 160] and out["input"]["original_size"] == [4400, 880]
+    assert out["photo_check"]["metrics"]["min_side"] == 880
+    assert "too_small" not in out["photo_check"]["metrics"]["quality_reasons"]
+    diagnosed = _diagnose(client, wide)
+    assert "too_small" not in diagnosed["photo_check"]["metrics"]["quality_reasons"]
+    import app  # the UI's upload handler passes the upload's size too
+
+    ui_copy = tmp_path / "wide-ui.jpg"
+    ui_copy.write_bytes(wide.read_bytes())
+    session = app.EVENTS.on_upload(as_upload(ui_copy), Session(), "한국어")[0]
+    assert session.photo_check["metrics"]["min_side"] == 880
+
+    small = tmp_path / "small.jpg"
+    scalp_rgb.resize((240, 180)).save(small, format="JPEG", quality=90)
+    out = client.predict(handle_file(str(small)), api_name="/check_photo")
+    assert out["photo_check"]["metrics"]["min_side"] == 180
+    assert "too_small" in out["photo_check"]["metrics"]["quality_reasons"]
+
+
 @pytest.mark.parametrize(("size", "decoded"), [((4032, 3024), (1008, 756)), ((3024, 4032), (756, 1008)),
                                                ((8000, 6000), (1000, 750)), ((1920, 1080), (960, 540)),
                                                ((640, 480), (640, 480))])

@@ -129,7 +129,7 @@ class ApiEndpoints:
         """Photo check of one upload: verdict ok / retake / not_scalp, reasons and messages (ko, en)."""
         loaded = self._image(image_path)
         try:
-            check = self.service.check_photo(loaded.image)
+            check = self.service.check_photo(loaded.image, original_size=loaded.original_size)
         except PhotoCheckUnavailable as exc:
             raise user_error(both("err_photo_check_unavailable", error=exc)) from None
         return jsonable({"photo_check": check, "input": loaded.info()})
@@ -167,7 +167,7 @@ class ApiEndpoints:
             raise user_error(f"{both('err_models_not_ready')} ({exc})") from None
         scalp_type = determine_scalp_type(severities_of(diagnosis), survey, scheme=ANSWER_SCHEME)
         try:
-            check, check_error = self.service.check_photo(loaded.image), None
+            check, check_error = self.service.check_photo(loaded.image, original_size=loaded.original_size), None
         except PhotoCheckUnavailable as exc:
             check, check_error = None, public_error(both("err_photo_check_unavailable", error=exc))
         out = diagnosis_json(diagnosis)

@@ -67,11 +67,12 @@ class UiEvents:
         """``session`` after the uploaded photo ``upload`` (read once, deleted at once): refused
         (``upload_error``), waiting for "Diagnose anyway", or diagnosed. Also each photo of a check-up."""
         try:
-            image = load_image(self.uploads.claim(upload)).image
+            loaded = load_image(self.uploads.claim(upload))
         except ImageInputError as exc:
             return session.with_upload_error(exc.code, exc.values)
+        image = loaded.image
         try:
-            check = self.service.check_photo(image)
+            check = self.service.check_photo(image, original_size=loaded.original_size)
         except PhotoCheckUnavailable:
             check = None  # diagnosed below, marked unchecked; the status line says why
         flagged = views.photo_flagged(check)

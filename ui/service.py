@@ -245,15 +245,17 @@ class ScalpService:
         except Unavailable:
             return False
 
-    def check_photo(self, image: Image.Image, timeout: float | None = PHOTO_CHECK_WAIT_S) -> dict:
+    def check_photo(self, image: Image.Image, timeout: float | None = PHOTO_CHECK_WAIT_S,
+                    original_size: tuple[int, int] | None = None) -> dict:
         """The photo check's verdict of one decoded photo (``PhotoCheck.to_dict()``); PhotoCheckUnavailable
-        while it cannot be loaded (the message says why; the load is retried with backoff)."""
+        while it cannot be loaded (the message says why; the load is retried with backoff).
+        ``original_size``: the upload's size before ``ui.image_input`` shrank it."""
         try:
             checker = self._checker.get(timeout)
         except Unavailable as exc:
             raise PhotoCheckUnavailable(exc.error or str(exc)) from None
         lite0 = self.lite0_of(image) if checker.category.uses_lite0 else None
-        return checker.check(image, lite0=lite0).to_dict()
+        return checker.check(image, lite0=lite0, original_size=original_size).to_dict()
 
     def lite0_of(self, image: Image.Image):
         """The photo's (1, 1280) Lite0 features, computed once per decoded photo: the domain check and the
