@@ -178,11 +178,16 @@ CLIENTS = {"http": HttpDiagnose, "http-fresh": partial(HttpDiagnose, fresh_sessi
            "gradio": GradioClientDiagnose}
 
 
+def stat_cpu_s(stat: Path) -> float:
+    """User + system CPU seconds in a ``/proc/.../stat`` file: a process's (all its threads) or one thread's."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_s(pid: int | None) -> float | None:
     """User + system CPU seconds of a process (all its threads) so far, or None."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_s(Path(f"/proc/{pid}/stat"))
     except (OSError, TypeError, ValueError, IndexError):
         return None
 
@@ -325,19 +330,25 @@ def as_phone_photo(path: Path, side: int) -> None:
     big.save(path, format="JPEG", quality=92)
 
 
-def run(config: LoadConfig, backend: str = "onnx") -> dict:
+def distinct_photos(folder: Path, count: int, photo_side: int = 0) -> list[Path]:
+    """``count`` different generated scalp photos (JPEG) in ``folder``, the same ones in every run;
+    ``photo_side``: upscaled to that longer side (:func:`as_phone_photo`)."""
     from app_server import scalp_photo
 
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [scalp_photo(folder / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
+              for i in range(count)]
+    if photo_side:
+        for path in photos:
+            as_phone_photo(path, photo_side)
+    return photos
+
+
+def run(config: LoadConfig, backend: str = "onnx") -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    photos = work / "photos"
-    photos.mkdir()
     levels = [int(n) for n in config.levels.split(",") if n.strip()]
     total = config.clients * config.calls + config.single + 2 + sum(n * config.calls for n in levels)
-    distinct = [scalp_photo(photos / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
-                for i in range(total)]
-    if config.photo_side:
-        for path in distinct:
-            as_phone_photo(path, config.photo_side)
+    distinct = distinct_photos(work / "photos", total, config.photo_side)
     process, url = (None, config.url) if config.url else start_app(config.models, work, backend, config.app_args)
     pid = process.pid if process else None
     tree = TreePeak(pid) if process else None

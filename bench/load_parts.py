@@ -86,8 +86,9 @@ class Counters:
 
 
 def thread_cpu_s(native_id: int) -> float:
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    from load import stat_cpu_s
+
+    return stat_cpu_s(Path(f"/proc/self/task/{native_id}/stat"))
 
 
 def serve(backend: str, models: str, work: Path) -> None:
@@ -140,13 +141,9 @@ def serve(backend: str, models: str, work: Path) -> None:
 
 def measure(backend: str, models: str, clients: int, calls: int, work: Path) -> dict:
     """Start the child for ``backend``, warm it up, run the load and return its figures per diagnosis."""
-    from app_server import scalp_photo
-    from load import run_clients
+    from load import distinct_photos, run_clients
 
-    photos = work / f"photos-{backend}"
-    photos.mkdir(parents=True, exist_ok=True)
-    distinct = [scalp_photo(photos / f"p{i:04d}.jpg", {"excess_sebum": i % 4, "dandruff": (i // 4) % 4}, seed=i)
-                for i in range(clients * calls + 4)]
+    distinct = distinct_photos(work / f"photos-{backend}", clients * calls + 4)
     env = {**os.environ, "GRADIO_TEMP_DIR": str(work / f"gradio-{backend}"), "GRADIO_ANALYTICS_ENABLED": "False"}
     log = (work / f"app-{backend}.log").open("wb")
     child = subprocess.Popen([sys.executable, __file__, "--serve", backend, "--models", models, "--work", str(work)],

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,3 +85,20 @@ def test_a_small_run_counts_every_part_of_a_real_diagnosis(tmp_path):
     assert parts["int8 re-check and shadows"] == 0  # fp32 serves: nothing to re-check
     assert sum(parts.values()) <= result["process_ms"] + 1.0
     assert "| photo check (Lite0 aside) |" in proc.stdout and "server CPU in all" in proc.stdout
+
+
+def test_the_load_benches_share_one_photo_set_and_can_make_it_phone_sized(tmp_path):
+    """bench/load.py and bench/load_parts.py diagnose the same generated photos; ``--photo_side`` rewrites
+    them as phone-sized JPEGs (the decoding those cost is what the option measures)."""
+    from load import distinct_photos
+    from PIL import Image
+
+    plain = distinct_photos(tmp_path / "plain", 3)
+    phone = distinct_photos(tmp_path / "phone", 3, photo_side=1280)
+    assert [p.name for p in plain] == [p.name for p in phone]
+    for small, big in zip(plain, phone):
+        with Image.open(small) as a, Image.open(big) as b:
+            assert a.size == (640, 480) and b.size == (1280, 960) and b.format == "JPEG"
+            assert np.asarray(b.resize(a.size)).astype(int).mean() == pytest.approx(
+                np.asarray(a).astype(int).mean(), abs=3)  # the same photo, larger
+    assert len({p.read_bytes() for p in plain}) == 3  # distinct photos
