@@ -17,13 +17,16 @@ own rounding error: a copy that moves probabilities more gets a wider margin.
 The check photos are generated, and a model trained on real photos may shift more on real ones. So a
 random ``recheck.shadow_rate`` of the other int8 answers are recomputed on fp32 too ("shadow" re-checks,
 fp32's answer served): a shift beyond the margin widens it to that shift, with a logged warning
-(:meth:`Int8Upgrade.observe`, :attr:`Int8Upgrade.shadows`).
+(:meth:`Int8Upgrade.observe`, :attr:`Int8Upgrade.shadows`). The widest shift seen is kept beside the copy in
+the cache (``<copy>.shift.json``, :func:`shift_file`), so a restart starts from it instead of narrowing the
+margin back to the check photos' and letting the photos that widened it flip unseen again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -32,7 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from scalp_models.metrics import softmax
-from scalp_models.quantize import RULES_FILE, Int8Check, Int8Error, Preprocess, ensure_int8, pair_shift
+from scalp_models.quantize import (
+    RULES_FILE,
+    Int8Check,
+    Int8Error,
+    Preprocess,
+    ensure_int8,
+    int8_path,
+    pair_shift,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,41 @@ def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
     return (top_two[:, 1] - top_two[:, 0]) < margin
 
 
+def shift_file(copy_path: Path) -> Path:
+    """Where the widest shift that shadow re-checks saw on an int8 copy is kept: beside the copy."""
+    return Path(copy_path).with_suffix(".shift.json")
+
+
+def remembered_shift(path: Path) -> float:
+    """The shift kept in ``path`` (0 when there is none); an unreadable file is ignored, with a warning."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))["max_shift"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
+            raise ValueError(f"max_shift must be a number in [0, 2], got {value!r}")
+        return float(value)
+    except FileNotFoundError:
+        return 0.0
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("ignoring the remembered int8 shift in %s (%s)", path, err)
+        return 0.0
+
+
+def remember_shift(path: Path, shift: float) -> None:
+    """Keep ``shift`` in ``path`` unless a wider one is there (another process sharing the cache may have seen
+    more); written whole or not at all. A cache that cannot be written keeps it in memory only (warned)."""
+    if shift <= remembered_shift(path):
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
+    try:
+        temporary.write_text(json.dumps({"max_shift": shift, "seen": time.strftime("%Y-%m-%dT%H:%M:%S%z")}),
+                             encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        log.warning("could not keep the widened int8 margin in %s (%s); it holds until the app stops",
+                    path, err)
+
+
 class Int8Upgrade:
     """Swaps an ``OnnxRunner``'s fp32 sessions for their checked int8 copies, in a daemon thread, so
     fp32 serves while the copies are built (the first time) or checked (every start).
@@ -89,6 +135,7 @@ class Int8Upgrade:
         self.temperatures = dict(temperatures or {})
         self._rechecks: dict[str, list[int]] = {}
         self._shadows: dict[str, list] = {}
+        self._shift_files: dict[str, Path] = {}
         self._random = random.Random(0)  # which answers get a shadow re-check: reproducible in a bench
         self.runner = runner
         self._count_lock = threading.Lock()
@@ -109,7 +156,15 @@ class Int8Upgrade:
                     self.errors[key] = str(err)
                     log.warning("%s; %s keeps serving fp32", err, key)
                     continue
-                self.margins[key] = self.margin_for(check)  # before the swap: the first int8 answer reads it
+                self._shift_files[key] = shift_file(int8_path(runner.paths[key], preprocess_id))
+                margin = self.margin_for(check)
+                remembered = remembered_shift(self._shift_files[key]) if self.fixed_margin is None else 0.0
+                if remembered > margin:
+                    log.info("%s: re-check margin %.3f, the widest shift its int8 copy showed on served "
+                             "photos (%s), not %.3f from the check photos", key, remembered,
+                             self._shift_files[key], margin)
+                    margin = remembered
+                self.margins[key] = margin  # before the swap: the first int8 answer reads it
                 runner.use_session(key, session, "int8", keep_reference=self.margins[key] > 0)
                 self.checks[key] = check
         finally:
@@ -163,9 +218,11 @@ class Int8Upgrade:
 
     def observe(self, key: str, shifts: np.ndarray) -> None:
         """Shadow re-checks' shifts (``quantize.pair_shift``) for ``key``: counted, and the margin widened
-        to the largest when it exceeds the margin, since answers that close could have flipped unseen."""
+        to the largest when it exceeds the margin, since answers that close could have flipped unseen; the
+        widened margin is kept beside the copy (:func:`remember_shift`) for the next start."""
         if not len(shifts):
             return
+        widened = None
         with self._count_lock:
             seen = self._shadows.setdefault(key, [0, 0.0])
             seen[0] += len(shifts)
@@ -173,7 +230,9 @@ class Int8Upgrade:
             if seen[1] > self.margins[key]:
                 log.warning("the int8 copy of %s moved two classes' probabilities by %.3f on a photo, more than its "
                             "re-check margin %.3f: the margin is now %.3f", key, seen[1], self.margins[key], seen[1])
-                self.margins[key] = seen[1]
+                self.margins[key] = widened = seen[1]
+        if widened is not None and key in self._shift_files:  # for the next start (rare, so outside the lock)
+            remember_shift(self._shift_files[key], widened)
 
     @property
     def shadows(self) -> dict[str, tuple[int, float]]:

@@ -3,6 +3,7 @@ and the backend chosen by the app's configuration."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -133,8 +134,6 @@ def test_int8_answers_near_a_class_boundary_are_recomputed_on_fp32(one_model):
 
 
 def test_the_recheck_margin_is_recipe_data_and_checked(tmp_path):
-    import json
-
     from scalp_models.int8_serving import load_recheck_min_margin, near_boundary
 
     assert 0 < load_recheck_min_margin() < 0.5  # the recipe re-checks, with a margin of a few hundredths
@@ -172,6 +171,47 @@ def test_shadow_rechecks_widen_a_margin_that_real_answers_exceed(one_model, monk
         assert margin == largest > 1e-9
     assert "more than its re-check margin" in caplog.text
     assert int8_diagnoser(one_model, margin=0.0).int8_shadows == {}  # no fp32 session, no shadow
+
+
+def test_a_widened_margin_is_kept_beside_the_copy_for_the_next_start(one_model, monkeypatch, caplog):
+    """A shadow that widens a margin keeps it beside the int8 copy, so the next start (a new app on the same
+    cache) begins there, not at the check photos' narrower margin. A narrower shift never replaces a wider
+    one; a fixed ``int8_margin`` is that margin; a broken or unwritable file is warned about, not fatal."""
+    monkeypatch.setattr(int8_serving, "load_recheck_min_margin", lambda: 0.0)
+    first = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert first.wait_int8(timeout=120) is not None
+    checked = first.int8_margins[KEY]
+    kept = first._int8._shift_files[KEY]
+    assert kept.parent == quantize.int8_path(first.onnx_paths[KEY], "x").parent and not kept.exists()
+    first._int8.observe(KEY, np.array([checked / 2]))  # within the margin: nothing to keep
+    assert not kept.exists() and first.int8_margins[KEY] == checked
+    first._int8.observe(KEY, np.array([checked + 0.3]))
+    assert first.int8_margins[KEY] == pytest.approx(checked + 0.3)
+    assert json.loads(kept.read_text(encoding="utf-8"))["max_shift"] == pytest.approx(checked + 0.3)
+
+    with caplog.at_level(logging.INFO, logger="scalp_models.int8_serving"):
+        second = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+        assert second.wait_int8(timeout=120) is not None
+    assert second.int8_margins[KEY] == pytest.approx(checked + 0.3)
+    assert second._int8.checks[KEY].max_shift == pytest.approx(checked)  # the same copy, the same check
+    assert "showed on served photos" in caplog.text
+    int8_serving.remember_shift(kept, checked)  # narrower: another process may have seen more
+    assert json.loads(kept.read_text(encoding="utf-8"))["max_shift"] == pytest.approx(checked + 0.3)
+    assert int8_diagnoser(one_model, margin=0.02).int8_margins[KEY] == 0.02
+
+    kept.write_text("{not json", encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scalp_models.int8_serving"):
+        third = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+        assert third.wait_int8(timeout=120) is not None
+        assert third.int8_margins[KEY] == pytest.approx(checked)
+        assert "ignoring the remembered int8 shift" in caplog.text
+        kept.unlink()
+        kept.mkdir()  # a path that cannot be written as a file
+        third._int8.observe(KEY, np.array([checked + 0.5]))
+    assert third.int8_margins[KEY] == pytest.approx(checked + 0.5)  # held in memory all the same
+    assert "could not keep the widened int8 margin" in caplog.text
+    assert sorted(p.name for p in kept.parent.iterdir() if p.name.startswith(".")) == []  # no temporary left
 
 
 def test_the_check_measures_the_largest_shift_between_two_classes():
