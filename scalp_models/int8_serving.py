@@ -136,7 +136,9 @@ class Int8Upgrade:
         self._rechecks: dict[str, list[int]] = {}
         self._shadows: dict[str, list] = {}
         self._shift_files: dict[str, Path] = {}
-        self._random = random.Random(0)  # which answers get a shadow re-check: reproducible in a bench
+        # Which answers get a shadow re-check: one seeded stream per model, so a bench draws the same ones
+        # whichever order the runner's threads reach the models in.
+        self._randoms: dict[str, random.Random] = {}
         self.runner = runner
         self._count_lock = threading.Lock()
         self._done = threading.Event()
@@ -199,7 +201,7 @@ class Int8Upgrade:
         temperature = self.temperatures.get(key, 1.0)
         probabilities = softmax(np.asarray(logits, np.float64) / temperature)
         rows = near_boundary(probabilities, margin)
-        shadow = self.shadow_rows(len(rows)) & ~rows
+        shadow = self.shadow_rows(key, len(rows)) & ~rows
         recompute = rows | shadow
         if recompute.any():
             reference = self.runner.run_reference(key, pixels[recompute])
@@ -211,10 +213,11 @@ class Int8Upgrade:
         self.record(key, int(rows.sum()), len(rows))
         return logits
 
-    def shadow_rows(self, count: int) -> np.ndarray:
-        """Which of ``count`` answers get a shadow re-check (each with probability :attr:`shadow_rate`)."""
+    def shadow_rows(self, key: str, count: int) -> np.ndarray:
+        """Which of ``count`` answers of ``key`` get a shadow re-check (each at :attr:`shadow_rate`)."""
         with self._count_lock:
-            return np.array([self._random.random() < self.shadow_rate for _ in range(count)], dtype=bool)
+            draw = self._randoms.setdefault(key, random.Random(f"shadow:{key}")).random
+            return np.array([draw() < self.shadow_rate for _ in range(count)], dtype=bool)
 
     def observe(self, key: str, shifts: np.ndarray) -> None:
         """Shadow re-checks' shifts (``quantize.pair_shift``) for ``key``: counted, and the margin widened

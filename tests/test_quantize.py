@@ -173,6 +173,18 @@ def test_shadow_rechecks_widen_a_margin_that_real_answers_exceed(one_model, monk
     assert int8_diagnoser(one_model, margin=0.0).int8_shadows == {}  # no fp32 session, no shadow
 
 
+def test_each_model_draws_its_shadow_rechecks_from_its_own_stream(one_model, monkeypatch):
+    """Which answers get a shadow re-check does not depend on the order in which the runner's threads reach
+    the models: two starts draw the same rows per model, in whichever order they are asked."""
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 0.5)
+    first, second = (int8_diagnoser(one_model, margin=1e-9)._int8 for _ in range(2))
+    a, b = first.shadow_rows("a", 64), first.shadow_rows("b", 64)
+    b_first = second.shadow_rows("b", 64)
+    np.testing.assert_array_equal(second.shadow_rows("a", 64), a)
+    np.testing.assert_array_equal(b_first, b)
+    assert 0 < a.sum() < 64 and not np.array_equal(a, b)  # about half, and each model its own
+
+
 def test_a_widened_margin_is_kept_beside_the_copy_for_the_next_start(one_model, monkeypatch, caplog):
     """A shadow that widens a margin keeps it beside the int8 copy, so the next start (a new app on the same
     cache) begins there, not at the check photos' narrower margin. A narrower shift never replaces a wider
