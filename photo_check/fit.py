@@ -26,7 +26,6 @@ says why a file cannot be used by this code (other versions, missing parts, corr
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from photo_check.quality import (
     quality_metrics,
 )
 from scalp_core.cli import help_field
+from scalp_core.paths import write_text_atomically
 from synthetic.scenes import SCENE_KINDS, package_photos, procedural_scene, random_view
 
 # Layout of the fitted file. Version 1 files exist with two different colour models
@@ -273,7 +273,4 @@ def save_fitted(fitted: dict, out: str | Path) -> Path:
     """Write atomically (a half-written file would be loaded by a racing process)."""
     path = fitted_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(fitted, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, json.dumps(fitted, ensure_ascii=False, indent=1))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scalp_core.paths import write_text_atomically
 from scalp_models.metrics import softmax
 from scalp_models.quantize import (
     RULES_FILE,
@@ -101,13 +101,10 @@ def remember_shift(path: Path, shift: float) -> None:
     more); written whole or not at all. A cache that cannot be written keeps it in memory only (warned)."""
     if shift <= remembered_shift(path):
         return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
     try:
-        temporary.write_text(json.dumps({"max_shift": shift, "seen": time.strftime("%Y-%m-%dT%H:%M:%S%z")}),
-                             encoding="utf-8")
-        os.replace(temporary, path)
+        seen = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_text_atomically(path, json.dumps({"max_shift": shift, "seen": seen}))
     except OSError as err:
-        temporary.unlink(missing_ok=True)
         log.warning("could not keep the widened int8 margin in %s (%s); it holds until the app stops",
                     path, err)
 

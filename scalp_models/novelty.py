@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -45,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from scalp_core.images import to_rgb
+from scalp_core.paths import write_text_atomically
 from scalp_core.symptoms import SYMPTOMS
 from scalp_models.hub_loading import NOVELTY_FILE
 from scalp_models.lite0_features import LITE0_DIM, Lite0Features, lite0_features
@@ -329,10 +329,7 @@ def write_novelty(folder: str | os.PathLike, fit: NoveltyFit) -> Path:
     path = Path(folder) / NOVELTY_FILE
     lines = [f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, separators=(',', ':'))}"
              for key, value in fit.to_json().items()]
-    partial = path.with_name(f".{NOVELTY_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
-    partial.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomically(path, "{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def read_novelty(folder: str | os.PathLike) -> NoveltyFit:
