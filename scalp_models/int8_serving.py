@@ -20,6 +20,17 @@ fp32's answer served): a shift beyond the margin widens it to that shift, with a
 (:meth:`Int8Upgrade.observe`, :attr:`Int8Upgrade.shadows`). The widest shift seen is kept beside the copy in
 the cache (``<copy>.shift.json``, :func:`shift_file`), so a restart starts from it instead of narrowing the
 margin back to the check photos' and letting the photos that widened it flip unseen again.
+
+A copy is retired to fp32 for good (:meth:`Int8Upgrade.retire`, said in the same file) when serving shows
+it is not worth keeping:
+
+- **trust:** a shadow re-check saw it move a probability by more than ``quantize.CHECK_MAX_DP``, the bound
+  its check holds it to on the check photos: the copy fails its own check on a served photo;
+- **cost:** more than ``recheck.retire_share`` of its last answers (at least ``recheck.retire_after`` since
+  its margin last changed) were recomputed on fp32. Each of those costs an int8 and an fp32 run, so beyond
+  that share int8 costs more CPU than fp32 alone.
+
+Deleting ``<copy>.shift.json`` (or a new recipe, which makes a new copy) gives the copy another chance.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import numpy as np
 from scalp_core.paths import write_text_atomically
 from scalp_models.metrics import softmax
 from scalp_models.quantize import (
+    CHECK_MAX_DP,
     RULES_FILE,
     Int8Check,
     Int8Error,
@@ -69,6 +81,17 @@ def load_shadow_rate(path: Path = RULES_FILE) -> float:
     return _recheck_setting("shadow_rate", path, one_allowed=True)
 
 
+def load_retirement(path: Path = RULES_FILE) -> tuple[float, int]:
+    """``(retire_share, retire_after)``: a copy whose answers were re-checked on fp32 more often than
+    ``retire_share`` over at least ``retire_after`` answers is retired to fp32 (``recheck`` in
+    ``int8_exclusions.json``, with the measurements behind the share; 1 never retires)."""
+    share = _recheck_setting("retire_share", path, one_allowed=True)
+    after = json.loads(Path(path).read_text(encoding="utf-8")).get("recheck", {}).get("retire_after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 1:
+        raise ValueError(f"{Path(path).name}: recheck.retire_after must be a whole number ≥ 1, got {after!r}")
+    return share, after
+
+
 def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
     """Rows whose top two probabilities are less than ``margin`` apart: answers a rounding could flip."""
     if margin <= 0.0 or probabilities.shape[1] < 2:
@@ -82,31 +105,56 @@ def shift_file(copy_path: Path) -> Path:
     return Path(copy_path).with_suffix(".shift.json")
 
 
-def remembered_shift(path: Path) -> float:
-    """The shift kept in ``path`` (0 when there is none); an unreadable file is ignored, with a warning."""
+def _remembered(path: Path) -> dict:
+    """What ``path`` keeps about a copy (``max_shift``, and ``retired`` once it is); {} when there is no
+    file, and an unreadable one is ignored, with a warning."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))["max_shift"]
+        kept = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(kept, dict):
+            raise ValueError("not a JSON object")
+        value = kept.get("max_shift", 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
             raise ValueError(f"max_shift must be a number in [0, 2], got {value!r}")
-        return float(value)
+        if not isinstance(kept.get("retired", ""), str):
+            raise ValueError(f"retired must be a text, got {kept['retired']!r}")
+        return kept
     except FileNotFoundError:
-        return 0.0
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        return {}
+    except (OSError, ValueError) as err:
         log.warning("ignoring the remembered int8 shift in %s (%s)", path, err)
-        return 0.0
+        return {}
+
+
+def remembered_shift(path: Path) -> float:
+    """The shift kept in ``path`` (0 when there is none); an unreadable file is ignored, with a warning."""
+    return float(_remembered(path).get("max_shift", 0.0))
+
+
+def remembered_retirement(path: Path) -> str | None:
+    """Why the copy beside ``path`` was retired to fp32 (:meth:`Int8Upgrade.retire`), or None."""
+    return _remembered(path).get("retired") or None
+
+
+def _keep(path: Path, kept: dict, what: str) -> None:
+    try:
+        kept["seen"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_text_atomically(path, json.dumps(kept, ensure_ascii=False))
+    except OSError as err:
+        log.warning("could not keep the %s in %s (%s); it holds until the app stops", what, path, err)
 
 
 def remember_shift(path: Path, shift: float) -> None:
     """Keep ``shift`` in ``path`` unless a wider one is there (another process sharing the cache may have seen
     more); written whole or not at all. A cache that cannot be written keeps it in memory only (warned)."""
-    if shift <= remembered_shift(path):
+    kept = _remembered(path)
+    if shift <= kept.get("max_shift", 0.0):
         return
-    try:
-        seen = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        write_text_atomically(path, json.dumps({"max_shift": shift, "seen": seen}))
-    except OSError as err:
-        log.warning("could not keep the widened int8 margin in %s (%s); it holds until the app stops",
-                    path, err)
+    _keep(path, {**kept, "max_shift": shift}, "widened int8 margin")
+
+
+def remember_retirement(path: Path, reason: str) -> None:
+    """Keep in ``path`` that the copy beside it is retired to fp32, and why (its widest shift stays)."""
+    _keep(path, {**_remembered(path), "retired": reason}, "int8 copy's retirement")
 
 
 class Int8Upgrade:
@@ -117,8 +165,10 @@ class Int8Upgrade:
     recomputes on fp32 every int8 answer whose top two probabilities are less than that margin apart
     (:func:`near_boundary`), where int8's rounding could change the severity, and counts them
     (:meth:`record`, :attr:`rechecks`). ``margin``: one fixed margin for every model instead of the
-    measured ones (0: no re-check); ``temperatures``: key → the model's calibration temperature, at
-    which its check compares probabilities."""
+    measured ones (0: no re-check), which also keeps this start from reading or writing what earlier ones
+    kept beside the copies (benches and tests); ``temperatures``: key → the model's calibration
+    temperature, at which its check compares probabilities. A copy that serving shows is not worth keeping
+    is swapped back to fp32 (:meth:`retire`)."""
 
     def __init__(self, runner, preprocessors: dict[str, tuple[Preprocess, str]], margin: float | None = None,
                  temperatures: dict[str, float] | None = None):
@@ -129,8 +179,10 @@ class Int8Upgrade:
         self.fixed_margin = None if margin is None else float(margin)
         self.min_margin = load_recheck_min_margin()
         self.shadow_rate = load_shadow_rate() if self.fixed_margin != 0.0 else 0.0
+        self.retire_share, self.retire_after = load_retirement()
         self.temperatures = dict(temperatures or {})
         self._rechecks: dict[str, list[int]] = {}
+        self._window: dict[str, list[int]] = {}  # re-checked, answered since the margin last changed
         self._shadows: dict[str, list] = {}
         self._shift_files: dict[str, Path] = {}
         # Which answers get a shadow re-check: one seeded stream per model, so a bench draws the same ones
@@ -147,6 +199,15 @@ class Int8Upgrade:
         start = time.perf_counter()
         try:
             for key, (preprocess, preprocess_id) in preprocessors.items():
+                kept = shift_file(int8_path(runner.paths[key], preprocess_id))
+                if self.fixed_margin is None:
+                    self._shift_files[key] = kept
+                    retired = remembered_retirement(kept)
+                    if retired:  # not even loaded: serving showed it is not worth its memory or its check
+                        self.errors[key] = (f"the int8 copy of {key} was retired to fp32 while serving ({retired}); "
+                                            f"deleting {kept} gives it another chance")
+                        log.warning("%s", self.errors[key])
+                        continue
                 try:
                     session, check = ensure_int8(runner.paths[key], preprocess, preprocess_id, name=key,
                                                  threads=runner.intra_threads, fp32_session=runner.sessions[key],
@@ -155,13 +216,11 @@ class Int8Upgrade:
                     self.errors[key] = str(err)
                     log.warning("%s; %s keeps serving fp32", err, key)
                     continue
-                self._shift_files[key] = shift_file(int8_path(runner.paths[key], preprocess_id))
                 margin = self.margin_for(check)
-                remembered = remembered_shift(self._shift_files[key]) if self.fixed_margin is None else 0.0
+                remembered = remembered_shift(kept) if self.fixed_margin is None else 0.0
                 if remembered > margin:
                     log.info("%s: re-check margin %.3f, the widest shift its int8 copy showed on served "
-                             "photos (%s), not %.3f from the check photos", key, remembered,
-                             self._shift_files[key], margin)
+                             "photos (%s), not %.3f from the check photos", key, remembered, kept, margin)
                     margin = remembered
                 self.margins[key] = margin  # before the swap: the first int8 answer reads it
                 runner.use_session(key, session, "int8", keep_reference=self.margins[key] > 0)
@@ -182,10 +241,19 @@ class Int8Upgrade:
         return self._done.wait(timeout)
 
     def record(self, key: str, rechecked: int, answered: int) -> None:
+        """Count ``key``'s answers and those re-checked on fp32; retire the copy once more than
+        :attr:`retire_share` of at least :attr:`retire_after` answers since its margin last changed were
+        re-checked, since each costs an int8 and an fp32 run (int8 then costs more than fp32 alone)."""
         with self._count_lock:
-            counts = self._rechecks.setdefault(key, [0, 0])
-            counts[0] += rechecked
-            counts[1] += answered
+            for counts in (self._rechecks.setdefault(key, [0, 0]), self._window.setdefault(key, [0, 0])):
+                counts[0] += rechecked
+                counts[1] += answered
+            share_rechecked, window = None, self._window[key]
+            if window[1] >= self.retire_after and window[0] > self.retire_share * window[1]:
+                share_rechecked, answers = window[0] / window[1], window[1]
+        if share_rechecked is not None:
+            self.retire(key, f"{share_rechecked:.0%} of its last {answers} answers were re-checked on fp32, "
+                             f"more than the {self.retire_share:.0%} at which int8 costs more than fp32 alone")
 
     def recheck(self, key: str, precision: str, logits: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """``OnnxRunner.submit``'s callback, in the model's group thread right after it: an int8 model's
@@ -193,7 +261,7 @@ class Int8Upgrade:
         re-checks, recomputed on the fp32 model. int8's rounding moves probabilities by a few hundredths,
         enough to change the severity there and nowhere else (:func:`near_boundary`)."""
         margin = self.margins.get(key, 0.0)
-        if precision != "int8" or margin <= 0.0:  # 0: no fp32 session kept
+        if precision != "int8" or margin <= 0.0:  # 0: no fp32 session kept, or the copy retired
             return logits
         temperature = self.temperatures.get(key, 1.0)
         probabilities = softmax(np.asarray(logits, np.float64) / temperature)
@@ -206,7 +274,8 @@ class Int8Upgrade:
             logits[recompute] = reference
             if shadow.any():
                 fp32 = softmax(np.asarray(reference[shadow[recompute]], np.float64) / temperature)
-                self.observe(key, pair_shift(fp32, probabilities[shadow]))
+                self.observe(key, pair_shift(fp32, probabilities[shadow]),
+                             max_dp=float(np.abs(fp32 - probabilities[shadow]).max()))
         self.record(key, int(rows.sum()), len(rows))
         return logits
 
@@ -216,23 +285,43 @@ class Int8Upgrade:
             draw = self._randoms.setdefault(key, random.Random(f"shadow:{key}")).random
             return np.array([draw() < self.shadow_rate for _ in range(count)], dtype=bool)
 
-    def observe(self, key: str, shifts: np.ndarray) -> None:
+    def observe(self, key: str, shifts: np.ndarray, max_dp: float = 0.0) -> None:
         """Shadow re-checks' shifts (``quantize.pair_shift``) for ``key``: counted, and the margin widened
         to the largest when it exceeds the margin, since answers that close could have flipped unseen; the
-        widened margin is kept beside the copy (:func:`remember_shift`) for the next start."""
+        widened margin is kept beside the copy (:func:`remember_shift`) for the next start. ``max_dp``: the
+        largest |Δp| among them; beyond ``quantize.CHECK_MAX_DP`` the copy fails its own check on a served
+        photo and is retired (:meth:`retire`)."""
         if not len(shifts):
             return
+        if max_dp > CHECK_MAX_DP:
+            self.retire(key, f"a shadow re-check saw it move a probability by {max_dp:.3f} on a served photo, "
+                             f"more than the {CHECK_MAX_DP} its check allows")
         widened = None
         with self._count_lock:
             seen = self._shadows.setdefault(key, [0, 0.0])
             seen[0] += len(shifts)
             seen[1] = max(seen[1], float(np.max(shifts)))
-            if seen[1] > self.margins[key]:
+            margin = self.margins.get(key)
+            if margin is not None and seen[1] > margin:
                 log.warning("the int8 copy of %s moved two classes' probabilities by %.3f on a photo, more than its "
-                            "re-check margin %.3f: the margin is now %.3f", key, seen[1], self.margins[key], seen[1])
+                            "re-check margin %.3f: the margin is now %.3f", key, seen[1], margin, seen[1])
                 self.margins[key] = widened = seen[1]
+                self._window[key] = [0, 0]  # a wider margin re-checks more: its share starts afresh
         if widened is not None and key in self._shift_files:  # for the next start (rare, so outside the lock)
             remember_shift(self._shift_files[key], widened)
+
+    def retire(self, key: str, reason: str) -> None:
+        """Serve ``key`` on fp32 from now on, and on later starts (said beside the copy, unless the margin is
+        fixed): calls already running finish on the int8 copy, whose answers are still re-checked."""
+        with self._count_lock:
+            if key in self.errors or key not in self.margins:  # retired already, or never int8 with an fp32 kept
+                return
+            self.errors[key] = f"the int8 copy of {key} was retired to fp32 while serving: {reason}"
+            self.runner.use_session(key, self.runner.reference[key], "fp32")
+            del self.margins[key]
+        log.warning("%s", self.errors[key])
+        if key in self._shift_files:
+            remember_retirement(self._shift_files[key], reason)
 
     @property
     def shadows(self) -> dict[str, tuple[int, float]]:

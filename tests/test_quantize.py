@@ -226,6 +226,81 @@ def test_a_widened_margin_is_kept_beside_the_copy_for_the_next_start(one_model, 
     assert sorted(p.name for p in kept.parent.iterdir() if p.name.startswith(".")) == []  # no temporary left
 
 
+def test_a_copy_that_fails_its_check_on_a_served_photo_is_retired_to_fp32_for_good(one_model, monkeypatch, caplog):
+    """A shadow re-check that sees a copy move a probability by more than its check allows swaps the model
+    back to fp32 at once (the next answers are fp32's own), says why, and keeps that beside the copy, so a
+    later start serves fp32 too; deleting that file gives the copy another chance."""
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 1.0)  # every answer beyond the margin watched
+    monkeypatch.setattr(int8_serving, "CHECK_MAX_DP", 1e-9)  # so any real rounding fails "its check"
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert diagnoser.wait_int8(timeout=120) and diagnoser.backend == "int8"
+    photos = quantize.generated_photos(4, seed=31)
+    fp32 = ScalpDiagnoser(one_model, num_threads=1, backend="onnx")
+    with caplog.at_level(logging.WARNING, logger="scalp_models.int8_serving"):
+        diagnoser.predict_proba(photos[:2])
+    assert set(diagnoser.precisions.values()) == {"fp32"} and diagnoser.backend == "onnx"
+    assert diagnoser.int8_margins == {}
+    assert "retired to fp32 while serving" in caplog.text and "on a served photo" in diagnoser.int8_errors[KEY]
+    answered = diagnoser.int8_rechecks[KEY][1]
+    got, expected = diagnoser.predict_proba(photos[2:]), fp32.predict_proba(photos[2:])
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])  # fp32's own session, not a re-check
+    assert diagnoser.int8_rechecks[KEY][1] == answered  # no int8 answer since
+    kept = diagnoser._int8._shift_files[KEY]
+    assert "on a served photo" in json.loads(kept.read_text(encoding="utf-8"))["retired"]
+
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 0.0)
+    later = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert later.wait_int8(timeout=120) is False and later.precisions[KEY] == "fp32"
+    assert "another chance" in later.int8_errors[KEY] and str(kept) in later.int8_errors[KEY]
+    assert KEY not in later._int8.checks  # not even loaded and checked
+    kept.unlink()
+    again = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert again.wait_int8(timeout=120) is False  # the other five copies are still retired
+    assert again.precisions[KEY] == "int8" and KEY not in again.int8_errors and len(again.int8_errors) == 5
+
+
+def test_a_copy_re_checked_more_often_than_it_saves_is_retired_to_fp32(one_model, monkeypatch, caplog):
+    """Once more than ``retire_share`` of at least ``retire_after`` answers since the margin last changed were
+    recomputed on fp32, int8 costs more than fp32 alone: the model goes back to fp32. A widened margin
+    starts the count afresh; a share at the limit is not above it."""
+    monkeypatch.setattr(int8_serving, "load_recheck_min_margin", lambda: 0.99)  # every answer near the boundary
+    monkeypatch.setattr(int8_serving, "load_retirement", lambda: (0.45, 4))
+    diagnoser = ScalpDiagnoser(one_model, num_threads=1, backend="int8")
+    assert diagnoser.wait_int8(timeout=120) and diagnoser.backend == "int8"
+    photos = quantize.generated_photos(4, seed=41)
+    diagnoser.predict_proba(photos[:3])
+    assert diagnoser.int8_rechecks[KEY] == (3, 3) and diagnoser.precisions[KEY] == "int8"  # 3 < retire_after
+    diagnoser._int8.observe(KEY, np.array([1.5]))  # a wider margin: the count starts afresh
+    diagnoser.predict_proba(photos[:3])
+    assert diagnoser.precisions[KEY] == "int8" and diagnoser.int8_margins[KEY] == 1.5
+    with caplog.at_level(logging.WARNING, logger="scalp_models.int8_serving"):
+        diagnoser.predict_proba(photos[3:])
+    assert set(diagnoser.precisions.values()) == {"fp32"}
+    assert "100% of its last 4 answers were re-checked" in diagnoser.int8_errors[KEY]
+    assert "costs more than fp32 alone" in caplog.text
+    assert "retired" in json.loads(diagnoser._int8._shift_files[KEY].read_text(encoding="utf-8"))
+
+    monkeypatch.setattr(int8_serving, "load_retirement", lambda: (0.5, 4))
+    upgrade = int8_diagnoser(one_model, margin=0.99)._int8  # a fixed margin: nothing read from the cache
+    upgrade.record(KEY, 2, 4)  # 50%: at the limit, not above it
+    assert upgrade.runner.precision[KEY] == "int8" and KEY not in upgrade.errors
+    upgrade.record(KEY, 1, 1)
+    assert upgrade.runner.precision[KEY] == "fp32" and "60% of its last 5" in upgrade.errors[KEY]
+    assert int8_serving.load_retirement() == (0.5, 4)
+
+
+def test_the_retirement_settings_are_checked(tmp_path):
+    bad = tmp_path / "rules.json"
+    for share, after in ((1.5, 300), (0.45, 0), (0.45, 2.5), (0.45, True), ("0.4", 300)):
+        bad.write_text(json.dumps({"rules": [], "recheck": {"retire_share": share, "retire_after": after}}),
+                       encoding="utf-8")
+        with pytest.raises(ValueError, match="recheck.retire_"):
+            int8_serving.load_retirement(bad)
+    share, after = int8_serving.load_retirement()
+    assert 0.3 < share < 0.5 and after >= 100  # the shipped rule: below the measured break-even, not on a few photos
+
+
 def test_the_check_measures_the_largest_shift_between_two_classes():
     """``max_shift``: on each photo, how far the difference of any two classes' probabilities moved
     (max(q − p) − min(q − p)), the largest over the photos; at the model's temperature."""
@@ -623,7 +698,7 @@ def test_bias_correction_makes_every_quantized_conv_match_fp32_on_average(one_mo
     want = _channel_means(fp32, preprocess, photos, references)
     before = [_channel_means(onnx.load(str(plain)), preprocess, photos, [name])[0] for name in outputs]
     after = [_channel_means(corrected, preprocess, photos, [name])[0] for name in outputs]
-    for name, w, b, a, step in zip(outputs, want, before, after, steps):
+    for name, w, _, a, step in zip(outputs, want, before, after, steps):
         assert np.all(np.abs(a - w) <= step / 2 + 1e-4 * (1 + np.abs(w))), name
     assert max(float(np.max(np.abs(b - w) / (step / 2))) for w, b, step in zip(want, before, steps)) > 2
 
