@@ -21,6 +21,7 @@ against the GFLOP/s of a large matmul here.
     python bench/infer.py                      # 20 images, all paths, markdown table
     python bench/infer.py --images 5 --threads 2 --json /tmp/infer.json
     python bench/infer.py --paths seed_sequential scalp_diagnoser --floor
+    python bench/infer.py --models demo --paths scalp_diagnoser scalp_diagnoser_int8 --private-cache
 
 A new path (e.g. ONNX Runtime) is one function ``setup_<name>(models_dir, threads) -> predict``
 where ``predict(jpeg_bytes)`` returns ``{symptom key: probabilities}``, registered in ``PATHS``.
@@ -48,13 +49,14 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is scripts, not a package
 
-from infer_quality import (
+from infer_quality import (  # noqa: E402  (bench/, after the sys.path lines above)
     INT8,
     int8_quality,
     int8_report,
     setup_scalp_diagnoser_int8,
     setup_scalp_diagnoser_int8_raw,
 )
+from private_cache import private_cache  # noqa: E402
 
 Predict = Callable[[bytes], dict]
 # Each path's setup function imports its own heavy dependencies (torch, transformers, scalp_models), so
@@ -388,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve every int8 copy even where it fails its check against fp32 (the raw recipe)")
     parser.add_argument("--test-per-class", type=int, default=defaults.test_per_class,
                         help="generated test photos per symptom and class for the int8 quality table")
+    parser.add_argument("--private-cache", action="store_true",
+                        help="run on a copy of the project's cache without what int8 serving learned (widened "
+                             "margins, retired copies), so the int8 rows start from the check margins and the "
+                             "real cache is left as it was (bench/private_cache.py)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_models", type=Path, help=argparse.SUPPRESS)
@@ -401,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     if args._worker:
         print(json.dumps(rss_worker(args._worker, args._models, load_photos(args._photos), config)))
         return 0
-    results = bench(config)
+    with private_cache(args.private_cache):
+        results = bench(config)
     print(report(results, config))
     if args.json:
         slim = [{k: v for k, v in r.items() if k != "probabilities"} for r in results]  # _quality kept

@@ -22,6 +22,7 @@ measures (about a third of it under load), so its figures are lower bounds::
     python bench/load.py --app_args='--model-threads 1 --model-concurrency 2'   # threads and sessions to tune
     python bench/load.py --client gradio          # through gradio_client (its own CPU counted as bench CPU)
     python bench/load.py --photo_side 4032        # 12 MP phone photos (4032×3024 JPEGs) instead of 640×480
+    python bench/load.py --backends int8 --private_cache   # int8 from its check margins, the app's cache untouched
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and tests/app_server.py (tiny models, photos)
+
+from private_cache import private_cache  # noqa: E402  (bench/, beside this script)
 
 GOALS = {"throughput_vs_single": 0.9, "peak_rss_gib": 2.0, "p95_vs_single_p50": 20.0}
 GOAL_INT8_THROUGHPUT = 1.6  # issue 15: int8 diagnoses/s ≥ 1.6× fp32 under the 16-client load
@@ -70,6 +73,10 @@ class LoadConfig:
     photo_side: int = field(default=0, metadata={"help": "upscale the generated 640×480 photos so their longer "
                                                          "side is this, e.g. 4032 for a 12 MP phone photo "
                                                          "(0: as generated)"})
+    private_cache: bool = field(default=False, metadata={"help": "run the app on a copy of the project's cache "
+                                                                 "without what int8 serving learned (widened "
+                                                                 "margins, retired copies), leaving the real one "
+                                                                 "as it was (bench/private_cache.py)"})
     json: str | None = field(default=None, metadata={"help": "also write the results as JSON here"})
 
     def __post_init__(self):
@@ -269,7 +276,10 @@ class Phase:
 
     def figures(self) -> dict:
         done = len(self.latencies)
-        per_call = (lambda cpu: None if cpu is None or not done else cpu / done * 1e3)
+
+        def per_call(cpu: float | None) -> float | None:
+            return None if cpu is None or not done else cpu / done * 1e3
+
         return {"calls": done + len(self.errors), "errors": len(self.errors), "per_s": done / self.wall_s,
                 "p50_s": pct(self.latencies, 0.5), "p95_s": pct(self.latencies, 0.95),
                 "server_cpu_ms": per_call(self.server_cpu_s), "bench_cpu_ms": per_call(self.bench_cpu_s)}
@@ -433,11 +443,15 @@ def format_table(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, f in LoadConfig.__dataclass_fields__.items():
+        if isinstance(f.default, bool):
+            parser.add_argument(f"--{name}", action="store_true", help=f.metadata["help"])
+            continue
         kind = int if isinstance(f.default, int) else str
         choices = sorted(CLIENTS) if name == "client" else None
         parser.add_argument(f"--{name}", type=kind, default=f.default, choices=choices, help=f.metadata["help"])
     config = LoadConfig(**vars(parser.parse_args(argv)))
-    results = [run(config, backend.strip()) for backend in config.backends.split(",") if backend.strip()]
+    with private_cache(config.private_cache):
+        results = [run(config, backend.strip()) for backend in config.backends.split(",") if backend.strip()]
     for result in results:
         print(format_table(result), end="\n\n")
     by_backend = {r["backend"]: r for r in results}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -393,12 +394,18 @@ def test_recommend_returns_top_k_products_per_category(client, top_k):
 # ---- bench/load.py, small ------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_load_bench_small_run_has_no_errors_and_leaves_no_upload(tmp_path):
-    """4 clients × 3 distinct photos, then 4 clients with the same file, against `python app.py`."""
-    out = tmp_path / "load.json"
+    """4 clients × 3 distinct photos, then 4 clients with the same file, against `python app.py`; with
+    ``--private_cache`` the app builds in a copy of the cache, and the real one is left as it was."""
+    out, real = tmp_path / "load.json", tmp_path / "real-cache"
+    (real / "onnx").mkdir(parents=True)
+    (real / "onnx" / "kept.shift.json").write_text('{"max_shift": 0.3}', encoding="utf-8")
     done = subprocess.run([sys.executable, "bench/load.py", "--models", "tiny", "--clients", "4", "--calls", "3",
-                           "--identical", "4", "--single", "3", "--json", str(out)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+                           "--identical", "4", "--single", "3", "--private_cache", "--json", str(out)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "SCALP_CACHE": str(real)})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "private cache: " in done.stderr
+    assert sorted(p.relative_to(real).as_posix() for p in real.rglob("*")) == ["onnx", "onnx/kept.shift.json"]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert [result[p]["errors"] for p in ("single", "load", "identical")] == [0, 0, 0], result["error_samples"]
     assert result["load"]["calls"] == 12 and result["identical"]["calls"] == 4
