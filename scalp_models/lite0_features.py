@@ -32,9 +32,9 @@ from PIL import Image
 from scalp_core.images import to_rgb
 from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
 from scalp_models.lite0 import lite0_feature_extractor
-from scalp_models.shared_preprocessing import resized_array
 from scalp_models.onnx_backend import check_export, model_fingerprint, onnx_cache_dir, torch_to_onnx
 from scalp_models.onnx_graph import INPUT_NAME, create_session, simplify_export
+from scalp_models.shared_preprocessing import resized_array
 
 log = logging.getLogger(__name__)
 

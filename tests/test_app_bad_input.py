@@ -104,7 +104,7 @@ def _save(img, path, **kw):
 
 CONVERTED = [
     ("cmyk.jpg", lambda img, p: _save(img.convert("CMYK"), p, format="JPEG"), "CMYK", (640, 480)),
-    ("i16.png", lambda img, p: _save(Image.fromarray((np.asarray(img.convert("L"), dtype=np.uint16) * 257)), p),
+    ("i16.png", lambda img, p: _save(Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257), p),
      "I;16", (640, 480)),
     ("gray.png", lambda img, p: _save(img.convert("L"), p), "L", (640, 480)),
     ("rgba.png", lambda img, p: _save(img.convert("RGBA"), p), "RGBA", (640, 480)),

@@ -16,7 +16,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-import load_parts
+import load_parts  # noqa: E402  (bench/ is scripts, not a package)
 
 
 def _spin(seconds: float) -> None:

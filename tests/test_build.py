@@ -237,7 +237,7 @@ def test_label_scheme_4_and_protocol_folder(raw, built, workdir):
             # The seed's folder set: every image in one of this symptom's folders, at the folder's
             # grade (a misfiled copy's grade, not the JSON's: the seed read folders).
             expected = {}
-            for stem, row in in_split.iterrows():
+            for _, row in in_split.iterrows():
                 grades = [f.grade for f in map(parse_folder_name, row["folders"]) if f.symptom == spec]
                 if grades:
                     expected[row["image_id"]] = max(grades)

@@ -54,7 +54,7 @@ class UiEvents:
         return render.render_all(session or Session(), lang_value, self.service)
 
     @safe_endpoint
-    def on_upload(self, upload, session: Session | None, lang_value, progress=gr.Progress()):
+    def on_upload(self, upload, session: Session | None, lang_value, progress=gr.Progress()):  # noqa: B008
         """A new photo (Gradio's upload payload; the file is read once and deleted at once)."""
         lang = lang_code(lang_value)
         session = self.take_photo(session or Session(), upload, lang, progress)
@@ -86,7 +86,7 @@ class UiEvents:
         return session
 
     @safe_endpoint
-    def on_insist(self, session: Session | None, lang_value, progress=gr.Progress()):
+    def on_insist(self, session: Session | None, lang_value, progress=gr.Progress()):  # noqa: B008
         """The "그래도 진단하기 / Diagnose anyway" button: diagnose the flagged photo, marked low-confidence.
 
         The survey answers in the session are kept (as on every other event)."""
