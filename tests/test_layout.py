@@ -86,7 +86,7 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> Iterator[Import
 
 # The import names of the packages requirements-dev.txt adds to requirements.txt.
 DEV_ONLY_IMPORTS = {"pytest": "pytest", "pytest-timeout": "pytest_timeout", "pytest-xdist": "xdist",
-                    "scikit-image": "skimage", "playwright": "playwright", "pypdfium2": "pypdfium2"}
+                    "scikit-image": "skimage", "playwright": "playwright", "pypdfium2": "pypdfium2", "ruff": "ruff"}
 
 
 def dev_only_packages(root: Path) -> set[str]:
