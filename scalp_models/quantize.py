@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from scalp_core.isolated import run_isolated
-from scalp_core.paths import cache_dir
+from scalp_core.paths import cache_dir, write_bytes_atomically
 from scalp_models.int8_bias import correct_biases
 from scalp_models.metrics import softmax
 from scalp_models.onnx_graph import INPUT_NAME, create_session, fold_constant_gates
@@ -115,10 +115,9 @@ def generated_jpegs(count: int, seed: int, cache: Path | None = None) -> list[by
             blobs.append(buffer.getvalue())
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as tmp:
-                np.savez(tmp, bytes=np.frombuffer(b"".join(blobs), np.uint8),
-                         ends=np.cumsum([len(b) for b in blobs]))
-            os.replace(tmp.name, path)
+            packed = io.BytesIO()
+            np.savez(packed, bytes=np.frombuffer(b"".join(blobs), np.uint8), ends=np.cumsum([len(b) for b in blobs]))
+            write_bytes_atomically(path, packed.getvalue())  # a failed write leaves no temporary behind
         except OSError as err:  # a read-only cache costs a re-render next time, nothing more
             log.warning("cannot cache the calibration photos in %s (%s)", folder, err)
     return blobs

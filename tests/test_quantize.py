@@ -301,6 +301,30 @@ def test_the_retirement_settings_are_checked(tmp_path):
     assert 0.3 < share < 0.5 and after >= 100  # the shipped rule: below the measured break-even, not on a few photos
 
 
+def test_generated_photos_are_cached_whole_and_rendered_again_when_the_file_is_bad(tmp_path, caplog):
+    """The calibration and check photos are rendered once and kept as one .npz, written whole or not at all:
+    a second call reads the same bytes; a broken file is rendered again (warned); a cache that cannot be
+    written costs a re-render next time, and leaves no temporary file."""
+    folder = tmp_path / "photos"
+    first = quantize.generated_jpegs(3, seed=7, cache=folder)
+    (kept,) = folder.iterdir()
+    written = kept.stat().st_mtime_ns
+    assert quantize.generated_jpegs(3, seed=7, cache=folder) == first and kept.stat().st_mtime_ns == written
+    kept.write_bytes(b"not an npz")
+    with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
+        assert quantize.generated_jpegs(3, seed=7, cache=folder) == first
+    assert "rendering the calibration photos again" in caplog.text
+    assert quantize.generated_jpegs(3, seed=7, cache=folder) == first and [p.name for p in folder.iterdir()] == [kept.name]
+
+    kept.unlink()
+    kept.mkdir()  # a path that cannot be written as a file
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
+        assert quantize.generated_jpegs(3, seed=7, cache=folder) == first
+    assert "cannot cache the calibration photos" in caplog.text
+    assert [p.name for p in folder.iterdir()] == [kept.name]  # no temporary left beside it
+
+
 def test_the_check_measures_the_largest_shift_between_two_classes():
     """``max_shift``: on each photo, how far the difference of any two classes' probabilities moved
     (max(q − p) − min(q − p)), the largest over the photos; at the model's temperature."""
