@@ -85,10 +85,16 @@ def onnx_cache_dir() -> Path:
 
 
 def model_fingerprint(model: torch.nn.Module, input_size: int) -> str:
-    """sha256 of the export recipe, the input size, the config and every weight and buffer."""
+    """sha256 of the export recipe, the input size, the config and every weight and buffer. Not of where the
+    model was loaded from (the config's ``_name_or_path``): the same model in a moved cache, a copied folder
+    or a new Hub snapshot of the same weights reuses its export and its int8 copy."""
     digest = hashlib.sha256()
     config = getattr(model, "config", None)
-    config_text = config.to_json_string(use_diff=False) if hasattr(config, "to_json_string") else ""
+    config_text = ""
+    if hasattr(config, "to_json_string"):
+        settings = json.loads(config.to_json_string(use_diff=False))
+        settings.pop("_name_or_path", None)
+        config_text = json.dumps(settings, sort_keys=True)
     header = {"format": EXPORT_FORMAT, "opset": OPSET, "size": int(input_size), "config": config_text,
               "class": type(model).__name__}
     digest.update(json.dumps(header, sort_keys=True).encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,19 @@ def test_second_load_reuses_the_cache(tiny_models, private_cache):
     third = ScalpDiagnoser(changed, num_threads=1, backend="onnx")
     assert onnx_backend.export_count == before + len(SYMPTOMS) + 1
     assert third.onnx_paths[SYMPTOMS[0].key] != paths[SYMPTOMS[0].key]
+
+
+def test_the_same_models_in_another_folder_reuse_their_exports(tmp_path):
+    """The fingerprint is of the model, not of the folder it was loaded from: a copied or moved models
+    folder (a cache copied for a bench, a Hub snapshot at a new path) exports nothing again."""
+    here = save_tiny_classifiers(tmp_path / "here")
+    first = ScalpDiagnoser.from_source(here, num_threads=1, backend="onnx")
+    before = onnx_backend.export_count
+    there = tmp_path / "elsewhere" / "models"
+    shutil.copytree(here, there)
+    second = ScalpDiagnoser.from_source(there, num_threads=1, backend="onnx")
+    assert onnx_backend.export_count == before and second.onnx_paths == first.onnx_paths
+    assert all(str(there) in entry.model.config._name_or_path for entry in second._models)  # from the copy
 
 
 def test_falls_back_to_torch_when_export_is_impossible(tiny_models, photos, tmp_path, monkeypatch, caplog):
