@@ -11,6 +11,11 @@ may share one :class:`Lite0Features`. With the app's int8 backend, :meth:`Lite0F
 builds (once, cached beside the fp32 file) and checks an int8 copy in the background, as
 :mod:`scalp_models.quantize` does for the six models, and swaps it in only if its features stay
 within ``quantize.CHECK_MAX_FEATURE_ERROR`` of fp32's; otherwise fp32 keeps serving and the log says why.
+While int8 serves, the fp32 session stays loaded and ``recheck.shadow_rate`` of the photos are run on it
+too ("shadow" re-checks, as ``scalp_models.int8_serving`` does for the six models; fp32's features are
+served): the check photos are generated, and a real photo may move the features more. One that moves them
+beyond the check's limit retires the copy to fp32 for good (kept in ``<copy>.shift.json``; deleting it gives
+the copy another chance), since the photo and domain checks decide on these features.
 
     >>> features = lite0_features()           # loaded (and exported) once per process
     >>> features.extract([image]).shape, features.runtime
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import tempfile
 import threading
 from pathlib import Path
@@ -110,6 +116,12 @@ class Lite0Features:
         self.int8_error: str | None = None
         self._threads = threads
         self._int8: threading.Thread | None = None
+        self._fp32_session = None  # kept while int8 serves, for the shadow re-checks
+        self._shadow_rate = 0.0
+        self._shadows = [0, 0.0]  # shadow re-checks, the largest relative feature error they found
+        self._shift_file: Path | None = None
+        self._random = random.Random("shadow:lite0")  # which photos get a shadow: the same ones every run
+        self._lock = threading.Lock()
         try:
             self.session, self.onnx_path = onnx_features_session(self.pooled, cache, threads)
             self.precision = "fp32"
@@ -142,8 +154,16 @@ class Lite0Features:
         return self.precision == "int8"
 
     def _upgrade(self) -> None:
-        from scalp_models.quantize import Int8Error, ensure_int8
+        from scalp_models.int8_serving import load_shadow_rate, remembered_retirement, shift_file
+        from scalp_models.quantize import Int8Error, ensure_int8, int8_path
 
+        kept = shift_file(int8_path(self.onnx_path, PREPROCESS_ID))
+        retired = remembered_retirement(kept)
+        if retired:
+            self.int8_error = (f"the int8 copy was retired to fp32 while serving ({retired}); deleting {kept} "
+                               "gives it another chance")
+            log.warning("Lite0 features int8: %s", self.int8_error)
+            return
         try:
             session, check = ensure_int8(self.onnx_path, lite0_pixels, PREPROCESS_ID, threads=self._threads,
                                          features=True, name="the Lite0 feature extractor", fp32_session=self.session,
@@ -152,6 +172,9 @@ class Lite0Features:
             self.int8_error = str(err)
             log.warning("Lite0 features int8: %s; fp32 keeps serving", err)
             return
+        self._shadow_rate, self._shift_file = load_shadow_rate(), kept
+        if self._shadow_rate > 0:
+            self._fp32_session = self.session
         self.session, self.precision = session, "int8"  # calls already running finish on the fp32 session
         log.info("Lite0 features int8: serves int8 (relative feature error ≤ %.3f on %d generated photos)",
                  check.max_dp, check.images)
@@ -161,12 +184,55 @@ class Lite0Features:
         if len(images) > BATCH:
             return np.concatenate([self.extract(images[i : i + BATCH]) for i in range(0, len(images), BATCH)])
         pixels = lite0_pixels(images)
-        if self.session is not None:
-            features = self.session.run(None, {INPUT_NAME: pixels})[0]
+        session, reference = self.session, self._fp32_session
+        if session is not None:
+            features = session.run(None, {INPUT_NAME: pixels})[0].reshape(len(images), -1)
+            if reference is not None and session is not reference:
+                features = self._shadow(features, pixels, reference)
         else:
             with torch.inference_mode():
                 features = self.pooled(torch.from_numpy(pixels)).numpy()
         return features.reshape(len(images), -1).astype(np.float64)
+
+    def _shadow(self, features: np.ndarray, pixels: np.ndarray, reference) -> np.ndarray:
+        """int8 ``features`` with the shadow re-checked rows recomputed on fp32 (and served so); a relative
+        error beyond the check's limit retires the int8 copy (:meth:`retire`)."""
+        from scalp_models import quantize
+
+        with self._lock:
+            rows = np.array([self._random.random() < self._shadow_rate for _ in range(len(features))], dtype=bool)
+        if not rows.any():
+            return features
+        fp32 = reference.run(None, {INPUT_NAME: pixels[rows]})[0].reshape(int(rows.sum()), -1)
+        error = float(quantize.compare_outputs(fp32, features[rows], features=True).max_dp)
+        features = features.copy()
+        features[rows] = fp32
+        with self._lock:
+            self._shadows[0] += int(rows.sum())
+            self._shadows[1] = max(self._shadows[1], error)
+        if error > quantize.CHECK_MAX_FEATURE_ERROR:
+            self.retire(f"a shadow re-check saw its features {error:.3f} away from fp32's (relative) on a served "
+                        f"photo, more than the {quantize.CHECK_MAX_FEATURE_ERROR} its check allows")
+        return features
+
+    @property
+    def shadows(self) -> tuple[int, float]:
+        """(shadow re-checks since the int8 copy began serving, the largest relative feature error found)."""
+        with self._lock:
+            return self._shadows[0], self._shadows[1]
+
+    def retire(self, reason: str) -> None:
+        """Serve fp32 from now on, and on later starts (said beside the int8 copy)."""
+        from scalp_models.int8_serving import remember_retirement
+
+        with self._lock:
+            if self.precision != "int8" or self._fp32_session is None:
+                return
+            self.session, self.precision = self._fp32_session, "fp32"
+            self.int8_error = f"the int8 copy was retired to fp32 while serving: {reason}"
+        log.warning("Lite0 features int8: %s", self.int8_error)
+        if self._shift_file is not None:
+            remember_retirement(self._shift_file, reason)
 
 
 def non_scalp_photos(per_kind: int = 3, seed: int = 4_242) -> list[Image.Image]:

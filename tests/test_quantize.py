@@ -676,6 +676,42 @@ def test_the_photo_checks_lite0_extractor_gets_a_checked_int8_copy(lite0_cache, 
         np.testing.assert_array_equal(features, fp32)
 
 
+def test_the_lite0_int8_copy_is_shadowed_on_fp32_and_retired_when_a_photo_moves_it_too_far(lite0_cache,
+                                                                                            monkeypatch, caplog):
+    """While the Lite0 int8 copy serves, the shadow share of photos also runs on fp32 (whose features are
+    served). Within the check's limit the copy keeps serving; beyond it, it is retired to fp32 at once and
+    on later starts (said beside the copy), since the photo and domain checks decide on these features."""
+    from scalp_models.lite0_features import PREPROCESS_ID, Lite0Features
+
+    monkeypatch.setattr(int8_serving, "load_shadow_rate", lambda: 1.0)  # every photo shadowed
+    monkeypatch.setattr(quantize, "CHECK_MAX_FEATURE_ERROR", float("inf"))  # the copy passes its check
+    extractor = Lite0Features(cache=lite0_cache)
+    photos = quantize.generated_photos(3, seed=12)
+    fp32 = extractor.extract(photos)
+    extractor.start_int8()
+    assert extractor.wait_int8(timeout=300)
+    kept = int8_serving.shift_file(quantize.int8_path(extractor.onnx_path, PREPROCESS_ID))
+    try:
+        np.testing.assert_array_equal(extractor.extract(photos), fp32)  # all shadowed: fp32's features served
+        count, largest = extractor.shadows
+        assert count == 3 and 0 < largest < 0.5 and extractor.precision == "int8"  # within the limit: kept
+
+        monkeypatch.setattr(quantize, "CHECK_MAX_FEATURE_ERROR", largest / 2)
+        with caplog.at_level(logging.WARNING, logger="scalp_models.lite0_features"):
+            np.testing.assert_array_equal(extractor.extract(photos[:1]), fp32[:1])
+        assert extractor.precision == "fp32" and "on a served photo" in extractor.int8_error
+        assert "retired to fp32 while serving" in caplog.text
+        np.testing.assert_array_equal(extractor.extract(photos), fp32)
+        assert extractor.shadows[0] == 4  # fp32 serves: nothing more to shadow
+        assert "on a served photo" in json.loads(kept.read_text(encoding="utf-8"))["retired"]
+
+        later = Lite0Features(cache=lite0_cache)
+        later.start_int8()
+        assert later.wait_int8(timeout=300) is False and "another chance" in later.int8_error
+    finally:
+        kept.unlink(missing_ok=True)  # the module's other tests share this cache
+
+
 def _channel_means(path_or_model, preprocess, photos, names):
     import onnx
     import onnxruntime as ort
