@@ -314,8 +314,8 @@ class Int8Upgrade:
         """Serve ``key`` on fp32 from now on, and on later starts (said beside the copy, unless the margin is
         fixed): calls already running finish on the int8 copy, whose answers are still re-checked."""
         with self._count_lock:
-            if key in self.errors or key not in self.margins:  # retired already, or never int8 with an fp32 kept
-                return
+            if key in self.errors or key not in self.margins or key not in self.runner.reference:
+                return  # retired already, or not serving int8 with its fp32 session kept (margin 0)
             self.errors[key] = f"the int8 copy of {key} was retired to fp32 while serving: {reason}"
             self.runner.use_session(key, self.runner.reference[key], "fp32")
             del self.margins[key]

@@ -287,6 +287,9 @@ def test_a_copy_re_checked_more_often_than_it_saves_is_retired_to_fp32(one_model
     assert upgrade.runner.precision[KEY] == "int8" and KEY not in upgrade.errors
     upgrade.record(KEY, 1, 1)
     assert upgrade.runner.precision[KEY] == "fp32" and "60% of its last 5" in upgrade.errors[KEY]
+    unchecked = int8_diagnoser(one_model, margin=0.0)._int8  # no fp32 session kept: nothing to go back to
+    unchecked.retire(KEY, "asked")
+    assert unchecked.runner.precision[KEY] == "int8" and KEY not in unchecked.errors
     assert int8_serving.load_retirement() == (0.5, 4)
 
 
