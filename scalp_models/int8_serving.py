@@ -135,6 +135,24 @@ def remembered_retirement(path: Path) -> str | None:
     return _remembered(path).get("retired") or None
 
 
+def retired_at_start(path: Path, name: str) -> str | None:
+    """The error to report (and log) when the int8 copy of ``name`` beside ``path`` was retired on an earlier
+    start, so it is not even loaded; None when it may serve."""
+    retired = remembered_retirement(path)
+    if not retired:
+        return None
+    error = (f"the int8 copy of {name} was retired to fp32 while serving ({retired}); deleting {path} gives it "
+             "another chance")
+    log.warning("%s", error)
+    return error
+
+
+def shadow_draws(draw: random.Random, rate: float, count: int) -> np.ndarray:
+    """Which of ``count`` answers get a shadow re-check: each at ``rate``, from the caller's seeded stream
+    (one per model, so a run draws the same ones whichever order its threads reach the models in)."""
+    return np.array([draw.random() < rate for _ in range(count)], dtype=bool)
+
+
 def _keep(path: Path, kept: dict, what: str) -> None:
     try:
         kept["seen"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -202,11 +220,9 @@ class Int8Upgrade:
                 kept = shift_file(int8_path(runner.paths[key], preprocess_id))
                 if self.fixed_margin is None:
                     self._shift_files[key] = kept
-                    retired = remembered_retirement(kept)
+                    retired = retired_at_start(kept, key)
                     if retired:  # not even loaded: serving showed it is not worth its memory or its check
-                        self.errors[key] = (f"the int8 copy of {key} was retired to fp32 while serving ({retired}); "
-                                            f"deleting {kept} gives it another chance")
-                        log.warning("%s", self.errors[key])
+                        self.errors[key] = retired
                         continue
                 try:
                     session, check = ensure_int8(runner.paths[key], preprocess, preprocess_id, name=key,
@@ -282,8 +298,7 @@ class Int8Upgrade:
     def shadow_rows(self, key: str, count: int) -> np.ndarray:
         """Which of ``count`` answers of ``key`` get a shadow re-check (each at :attr:`shadow_rate`)."""
         with self._count_lock:
-            draw = self._randoms.setdefault(key, random.Random(f"shadow:{key}")).random
-            return np.array([draw() < self.shadow_rate for _ in range(count)], dtype=bool)
+            return shadow_draws(self._randoms.setdefault(key, random.Random(f"shadow:{key}")), self.shadow_rate, count)
 
     def observe(self, key: str, shifts: np.ndarray, max_dp: float = 0.0) -> None:
         """Shadow re-checks' shifts (``quantize.pair_shift``) for ``key``: counted, and the margin widened

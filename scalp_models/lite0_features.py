@@ -154,15 +154,12 @@ class Lite0Features:
         return self.precision == "int8"
 
     def _upgrade(self) -> None:
-        from scalp_models.int8_serving import load_shadow_rate, remembered_retirement, shift_file
+        from scalp_models.int8_serving import load_shadow_rate, retired_at_start, shift_file
         from scalp_models.quantize import Int8Error, ensure_int8, int8_path
 
         kept = shift_file(int8_path(self.onnx_path, PREPROCESS_ID))
-        retired = remembered_retirement(kept)
-        if retired:
-            self.int8_error = (f"the int8 copy was retired to fp32 while serving ({retired}); deleting {kept} "
-                               "gives it another chance")
-            log.warning("Lite0 features int8: %s", self.int8_error)
+        self.int8_error = retired_at_start(kept, "the Lite0 feature extractor")
+        if self.int8_error:
             return
         try:
             session, check = ensure_int8(self.onnx_path, lite0_pixels, PREPROCESS_ID, threads=self._threads,
@@ -198,9 +195,10 @@ class Lite0Features:
         """int8 ``features`` with the shadow re-checked rows recomputed on fp32 (and served so); a relative
         error beyond the check's limit retires the int8 copy (:meth:`retire`)."""
         from scalp_models import quantize
+        from scalp_models.int8_serving import shadow_draws
 
         with self._lock:
-            rows = np.array([self._random.random() < self._shadow_rate for _ in range(len(features))], dtype=bool)
+            rows = shadow_draws(self._random, self._shadow_rate, len(features))
         if not rows.any():
             return features
         fp32 = reference.run(None, {INPUT_NAME: pixels[rows]})[0].reshape(int(rows.sum()), -1)
