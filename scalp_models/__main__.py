@@ -5,6 +5,7 @@
     python -m scalp_models calibrate --model models/hair_loss --data prepared
     python -m scalp_models demo      [--out DIR]
     python -m scalp_models novelty   --data prepared --models models
+    python -m scalp_models cache     [--prune [--older-than DAYS] [--dry-run]]
 
 Each subcommand's ``main(argv)`` lives in its module; ``--help`` after a subcommand lists its options.
 (The whole pipeline, build → train → tables, is ``python -m pipeline reproduce``.)
@@ -48,12 +49,19 @@ def run_novelty(argv: list[str]) -> int:
     return novelty_fit.main(argv)
 
 
+def run_cache(argv: list[str]) -> int:
+    from scalp_models import cache_files
+
+    return cache_files.main(argv)
+
+
 COMMANDS = {
     "train": (run_train, "fine-tune one model per symptom, calibrate and evaluate"),
     "evaluate": (run_evaluate, "metrics of a model folder on a prepared split"),
     "calibrate": (run_calibrate, "refit and fold the temperature on the validation split"),
     "demo": (run_demo, "build the six synthetic demo models"),
     "novelty": (run_novelty, "fit the domain check of trained models (novelty.json in each model folder)"),
+    "cache": (run_cache, "list the cache (exports, int8 copies, photos) and prune what has not been used"),
 }
 
 

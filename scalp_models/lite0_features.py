@@ -37,6 +37,7 @@ from PIL import Image
 
 from scalp_core.images import to_rgb
 from scalp_models.bases import LITE_MEAN, LITE_STD, RESAMPLE
+from scalp_models.cache_files import mark_used
 from scalp_models.lite0 import lite0_feature_extractor
 from scalp_models.onnx_backend import check_export, model_fingerprint, onnx_cache_dir, torch_to_onnx
 from scalp_models.onnx_graph import INPUT_NAME, create_session, simplify_export
@@ -95,6 +96,8 @@ def onnx_features_session(pooled: PooledFeatures, cache: Path | None = None, thr
             torch_to_onnx(pooled, LITE0_SIZE, exported, output_name=OUTPUT_NAME)
             simplify_export(exported)  # Lite0's 16 identity gates and 5 zero Pads: time, no effect
             os.replace(exported, path)  # atomic: a racing process sees the whole file or none
+    else:
+        mark_used(path)  # so `python -m scalp_models cache --prune` keeps it
     session = create_session(path, threads=threads)
     check_export(pooled, path, LITE0_SIZE, session=session, name="the Lite0 feature extractor")
     return session, path

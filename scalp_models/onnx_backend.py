@@ -40,6 +40,7 @@ import torch
 
 from scalp_core.cli import help_field
 from scalp_core.paths import cache_dir
+from scalp_models.cache_files import mark_used
 from scalp_models.onnx_graph import INPUT_NAME, OUTPUT_NAME, create_session, simplify_export
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ def ensure_onnx(model: torch.nn.Module, input_size: int, cache: Path | None = No
     """The cached ``.onnx`` file for this model and input size, exporting it the first time."""
     path = Path(cache or onnx_cache_dir()) / f"{model_fingerprint(model, input_size)}.onnx"
     if path.is_file():
+        mark_used(path)  # so `python -m scalp_models cache --prune` keeps it
         return path
     log.info("exporting %s at %d px to %s", type(model).__name__, input_size, path)
     return export_onnx(model, input_size, path)

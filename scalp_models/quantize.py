@@ -42,6 +42,7 @@ from PIL import Image
 
 from scalp_core.isolated import run_isolated
 from scalp_core.paths import cache_dir, write_bytes_atomically
+from scalp_models.cache_files import mark_used
 from scalp_models.int8_bias import correct_biases
 from scalp_models.metrics import softmax
 from scalp_models.onnx_graph import INPUT_NAME, create_session, fold_constant_gates
@@ -98,6 +99,7 @@ def generated_jpegs(count: int, seed: int, cache: Path | None = None) -> list[by
     path = folder / f"photos-{seed}-{count}-{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}.npz"
     blobs = None
     if path.is_file():
+        mark_used(path)
         try:
             with np.load(path) as data:
                 flat, ends = data["bytes"], data["ends"]
@@ -381,6 +383,8 @@ def ensure_int8(fp32_path: Path, preprocess: Preprocess, preprocess_id: str, *, 
                 export_count += 1
                 log.info("quantized %s to int8 in %.1f s (%d nodes kept fp32)", name, time.perf_counter() - start,
                          kept)
+            else:
+                mark_used(path)  # so `python -m scalp_models cache --prune` keeps it
         session = create_session(path, threads=threads)
         check = check_int8(fp32_session or create_session(fp32_path, threads=threads), session, preprocess,
                            [*generated_photos(CHECK_IMAGES, CHECK_SEED), *extra_check_photos], features, name,

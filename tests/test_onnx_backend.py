@@ -68,11 +68,11 @@ def test_second_load_reuses_the_cache(tiny_models, private_cache):
     assert onnx_backend.export_count == before + len(SYMPTOMS)
     paths = first.onnx_paths
     assert all(p.parent == private_cache / "onnx" and p.is_file() for p in paths.values())
-    mtimes = {k: p.stat().st_mtime_ns for k, p in paths.items()}
+    files = {k: p.stat().st_ino for k, p in paths.items()}  # a new export would be a new file (os.replace)
     second = ScalpDiagnoser(tiny_models, num_threads=1, backend="onnx")
     assert onnx_backend.export_count == before + len(SYMPTOMS)  # nothing exported again
     assert second.onnx_paths == paths
-    assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == mtimes
+    assert {k: p.stat().st_ino for k, p in paths.items()} == files
     # changed weights → a new fingerprint → a new export for that model only
     changed = tiny_classifiers()
     with torch.no_grad():

@@ -80,14 +80,14 @@ def test_int8_copy_is_cached_reused_and_close_to_fp32(one_model, monkeypatch):
     graph = onnx.load(str(copies[0])).graph
     int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
     assert len(int8_weights) >= 3 and any(n.op_type == "QuantizeLinear" for n in graph.node)  # QDQ, conv weights int8
-    mtime = copies[0].stat().st_mtime_ns
+    inode = copies[0].stat().st_ino  # a new copy would be a new file (os.replace); loading marks it used
     # the check that let it serve: same top class on (nearly) every generated photo, small |Δp|
     check = first._int8.checks[KEY]
     assert check.images == 16 and check.agreement >= quantize.CHECK_MIN_AGREEMENT and check.max_dp <= quantize.CHECK_MAX_DP
 
     second = int8_diagnoser(one_model)
     assert quantize.export_count == before + len(SYMPTOMS)  # nothing quantized again
-    assert copies[0].stat().st_mtime_ns == mtime and second.backend == "int8"
+    assert copies[0].stat().st_ino == inode and second.backend == "int8"
     assert len(children) == len(SYMPTOMS)
 
     photos = quantize.generated_photos(6, seed=5)
@@ -310,8 +310,8 @@ def test_generated_photos_are_cached_whole_and_rendered_again_when_the_file_is_b
     folder = tmp_path / "photos"
     first = quantize.generated_jpegs(3, seed=7, cache=folder)
     (kept,) = folder.iterdir()
-    written = kept.stat().st_mtime_ns
-    assert quantize.generated_jpegs(3, seed=7, cache=folder) == first and kept.stat().st_mtime_ns == written
+    written = kept.stat().st_ino  # a new file (written whole, then os.replace) would be another inode
+    assert quantize.generated_jpegs(3, seed=7, cache=folder) == first and kept.stat().st_ino == written
     kept.write_bytes(b"not an npz")
     with caplog.at_level(logging.WARNING, logger="scalp_models.quantize"):
         assert quantize.generated_jpegs(3, seed=7, cache=folder) == first

@@ -129,6 +129,10 @@ class ScalpService:
                                                backend=self.config.backend,
                                                num_threads=self.config.threads_per_diagnosis)
         self._synthetic = self.config.uses_demo_models or _trained_on_synthetic(diagnoser)
+        from scalp_models.cache_files import stale_hint  # after the loads above marked their exports used
+
+        if hint := stale_hint():
+            log.info(hint)
         if self.config.backend == "int8":  # the photo and domain checks' Lite0 pass too, once checked
             self._start_lite0_int8()
         from scalp_models.novelty import NoveltyUnavailableError  # heavy (torch): loader thread only
