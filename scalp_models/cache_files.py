@@ -12,7 +12,8 @@ marks its file used (:func:`mark_used`, its modification time), so::
 
 removes the exports, int8 copies (with what serving learned about them, ``<copy>.shift.json``) and generated
 calibration photos that nothing has loaded for ``--older-than`` days, and the leftovers of builds that were
-interrupted. The demo models and the ImageNet Lite0 weights are listed but never pruned: the app needs them
+interrupted. A copy retired to fp32 while serving is not loaded again, but each start reads its retirement and
+marks the copy and its ``.shift.json`` used, so pruning never lets a retired copy serve again by forgetting why. The demo models and the ImageNet Lite0 weights are listed but never pruned: the app needs them
 offline, and each is one set, replaced in place when stale. The app logs a hint at start when pruning would
 free more than :data:`HINT_MB`.
 """
@@ -108,9 +109,10 @@ def scan(cache: Path | None = None) -> list[Entry]:
             stat = path.stat()
             entries.append(Entry(path, _kind(path), stat.st_size + sum(p.stat().st_size for p in extras),
                                  stat.st_mtime, extras))
-        for path in sorted(root.glob("*.shift.json")):  # what serving learned about a copy that is gone
-            if not path.with_name(path.name.removesuffix(".shift.json") + ".onnx").is_file():
-                entries.append(Entry(path, "leftover", path.stat().st_size, path.stat().st_mtime))
+        for path in sorted(root.glob("*.shift.json")):  # what serving learned about a copy that is gone:
+            if not path.with_name(path.name.removesuffix(".shift.json") + ".onnx").is_file():  # a retirement
+                stat = path.stat()  # read at every start keeps it (int8_serving.retired_at_start marks it)
+                entries.append(Entry(path, "int8 memory (copy gone)", stat.st_size, stat.st_mtime))
         now = time.time()
         leftovers = {path for pattern_left in LEFTOVERS for path in root.glob(pattern_left)}
         for path in sorted(leftovers):

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from scalp_core.paths import write_text_atomically
+from scalp_models.cache_files import mark_used
 from scalp_models.metrics import softmax
 from scalp_models.quantize import (
     CHECK_MAX_DP,
@@ -141,6 +142,8 @@ def retired_at_start(path: Path, name: str) -> str | None:
     retired = remembered_retirement(path)
     if not retired:
         return None
+    for used in (path, path.with_name(path.name.removesuffix(".shift.json") + ".onnx")):
+        mark_used(used)  # read at every start: `python -m scalp_models cache --prune` must not forget it
     error = (f"the int8 copy of {name} was retired to fp32 while serving ({retired}); deleting {path} gives it "
              "another chance")
     log.warning("%s", error)

@@ -85,7 +85,7 @@ def test_the_listing_shows_every_file_with_its_size_and_age(cache, capsys):
     rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
     assert "| int8 copy | 3.6 | 90.0 |" in rows["old-int8-r1.onnx"]
     assert "| fp32 export | 12.4 | 1.0 |" in rows["current.onnx"]
-    assert "| leftover |" in rows["gone-int8-r1.shift.json"] and "| leftover |" in rows[".export-abc123"]
+    assert "| int8 memory (copy gone) |" in rows["gone-int8-r1.shift.json"] and "| leftover |" in rows[".export-abc123"]
     assert ".export-running" not in rows  # may be a build running now: not listed as a leftover
     assert "| calibration photos | 16.2 | 100.0 |" in rows["photos-8108-256-640x480.npz"]
     assert "pruned" not in out  # listing only
@@ -136,6 +136,29 @@ def test_loading_a_cached_export_marks_it_used(tmp_path):
     assert quantize.generated_jpegs(1, seed=5, cache=tmp_path / "cache" / "int8") == photos
     assert time.time() - npz.stat().st_mtime < 60
     assert cache_files.stale(cache_files.scan(tmp_path / "cache"), 30) == []
+
+
+def test_a_copy_retired_while_serving_stays_retired_however_long_ago(cache, caplog):
+    """A retired copy is never loaded again, but every start reads why it was retired: that marks the copy and
+    its .shift.json used, so pruning cannot make the app forget the retirement and serve the copy again."""
+    from scalp_models import int8_serving
+
+    onnx = cache / "onnx"
+    copy, kept = onnx / "current-int8-r2.onnx", onnx / "current-int8-r2.shift.json"
+    kept.write_text('{"max_shift": 0.3, "retired": "a shadow re-check saw it move a probability by 0.300"}',
+                    encoding="utf-8")
+    for path in (copy, kept):
+        _age(path, 400)
+    assert copy in {e.path for e in cache_files.stale(cache_files.scan(cache), 30)}
+    with caplog.at_level(logging.WARNING, logger="scalp_models.int8_serving"):
+        assert "was retired to fp32 while serving" in int8_serving.retired_at_start(kept, "hair_loss")
+    stale = {e.path for e in cache_files.stale(cache_files.scan(cache), 30)}
+    assert copy not in stale and kept.is_file()
+    copy.unlink()  # its copy removed by hand: what serving learned stays while starts still read it
+    assert int8_serving.retired_at_start(kept, "hair_loss")
+    assert kept not in {e.path for e in cache_files.stale(cache_files.scan(cache), 30)}
+    _age(kept, 31)  # no start has read it for a month: the models it belonged to are gone
+    assert kept in {e.path for e in cache_files.stale(cache_files.scan(cache), 30)}
 
 
 def test_a_read_only_cache_is_used_as_it_is(tmp_path):
