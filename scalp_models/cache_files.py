@@ -94,36 +94,40 @@ def _tree_size(path: Path) -> tuple[int, float]:
 
 
 def scan(cache: Path | None = None) -> list[Entry]:
-    """Everything in the cache that this project writes, as entries (missing folders are empty)."""
+    """Everything in the cache that this project writes, as entries (missing folders are empty). A file that
+    another process removes or replaces meanwhile (a build finishing, another prune) is left out."""
     cache = Path(cache or cache_dir())
     entries: list[Entry] = []
     for folder, pattern in PRUNABLE:
         root = cache / folder
         if not root.is_dir():
             continue
+        now = time.time()
         for path in sorted(root.glob(pattern)):
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            shift = path.with_suffix(".shift.json")
-            extras = (shift,) if shift.is_file() else ()
-            stat = path.stat()
-            entries.append(Entry(path, _kind(path), stat.st_size + sum(p.stat().st_size for p in extras),
-                                 stat.st_mtime, extras))
+            if not path.name.startswith("."):
+                shift = path.with_suffix(".shift.json")
+                _add(entries, path, _kind(path), extras=(shift,) if shift.is_file() else ())
         for path in sorted(root.glob("*.shift.json")):  # what serving learned about a copy that is gone:
             if not path.with_name(path.name.removesuffix(".shift.json") + ".onnx").is_file():  # a retirement
-                stat = path.stat()  # read at every start keeps it (int8_serving.retired_at_start marks it)
-                entries.append(Entry(path, "int8 memory (copy gone)", stat.st_size, stat.st_mtime))
-        now = time.time()
+                _add(entries, path, "int8 memory (copy gone)")  # read at every start, which marks it used
         leftovers = {path for pattern_left in LEFTOVERS for path in root.glob(pattern_left)}
-        for path in sorted(leftovers):
-            size, newest = _tree_size(path)
-            if now - newest > LEFTOVER_AFTER_S:  # younger ones may be a build running now
-                entries.append(Entry(path, "leftover", size, newest))
+        for path in sorted(leftovers):  # younger ones may be a build running now
+            _add(entries, path, "leftover", unless_newer_than=now - LEFTOVER_AFTER_S)
     for name in KEPT:
         if (cache / name).exists():
-            size, newest = _tree_size(cache / name)
-            entries.append(Entry(cache / name, name, size, newest))
+            _add(entries, cache / name, name)
     return entries
+
+
+def _add(entries: list[Entry], path: Path, kind: str, extras: tuple[Path, ...] = (),
+         unless_newer_than: float | None = None) -> None:
+    try:
+        size, newest = _tree_size(path)
+        size += sum(p.stat().st_size for p in extras)
+    except OSError:
+        return
+    if unless_newer_than is None or newest < unless_newer_than:
+        entries.append(Entry(path, kind, size, newest, extras))
 
 
 def stale(entries: Sequence[Entry], older_than_days: float, now: float | None = None) -> list[Entry]:

@@ -182,3 +182,17 @@ def test_a_removal_that_fails_is_warned_about_and_not_counted(cache, monkeypatch
         freed = cache_files.prune(entries)
     assert target.path.is_file() and "could not remove" in caplog.text
     assert freed == sum(e.size for e in entries) - target.size
+
+
+def test_a_file_removed_while_scanning_is_left_out(cache, monkeypatch):
+    """Another process may finish a build or prune the same cache meanwhile: the scan goes on without it."""
+    real = cache_files._tree_size
+
+    def vanishing(path):
+        if path.name == "old.onnx":
+            raise FileNotFoundError(path)
+        return real(path)
+
+    monkeypatch.setattr(cache_files, "_tree_size", vanishing)
+    scanned = {e.path.name for e in cache_files.scan(cache)}
+    assert "old.onnx" not in scanned and {"current.onnx", "old-int8-r1.onnx", "demo-models"} <= scanned
