@@ -13,9 +13,10 @@ marks its file used (:func:`mark_used`, its modification time), so::
 removes the exports, int8 copies (with what serving learned about them, ``<copy>.shift.json``) and generated
 calibration photos that nothing has loaded for ``--older-than`` days, and the leftovers of builds that were
 interrupted. A copy retired to fp32 while serving is not loaded again, but each start reads its retirement and
-marks the copy and its ``.shift.json`` used, so pruning never lets a retired copy serve again by forgetting why. The demo models and the ImageNet Lite0 weights are listed but never pruned: the app needs them
-offline, and each is one set, replaced in place when stale. The app logs a hint at start when pruning would
-free more than :data:`HINT_MB`.
+marks the copy and its ``.shift.json`` used, so pruning never lets a retired copy serve again by forgetting
+why. The demo models and the ImageNet Lite0 weights are listed but never pruned: the app needs them offline,
+and each is one set, replaced in place when stale. The app logs a hint at start when pruning would free more
+than :data:`HINT_MB`.
 """
 
 from __future__ import annotations
