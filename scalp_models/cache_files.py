@@ -42,6 +42,18 @@ PRUNABLE = (("onnx", "*.onnx"), ("int8", "photos-*.npz"))  # (folder, pattern) o
 KEPT = ("demo-models", "lite0", "demo_images")  # needed offline, one set each: listed, never pruned
 # Temporaries of interrupted builds: export and quantization folders, atomic writes' partial files.
 LEFTOVERS = (".export-*", ".int8-*", ".*.*.*")
+SHIFT_SUFFIX = ".shift.json"
+
+
+def shift_file(copy_path: Path) -> Path:
+    """Where the widest shift that shadow re-checks saw on an int8 copy is kept: beside the copy
+    (``scalp_models.int8_serving``; its retirement too)."""
+    return Path(copy_path).with_suffix(SHIFT_SUFFIX)
+
+
+def copy_of(shift_path: Path) -> Path:
+    """The int8 copy that :func:`shift_file` ``shift_path`` belongs to."""
+    return shift_path.with_name(shift_path.name.removesuffix(SHIFT_SUFFIX) + ".onnx")
 
 
 def mark_used(path: Path) -> None:
@@ -106,10 +118,10 @@ def scan(cache: Path | None = None) -> list[Entry]:
         now = time.time()
         for path in sorted(root.glob(pattern)):
             if not path.name.startswith("."):
-                shift = path.with_suffix(".shift.json")
+                shift = shift_file(path)
                 _add(entries, path, _kind(path), extras=(shift,) if shift.is_file() else ())
-        for path in sorted(root.glob("*.shift.json")):  # what serving learned about a copy that is gone:
-            if not path.with_name(path.name.removesuffix(".shift.json") + ".onnx").is_file():  # a retirement
+        for path in sorted(root.glob(f"*{SHIFT_SUFFIX}")):  # what serving learned about a copy that is gone:
+            if not copy_of(path).is_file():  # a retirement
                 _add(entries, path, "int8 memory (copy gone)")  # read at every start, which marks it used
         leftovers = {path for pattern_left in LEFTOVERS for path in root.glob(pattern_left)}
         for path in sorted(leftovers):  # younger ones may be a build running now
@@ -131,10 +143,16 @@ def _add(entries: list[Entry], path: Path, kind: str, extras: tuple[Path, ...] =
         entries.append(Entry(path, kind, size, newest, extras))
 
 
-def stale(entries: Sequence[Entry], older_than_days: float, now: float | None = None) -> list[Entry]:
-    """The prunable entries unused for more than ``older_than_days`` (leftovers whatever their age)."""
+def check_days(older_than_days: float) -> float:
+    """``older_than_days``, or ValueError unless it is a number ≥ 0 (NaN is not)."""
     if not older_than_days >= 0:
         raise ValueError(f"--older-than must be a number of days ≥ 0, got {older_than_days}")
+    return older_than_days
+
+
+def stale(entries: Sequence[Entry], older_than_days: float, now: float | None = None) -> list[Entry]:
+    """The prunable entries unused for more than ``older_than_days`` (leftovers whatever their age)."""
+    check_days(older_than_days)
     now = time.time() if now is None else now
     return [e for e in entries if e.prunable and (e.kind == "leftover" or e.age_days(now) > older_than_days)]
 
@@ -191,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"days unused before --prune removes a file (default {DEFAULT_OLDER_THAN_DAYS:g})")
     parser.add_argument("--dry-run", action="store_true", help="with --prune: show what would go, remove nothing")
     args = parser.parse_args(argv)
-    if not args.older_than >= 0:
-        parser.error(f"--older-than must be a number of days ≥ 0, got {args.older_than}")
+    try:
+        check_days(args.older_than)
+    except ValueError as err:
+        parser.error(str(err))
     cache = Path(args.cache) if args.cache else cache_dir()
     if not cache.is_dir():
         print(f"{cache}: no cache yet (the app and the benches create it on first use)")

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from scalp_core.paths import write_text_atomically
-from scalp_models.cache_files import mark_used
+from scalp_models.cache_files import copy_of, mark_used, shift_file
 from scalp_models.metrics import softmax
 from scalp_models.quantize import (
     CHECK_MAX_DP,
@@ -101,11 +101,6 @@ def near_boundary(probabilities: np.ndarray, margin: float) -> np.ndarray:
     return (top_two[:, 1] - top_two[:, 0]) < margin
 
 
-def shift_file(copy_path: Path) -> Path:
-    """Where the widest shift that shadow re-checks saw on an int8 copy is kept: beside the copy."""
-    return Path(copy_path).with_suffix(".shift.json")
-
-
 def _remembered(path: Path) -> dict:
     """What ``path`` keeps about a copy (``max_shift``, and ``retired`` once it is); {} when there is no
     file, and an unreadable one is ignored, with a warning."""
@@ -142,7 +137,7 @@ def retired_at_start(path: Path, name: str) -> str | None:
     retired = remembered_retirement(path)
     if not retired:
         return None
-    for used in (path, path.with_name(path.name.removesuffix(".shift.json") + ".onnx")):
+    for used in (path, copy_of(path)):
         mark_used(used)  # read at every start: `python -m scalp_models cache --prune` must not forget it
     error = (f"the int8 copy of {name} was retired to fp32 while serving ({retired}); deleting {path} gives it "
              "another chance")
