@@ -190,11 +190,12 @@ def stale_hint(cache: Path | None = None, older_than_days: float = DEFAULT_OLDER
             f"({len(candidates)} files); `python -m scalp_models cache --prune` removes them")
 
 
-def format_table(entries: Sequence[Entry], now: float, pruned: Sequence[Entry] = ()) -> str:
+def format_table(entries: Sequence[Entry], now: float, pruned: Sequence[Entry] = (), label: str = "pruned") -> str:
+    """The listing; the ``pruned`` entries are marked ``label`` ("would be pruned" on a dry run)."""
     marked = {e.path for e in pruned}
     rows = ["| file | kind | MB | days since used | |", "|---|---|---:|---:|---|"]
     for e in sorted(entries, key=lambda e: (not e.prunable, -e.age_days(now), e.path.name)):
-        note = "kept (needed offline)" if not e.prunable else ("pruned" if e.path in marked else "")
+        note = "kept (needed offline)" if not e.prunable else (label if e.path in marked else "")
         rows.append(f"| {e.path.name} | {e.kind} | {e.size / 2**20:.1f} | {e.age_days(now):.1f} | {note} |")
     total = sum(e.size for e in entries) / 2**20
     rows.append(f"| **all** | | **{total:.1f}** | | |")
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = scan(cache)
     chosen = stale(entries, args.older_than, now) if args.prune else []
     print(f"{cache}\n")
-    print(format_table(entries, now, chosen))
+    print(format_table(entries, now, chosen, "would be pruned" if args.dry_run else "pruned"))
     if args.prune:
         size_mb = sum(e.size for e in chosen) / 2**20
         if args.dry_run:

@@ -62,6 +62,8 @@ def test_prune_removes_what_nothing_used_for_the_given_days_and_keeps_the_rest(c
     out = capsys.readouterr().out
     assert names(cache) == before  # a dry run removes nothing
     assert "--prune would remove 7 files" in out and "kept (needed offline)" in out
+    marked = [line for line in out.splitlines() if line.endswith("| would be pruned |")]
+    assert len(marked) == 7 and not [line for line in out.splitlines() if line.endswith("| pruned |")]
 
     assert cache_files.main(["--cache", str(cache), "--prune", "--older-than", "30"]) == 0
     out = capsys.readouterr().out
@@ -73,6 +75,7 @@ def test_prune_removes_what_nothing_used_for_the_given_days_and_keeps_the_rest(c
     }
     freed = 13_000_000 + 3_800_000 + 70 + 3_800_000 + 50 + 5_000_000 + 100 + 17_000_000
     assert f"removed 7 files, {freed / 2**20:.1f} MB" in out
+    assert len([line for line in out.splitlines() if line.endswith("| pruned |")]) == 7
     # a shorter horizon takes the rest of what may be pruned, the kept folders still stay
     cache_files.main(["--cache", str(cache), "--prune", "--older-than", "0.5"])
     assert names(cache) == {"onnx/.export-running/model.onnx", "demo-models/hair_loss/model.safetensors",
