@@ -187,7 +187,7 @@ def stale_hint(cache: Path | None = None, older_than_days: float = DEFAULT_OLDER
     if size_mb <= HINT_MB:
         return None
     return (f"the cache holds {size_mb:.0f} MB that nothing has used for {older_than_days:g} days "
-            f"({len(candidates)} files); `python -m scalp_models cache --prune` removes them")
+            f"({len(candidates)} file{'' if len(candidates) == 1 else 's'}); `python -m scalp_models cache --prune` removes them")
 
 
 def format_table(entries: Sequence[Entry], now: float, pruned: Sequence[Entry] = (), label: str = "pruned") -> str:

@@ -105,7 +105,7 @@ def test_bad_settings_and_an_empty_cache_get_clear_answers(tmp_path, capsys):
     assert "no cache yet" in capsys.readouterr().out
 
 
-def test_the_app_hints_at_pruning_only_past_a_size(cache):
+def test_the_hint_appears_only_past_a_size(cache):
     assert cache_files.stale_hint(cache) is None  # ~40 MB to prune: not worth a line
     _file(cache / "onnx" / "big-old.onnx", 300 * 2**20, 60)
     hint = cache_files.stale_hint(cache)
@@ -114,6 +114,24 @@ def test_the_app_hints_at_pruning_only_past_a_size(cache):
     assert hint.startswith(f"the cache holds {sum(e.size for e in stale) / 2**20:.0f} MB that nothing has used "
                            "for 30 days (8 files)")
     assert "python -m scalp_models cache --prune" in hint
+
+
+def test_the_app_logs_the_hint_when_its_models_load(tmp_path, monkeypatch, caplog):
+    """The app's model loader (ui.service) says, once its exports are marked, that the cache can be pruned."""
+    pytest.importorskip("onnxruntime")
+    from tiny_models import save_tiny_classifiers
+
+    from ui.config import AppConfig
+    from ui.service import ScalpService
+
+    monkeypatch.setenv("SCALP_CACHE", str(tmp_path / "cache"))
+    _file(tmp_path / "cache" / "onnx" / "a-year-old-model.onnx", 300 * 2**20, 365)
+    models = save_tiny_classifiers(tmp_path / "models")
+    with caplog.at_level(logging.INFO, logger="scalp_app"):
+        ScalpService(AppConfig(models=str(models), backend="onnx")).diagnoser(timeout=120)
+    hints = [r.getMessage() for r in caplog.records if "scalp_models cache --prune" in r.getMessage()]
+    assert hints == ["the cache holds 300 MB that nothing has used for 30 days (1 file); "
+                     "`python -m scalp_models cache --prune` removes them"]  # the new exports are not in it
 
 
 def test_loading_a_cached_export_marks_it_used(tmp_path):
@@ -164,9 +182,9 @@ def test_a_copy_retired_while_serving_stays_retired_however_long_ago(cache, capl
     assert kept in {e.path for e in cache_files.stale(cache_files.scan(cache), 30)}
 
 
-def test_a_read_only_cache_is_used_as_it_is(tmp_path):
+def test_marking_a_file_that_cannot_be_touched_is_not_an_error(tmp_path):
     missing = tmp_path / "not-there.onnx"
-    cache_files.mark_used(missing)  # no error: marking is best effort (a read-only or shared cache)
+    cache_files.mark_used(missing)  # no error: marking is best effort (as on a read-only or shared cache)
     assert not missing.exists()
 
 
